@@ -1,0 +1,341 @@
+/*
+ * daemon.c - wires the modules together and runs the loop.  The post source
+ * is the heart of it: after every loop iteration it lets the scheduler
+ * record outcomes and claim mails inside the batch transaction, commits that
+ * batch once (one fsync for everything the iteration did: group commit), and
+ * only then sends the answers and hands the mails to the sender threads.  An
+ * acknowledged sign-up is therefore durable.  SIGHUP reloads what can be
+ * reloaded; SIGTERM stops accepting, lets transfers in flight finish (or
+ * leaves them 'sending' for the next start to send again) and exits.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "conf.h"
+#include "daemon.h"
+#include "handlers.h"
+#include "log.h"
+#include "scheduler.h"
+#include "sender.h"
+#include "server.h"
+#include "store.h"
+#include "tmpl.h"
+
+struct daemon {
+        struct conf *conf;
+        struct templates *tmpl;
+        struct store *store;
+        struct sender *sender;
+        struct sched *sched;
+        struct server *server;
+        struct handler_ctx hctx;
+        sd_event *ev;
+        sd_event_source *post, *tick, *notify, *stop_timer;
+        int notify_fd;
+        bool stopping;
+};
+
+/* Load and check everything the config names.  0, or errors printed. */
+static int load_config(const char *path, struct conf **cp, struct templates **tp)
+{
+        struct conf *c = xcalloc(1, sizeof(*c));
+        struct templates *t = xcalloc(1, sizeof(*t));
+        struct conf_errors errs = { 0 };
+        char err[512];
+
+        conf_defaults(c);
+        int r = conf_load(c, path, &errs);
+        if (r < 0) {
+                fprintf(stderr, "%s: %s\n", path, strerror(-r));
+                goto fail;
+        }
+        if (r == 0)
+                conf_load_secrets(c, &errs);
+        if (errs.n == 0 && templates_load(t, c->templates, err, sizeof(err)) != 0) {
+                fprintf(stderr, "%s: templates: %s\n", path, err);
+                r = 1;
+                goto fail;
+        }
+        if (errs.n) {
+                conf_errors_print(&errs, stderr);
+                r = 1;
+                goto fail;
+        }
+        conf_errors_free(&errs);
+        *cp = c;
+        *tp = t;
+        return 0;
+fail:
+        conf_errors_free(&errs);
+        conf_free(c);
+        free(c);
+        templates_free(t);
+        free(t);
+        return r ? r : 1;
+}
+
+int daemon_check_config(const char *path)
+{
+        struct conf *c;
+        struct templates *t;
+        if (load_config(path, &c, &t) != 0)
+                return 1;
+        if (c->dkim_selectors.n)
+                fprintf(stderr, "%s: note: [dkim] is accepted but this version does not sign yet\n", path);
+        conf_free(c);
+        free(c);
+        templates_free(t);
+        free(t);
+        printf("%s: ok\n", path);
+        return 0;
+}
+
+static void end_of_iteration(struct daemon *d)
+{
+        int64_t now = (int64_t)time(NULL);
+        int r = sched_work(d->sched, now);
+        if (r == 0 && d->stopping)
+                r = sched_requeue_unstarted(d->sched);
+        if (r == 0)
+                r = store_batch_commit(d->store);
+        else
+                store_batch_rollback(d->store);
+        if (r == 0) {
+                sched_committed(d->sched);
+                server_release_answers(d->server);
+        } else {
+                log_err("batch not committed (%s); its requests are answered with an error",
+                        strerror(-r));
+                sched_rolled_back(d->sched);
+                server_fail_answers(d->server, r == -EBUSY ? ERR_UNAVAILABLE : ERR_INTERNAL);
+        }
+        if (d->stopping && sched_in_flight(d->sched) == 0 && server_connections(d->server) == 0)
+                sd_event_exit(d->ev, 0);
+}
+
+static int on_post(sd_event_source *s, void *ud)
+{
+        end_of_iteration(ud);
+        return 0;
+}
+
+static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+        uint64_t v;
+        if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                log_err("eventfd: %s", strerror(errno));
+        /* the post source collects the outcomes */
+        return 0;
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *ud)
+{
+        struct daemon *d = ud;
+        sched_kick(d->sched);
+        sd_event_source_set_time_relative(s, 1000000u);
+        sd_event_source_set_enabled(s, SD_EVENT_ON);
+        return 0;
+}
+
+static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *ud)
+{
+        struct daemon *d = ud;
+        log_warn("stopping with %u transfers unfinished; they are sent again after the next start",
+                 sched_in_flight(d->sched));
+        sd_event_exit(d->ev, 0);
+        return 0;
+}
+
+static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
+{
+        struct daemon *d = ud;
+        if (d->stopping)
+                return 0;
+        log_info("stopping (signal %u)", si->ssi_signo);
+        sd_notify(0, "STOPPING=1");
+        d->stopping = true;
+        sched_hold(d->sched);
+        server_shutdown(d->server);
+        sd_event_add_time_relative(d->ev, &d->stop_timer, CLOCK_MONOTONIC,
+                                   (d->conf->timeout + 5) * 1000000u, 0, on_stop_timeout, d);
+        return 0;
+}
+
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
+{
+        struct daemon *d = ud;
+        struct conf *c;
+        struct templates *t;
+
+        sd_notify(0, "RELOADING=1");
+        log_info("reloading %s", d->conf->path);
+        if (load_config(d->conf->path, &c, &t) != 0) {
+                log_err("reload failed: the configuration has errors; the old one stays in use");
+                sd_notify(0, "READY=1");
+                return 0;
+        }
+        /* what the running process holds open stays as it is */
+        if (strcmp(c->public_socket, d->conf->public_socket) ||
+            strcmp(c->admin_socket, d->conf->admin_socket) ||
+            strcmp(c->database, d->conf->database) || c->max_connections != d->conf->max_connections)
+                log_warn("sockets, database and max_connections change only with a restart");
+        c->max_connections = d->conf->max_connections;
+        log_set_level(c->log_level);
+        sender_set_relay(d->sender, relay_from_conf(c));
+        sched_configure(d->sched, c, t);
+        d->hctx.conf = c;
+        d->hctx.tmpl = t;
+        conf_free(d->conf);
+        free(d->conf);
+        templates_free(d->tmpl);
+        free(d->tmpl);
+        d->conf = c;
+        d->tmpl = t;
+        log_info("reloaded");
+        sd_notify(0, "READY=1");
+        return 0;
+}
+
+static gid_t group_id(const char *name)
+{
+        if (!*name)
+                return (gid_t)-1;
+        struct group *g = getgrnam(name);
+        if (!g) {
+                log_err("group %s does not exist", name);
+                return (gid_t)-2;
+        }
+        return g->gr_gid;
+}
+
+static void daemon_free(struct daemon *d)
+{
+        if (d->sender)
+                sender_stop(d->sender);
+        server_free(d->server);
+        sched_free(d->sched);
+        sender_free(d->sender);
+        sd_event_source_disable_unref(d->post);
+        sd_event_source_disable_unref(d->tick);
+        sd_event_source_disable_unref(d->notify);
+        sd_event_source_disable_unref(d->stop_timer);
+        sd_event_unref(d->ev);
+        if (d->notify_fd >= 0)
+                close(d->notify_fd);
+        store_close(d->store);
+        templates_free(d->tmpl);
+        free(d->tmpl);
+        conf_free(d->conf);
+        free(d->conf);
+}
+
+int daemon_run(const char *path)
+{
+        struct daemon d = { .notify_fd = -1 };
+        int r;
+
+        if (load_config(path, &d.conf, &d.tmpl) != 0)
+                return 1;
+        log_set_level(d.conf->log_level);
+        if (d.conf->dkim_selectors.n)
+                log_warn("[dkim] is accepted but this version does not sign yet");
+
+        if ((r = store_open(d.conf->database, &d.store)) < 0)
+                goto fail;
+        int64_t requeued = 0;
+        if ((r = store_outbox_requeue(d.store, &requeued)) < 0)
+                goto fail;
+        if (requeued)
+                log_info("%lld mails were in flight at the last stop; they are sent again",
+                         (long long)requeued);
+
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                log_err("libcurl could not be initialised");
+                r = -EIO;
+                goto fail;
+        }
+        d.notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (d.notify_fd < 0) {
+                r = -errno;
+                goto fail;
+        }
+        signal(SIGPIPE, SIG_IGN);
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        /* block before the sender threads start, so they inherit the mask */
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+
+        if ((r = sender_new(d.conf->max_connections, relay_from_conf(d.conf), d.notify_fd,
+                            &d.sender)) < 0)
+                goto fail;
+        d.sched = sched_new(d.store, d.sender);
+        sched_configure(d.sched, d.conf, d.tmpl);
+        d.hctx = (struct handler_ctx){ .conf = d.conf, .store = d.store, .tmpl = d.tmpl,
+                                       .sched = d.sched };
+
+        if ((r = sd_event_default(&d.ev)) < 0 ||
+            (r = sd_event_add_signal(d.ev, NULL, SIGTERM, on_term, &d)) < 0 ||
+            (r = sd_event_add_signal(d.ev, NULL, SIGINT, on_term, &d)) < 0 ||
+            (r = sd_event_add_signal(d.ev, NULL, SIGHUP, on_hup, &d)) < 0 ||
+            (r = sd_event_add_post(d.ev, &d.post, on_post, &d)) < 0 ||
+            (r = sd_event_add_io(d.ev, &d.notify, d.notify_fd, EPOLLIN, on_notify, &d)) < 0 ||
+            (r = sd_event_add_time_relative(d.ev, &d.tick, CLOCK_MONOTONIC, 1000000u, 0, on_tick,
+                                            &d)) < 0 ||
+            (r = server_new(d.ev, &d.hctx, &d.server)) < 0)
+                goto fail;
+        /* the post source must stay on for every iteration */
+        sd_event_source_set_enabled(d.post, SD_EVENT_ON);
+
+        gid_t gid = group_id(d.conf->public_group);
+        if (gid == (gid_t)-2) {
+                r = -ENOENT;
+                goto fail;
+        }
+        if ((r = server_listen(d.server, d.conf->public_socket, ROLE_PUBLIC, 0660, gid)) < 0) {
+                log_err("public socket %s: %s", d.conf->public_socket, strerror(-r));
+                goto fail;
+        }
+        if ((r = server_listen(d.server, d.conf->admin_socket, ROLE_ADMIN, 0660, (gid_t)-1)) < 0) {
+                log_err("admin socket %s: %s", d.conf->admin_socket, strerror(-r));
+                goto fail;
+        }
+        /* mails left over from the last run go out right away */
+        sched_kick(d.sched);
+        end_of_iteration(&d);
+
+        log_info("ready: public %s, admin %s, database %s", d.conf->public_socket,
+                 d.conf->admin_socket, d.conf->database);
+        sd_notifyf(0, "READY=1\nSTATUS=serving on %s", d.conf->public_socket);
+        r = sd_event_loop(d.ev);
+        if (r < 0)
+                log_err("event loop: %s", strerror(-r));
+        /* record what finished while we stopped */
+        sender_stop(d.sender);
+        if (sched_work(d.sched, (int64_t)time(NULL)) == 0)
+                store_batch_commit(d.store);
+        else
+                store_batch_rollback(d.store);
+        daemon_free(&d);
+        curl_global_cleanup();
+        log_info("stopped");
+        return r < 0 ? 1 : 0;
+fail:
+        if (r < 0)
+                log_err("cannot start: %s", strerror(-r));
+        daemon_free(&d);
+        return 1;
+}

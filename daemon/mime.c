@@ -1,0 +1,314 @@
+/*
+ * mime.c - builds the mails: RFC 5322 headers, MIME parts, RFC 2047 encoded
+ * words, quoted-printable bodies, CRLF line ends, no line over 998 octets.
+ * This is the one place text turns into header lines, so this is where CR,
+ * LF and NUL are refused (refused: never stripped).  A leaf: no I/O.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <uuid/uuid.h>
+
+#include "bounds.h"
+#include "mime.h"
+
+bool mime_has_control(const char *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if ((c < 0x20 && c != '\t') || c == 0x7f)
+                        return true;
+        }
+        return false;
+}
+
+/* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
+bool mime_utf8_valid(const char *str, size_t n)
+{
+        const unsigned char *s = (const unsigned char *)str;
+        size_t i = 0;
+        while (i < n) {
+                unsigned char c = s[i];
+                size_t len;
+                uint32_t cp;
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                } else if (c >= 0xc2 && c <= 0xdf) {
+                        len = 2;
+                        cp = c & 0x1f;
+                } else if (c >= 0xe0 && c <= 0xef) {
+                        len = 3;
+                        cp = c & 0x0f;
+                } else if (c >= 0xf0 && c <= 0xf4) {
+                        len = 4;
+                        cp = c & 0x07;
+                } else {
+                        return false;
+                }
+                if (n - i < len)
+                        return false;
+                for (size_t k = 1; k < len; k++) {
+                        if ((s[i + k] & 0xc0) != 0x80)
+                                return false;
+                        cp = cp << 6 | (s[i + k] & 0x3f);
+                }
+                if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+                    (cp >= 0xd800 && cp <= 0xdfff))
+                        return false;
+                i += len;
+        }
+        return true;
+}
+
+static bool is_ascii_printable(const char *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c < 0x20 || c > 0x7e)
+                        return false;
+        }
+        return true;
+}
+
+static bool b64_append(struct buf *out, const unsigned char *p, size_t n)
+{
+        unsigned char tmp[4 * ((SMTP_REPLY_MAX + 2) / 3) + 1];
+        if (n > 3 * ((sizeof(tmp) - 1) / 4))
+                return false;
+        int len = EVP_EncodeBlock(tmp, p, (int)n);
+        return buf_append(out, tmp, (size_t)len);
+}
+
+/* Encoded words of at most this many input octets keep every folded line
+ * under 78 characters, "Subject: " included. */
+#define EW_CHUNK 39
+
+enum mime_result mime_encode_header_text(const char *s, struct buf *out, size_t used)
+{
+        size_t n = strlen(s);
+
+        if (mime_has_control(s, n))
+                return MIME_HEADER_CONTROL;
+        if (!mime_utf8_valid(s, n))
+                return MIME_BAD_UTF8;
+        /* plain ASCII without "=?" needs no encoding; it only has to fit */
+        if (is_ascii_printable(s, n) && !strstr(s, "=?") && used + n <= MAIL_LINE_MAX)
+                return buf_append(out, s, n) ? MIME_OK : MIME_TOO_LONG;
+
+        size_t i = 0;
+        bool first = true;
+        while (i < n || first) {
+                size_t take = n - i < EW_CHUNK ? n - i : EW_CHUNK;
+                /* never split a UTF-8 sequence between two words */
+                while (take < n - i && take > 0 && ((unsigned char)s[i + take] & 0xc0) == 0x80)
+                        take--;
+                if (!first && !buf_append(out, "\r\n ", 3))
+                        return MIME_TOO_LONG;
+                if (!buf_puts(out, "=?UTF-8?B?") ||
+                    !b64_append(out, (const unsigned char *)s + i, take) ||
+                    !buf_puts(out, "?="))
+                        return MIME_TOO_LONG;
+                i += take;
+                first = false;
+        }
+        return MIME_OK;
+}
+
+/* RFC 5322 phrase for a display name: atoms as they are, other ASCII as a
+ * quoted-string, anything else as encoded words. */
+static enum mime_result encode_display_name(const char *name, struct buf *out)
+{
+        size_t n = strlen(name);
+        if (mime_has_control(name, n))
+                return MIME_HEADER_CONTROL;
+        if (!is_ascii_printable(name, n) || strstr(name, "=?"))
+                return mime_encode_header_text(name, out, sizeof("From: "));
+        bool atoms = true;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)name[i];
+                if (!(c == ' ' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                      (c >= 'A' && c <= 'Z') || strchr("!#$%&'*+-/=?^_`{|}~", c)))
+                        atoms = false;
+        }
+        if (atoms)
+                return buf_append(out, name, n) ? MIME_OK : MIME_TOO_LONG;
+        if (!buf_putc(out, '"'))
+                return MIME_TOO_LONG;
+        for (size_t i = 0; i < n; i++) {
+                if ((name[i] == '"' || name[i] == '\\') && !buf_putc(out, '\\'))
+                        return MIME_TOO_LONG;
+                if (!buf_putc(out, name[i]))
+                        return MIME_TOO_LONG;
+        }
+        return buf_putc(out, '"') ? MIME_OK : MIME_TOO_LONG;
+}
+
+void mime_encode_qp(const char *s, size_t n, struct buf *out)
+{
+        static const char hex[] = "0123456789ABCDEF";
+        size_t i = 0;
+        while (i < n) {
+                const char *nl = memchr(s + i, '\n', n - i);
+                size_t end = nl ? (size_t)(nl - s) : n;
+                size_t line_end = end;
+                if (line_end > i && s[line_end - 1] == '\r')
+                        line_end--;
+                size_t col = 0;
+                for (size_t k = i; k < line_end;) {
+                        unsigned char c = (unsigned char)s[k];
+                        char piece[12];
+                        size_t plen = 0, take = 1;
+                        if ((c >= 33 && c <= 126 && c != '=') ||
+                            ((c == ' ' || c == '\t') && k + 1 < line_end)) {
+                                piece[plen++] = (char)c;
+                        } else {
+                                /* a UTF-8 sequence stays on one line */
+                                if (c >= 0xc0)
+                                        while (take < 4 && k + take < line_end &&
+                                               ((unsigned char)s[k + take] & 0xc0) == 0x80)
+                                                take++;
+                                for (size_t t = 0; t < take; t++) {
+                                        unsigned char b = (unsigned char)s[k + t];
+                                        piece[plen++] = '=';
+                                        piece[plen++] = hex[b >> 4];
+                                        piece[plen++] = hex[b & 15];
+                                }
+                        }
+                        if (col + plen > 75) {
+                                buf_append(out, "=\r\n", 3);
+                                col = 0;
+                        }
+                        buf_append(out, piece, plen);
+                        col += plen;
+                        k += take;
+                }
+                buf_append(out, "\r\n", 2);
+                i = nl ? end + 1 : n;
+        }
+}
+
+void mime_format_date(time_t t, char out[40])
+{
+        static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+        static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        snprintf(out, 40, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7],
+                 tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec);
+}
+
+void mime_message_id(const char *domain, char out[128])
+{
+        uuid_t u;
+        char text[37];
+        uuid_generate_random(u);
+        uuid_unparse_lower(u, text);
+        snprintf(out, 128, "<%s@%s>", text, domain);
+}
+
+static bool header_name_ok(const char *name)
+{
+        if (!*name)
+                return false;
+        for (const char *p = name; *p; p++)
+                if (*p < 33 || *p > 126 || *p == ':')
+                        return false;
+        return true;
+}
+
+/* An addr-spec from our own validation; checked again because it lands in
+ * a header. */
+static enum mime_result check_addr(const char *a)
+{
+        size_t n = strlen(a);
+        if (mime_has_control(a, n))
+                return MIME_HEADER_CONTROL;
+        if (!is_ascii_printable(a, n) || strpbrk(a, " <>\"(),;:\\[]"))
+                return MIME_HEADER_8BIT;
+        return MIME_OK;
+}
+
+static void boundary_new(char out[40])
+{
+        static const char hex[] = "0123456789abcdef";
+        unsigned char r[12];
+        if (RAND_bytes(r, sizeof(r)) != 1)
+                memset(r, 0x5a, sizeof(r));
+        /* "=_" cannot occur in quoted-printable text, so it cannot occur in a part */
+        memcpy(out, "=_nl_", 5);
+        for (size_t i = 0; i < sizeof(r); i++) {
+                out[5 + 2 * i] = hex[r[i] >> 4];
+                out[6 + 2 * i] = hex[r[i] & 15];
+        }
+        out[5 + 2 * sizeof(r)] = '\0';
+}
+
+static void text_part(struct buf *out, const char *type, const char *text, size_t len)
+{
+        buf_printf(out, "Content-Type: %s; charset=utf-8\r\n"
+                        "Content-Transfer-Encoding: quoted-printable\r\n\r\n", type);
+        mime_encode_qp(text, len, out);
+}
+
+enum mime_result mime_build(const struct mime_msg *m, struct buf *out)
+{
+        enum mime_result r;
+        char date[40], msgid[128];
+
+        if ((r = check_addr(m->from_addr)) != MIME_OK || (r = check_addr(m->to_addr)) != MIME_OK ||
+            (r = check_addr(m->msgid_domain)) != MIME_OK)
+                return r;
+        if (!mime_utf8_valid(m->text, m->text_len) ||
+            (m->html && !mime_utf8_valid(m->html, m->html_len)))
+                return MIME_BAD_UTF8;
+        for (size_t i = 0; i < m->n_extra; i++) {
+                const char *v = m->extra[i].value;
+                size_t vn = strlen(v);
+                if (!header_name_ok(m->extra[i].name))
+                        return MIME_HEADER_NAME;
+                if (mime_has_control(v, vn))
+                        return MIME_HEADER_CONTROL;
+                if (!is_ascii_printable(v, vn))
+                        return MIME_HEADER_8BIT;
+                if (strlen(m->extra[i].name) + 2 + vn > MAIL_LINE_MAX)
+                        return MIME_TOO_LONG;
+        }
+
+        mime_format_date(m->date, date);
+        mime_message_id(m->msgid_domain, msgid);
+        buf_printf(out, "Date: %s\r\nFrom: ", date);
+        if (m->from_name && *m->from_name) {
+                if ((r = encode_display_name(m->from_name, out)) != MIME_OK)
+                        return r;
+                buf_printf(out, " <%s>\r\n", m->from_addr);
+        } else {
+                buf_printf(out, "%s\r\n", m->from_addr);
+        }
+        buf_printf(out, "To: %s\r\nSubject: ", m->to_addr);
+        if ((r = mime_encode_header_text(m->subject, out, sizeof("Subject: "))) != MIME_OK)
+                return r;
+        buf_printf(out, "\r\nMessage-ID: %s\r\nMIME-Version: 1.0\r\n", msgid);
+        for (size_t i = 0; i < m->n_extra; i++)
+                buf_printf(out, "%s: %s\r\n", m->extra[i].name, m->extra[i].value);
+
+        if (!m->html) {
+                text_part(out, "text/plain", m->text, m->text_len);
+        } else {
+                char boundary[40];
+                boundary_new(boundary);
+                buf_printf(out, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n"
+                                "This is a message in MIME format.\r\n\r\n--%s\r\n",
+                           boundary, boundary);
+                text_part(out, "text/plain", m->text, m->text_len);
+                buf_printf(out, "\r\n--%s\r\n", boundary);
+                text_part(out, "text/html", m->html, m->html_len);
+                buf_printf(out, "\r\n--%s--\r\n", boundary);
+        }
+        return out->overflow ? MIME_TOO_LONG : MIME_OK;
+}

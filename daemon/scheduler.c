@@ -1,0 +1,351 @@
+/*
+ * scheduler.c - between the outbox and the sender threads, on the main thread.
+ * Each loop iteration, inside the batch transaction: record the outcomes
+ * the senders finished (sent, deferred with doubling backoff, failed), then
+ * claim due mails while the senders have room, confirmations first.  A
+ * claimed confirmation gets a fresh token here: its hash goes into the same
+ * transaction, the token itself only into the mail, which is handed to a
+ * sender only after that transaction committed.  So the database never holds
+ * a usable token, and a crash loses no mail: rows left 'sending' are queued
+ * again at start-up and sent with a new token (at-least-once).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bounds.h"
+#include "buf.h"
+#include "conf.h"
+#include "log.h"
+#include "mime.h"
+#include "scheduler.h"
+#include "sender.h"
+#include "store.h"
+#include "tmpl.h"
+#include "token.h"
+
+struct sched {
+        struct store *store;
+        struct sender *sender;
+        const struct conf *conf;
+        const struct templates *tmpl;
+        struct mail_job *claimed;       /* built in this batch, not yet handed over */
+        struct mail_job *recorded;      /* outcomes written in this batch */
+        struct mail_job *results;       /* outcomes still to write */
+        unsigned in_flight;             /* handed to the sender, outcome not recorded */
+        unsigned capacity;
+        bool maybe_due;
+        bool held;
+        int64_t now;                    /* of the current sched_work() */
+};
+
+struct sched *sched_new(struct store *st, struct sender *snd)
+{
+        struct sched *s = xcalloc(1, sizeof(*s));
+        s->store = st;
+        s->sender = snd;
+        s->maybe_due = true;
+        return s;
+}
+
+static void free_list(struct mail_job *j)
+{
+        while (j) {
+                struct mail_job *n = j->next;
+                mail_job_free(j);
+                j = n;
+        }
+}
+
+void sched_free(struct sched *s)
+{
+        if (!s)
+                return;
+        free_list(s->claimed);
+        free_list(s->recorded);
+        free_list(s->results);
+        free(s);
+}
+
+void sched_configure(struct sched *s, const struct conf *c, const struct templates *t)
+{
+        s->conf = c;
+        s->tmpl = t;
+        s->capacity = c->max_connections * JOBS_PER_SENDER;
+        s->maybe_due = true;
+}
+
+void sched_kick(struct sched *s)
+{
+        s->maybe_due = true;
+}
+
+void sched_hold(struct sched *s)
+{
+        s->held = true;
+}
+
+unsigned sched_in_flight(struct sched *s)
+{
+        return s->in_flight;
+}
+
+/* Every {token} in the URL template replaced. */
+static char *link_with_token(const char *tmpl, const char *token)
+{
+        struct buf b;
+        buf_init(&b, 0);
+        for (const char *p = tmpl; *p;) {
+                const char *t = strstr(p, "{token}");
+                if (!t) {
+                        buf_puts(&b, p);
+                        break;
+                }
+                buf_append(&b, p, (size_t)(t - p));
+                buf_puts(&b, token);
+                p = t + 7;
+        }
+        return buf_steal(&b, NULL);
+}
+
+static char *envelope_sender(const struct conf *c, int64_t id)
+{
+        if (!*c->return_path)
+                return xstrdup(c->from_addr);
+        const char *p = strstr(c->return_path, "{id}");
+        struct buf b;
+        buf_init(&b, 0);
+        buf_printf(&b, "%.*s%lld%s", (int)(p - c->return_path), c->return_path, (long long)id, p + 4);
+        return buf_steal(&b, NULL);
+}
+
+/* Build the confirmation mail for a claimed row, with a new token. */
+static int build_confirmation(struct sched *s, const struct outbox_row *row, int64_t now,
+                              struct mail_job **out)
+{
+        const struct conf *c = s->conf;
+        const struct mail_text *mt = &s->tmpl->confirm[row->lang];
+        struct token t;
+        int r;
+
+        if ((r = token_new(&t)) < 0) {
+                log_err("no random bytes for a token");
+                return r;
+        }
+        if ((r = store_token_add(s->store, t.hash, row->subscription_id, TOKEN_CONFIRM, now,
+                                 now + (int64_t)c->confirm_ttl)) < 0)
+                return r;
+
+        char days[24];
+        snprintf(days, sizeof(days), "%llu", (unsigned long long)((c->confirm_ttl + 86399) / 86400));
+        char *url = link_with_token(c->confirm_url, t.text);
+        explicit_bzero(&t, sizeof(t));
+        struct tmpl_var vars[] = {
+                { "confirm_url", url }, { "confirm_days", days }, { "list", row->list },
+        };
+        char *subject = tmpl_fill(mt->subject, vars, 3);
+        char *body = tmpl_fill(mt->body, vars, 3);
+        if (!subject || !body)
+                fatal("template placeholders were checked at load time");
+
+        struct mime_header extra[] = { { "Auto-Submitted", "auto-generated" } };
+        struct mime_msg m = {
+                .from_name = c->from_name, .from_addr = c->from_addr, .to_addr = row->email,
+                .subject = subject, .msgid_domain = c->from_domain, .date = (time_t)now,
+                .extra = extra, .n_extra = 1, .text = body, .text_len = strlen(body),
+        };
+        struct buf b;
+        buf_init(&b, 0);
+        enum mime_result mr = mime_build(&m, &b);
+        explicit_bzero(url, strlen(url));
+        free(url);
+        free(subject);
+        explicit_bzero(body, strlen(body));
+        free(body);
+        if (mr != MIME_OK) {
+                /* only a stored address that no longer passes the header checks gets here */
+                log_err("mail %lld could not be built (%d); marked failed", (long long)row->id, mr);
+                explicit_bzero(b.data, b.len);
+                buf_free(&b);
+                return 1;
+        }
+        struct mail_job *j = xcalloc(1, sizeof(*j));
+        j->id = row->id;
+        j->urgent = true;
+        j->env_from = envelope_sender(c, row->id);
+        j->rcpt = xstrdup(row->email);
+        j->data = buf_steal(&b, &j->len);
+        *out = j;
+        return 0;
+}
+
+static void mark_batch(struct sched *s, int *r)
+{
+        if (*r == 0)
+                *r = store_batch_begin(s->store);
+}
+
+static int claim_row(void *ud, const struct outbox_row *row)
+{
+        struct sched *s = ud;
+        struct mail_job *j = NULL;
+        int r = 0;
+
+        mark_batch(s, &r);
+        if (r < 0)
+                return r;
+        if (row->kind == MAIL_CONFIRM && row->sub_state != SUB_PENDING) {
+                /* confirmed, unsubscribed or restarted since: nothing to send */
+                return store_outbox_delete(s->store, row->id);
+        }
+        if (row->kind != MAIL_CONFIRM)
+                fatal("outbox row %lld of a kind this version cannot send", (long long)row->id);
+        r = build_confirmation(s, row, s->now, &j);
+        if (r < 0)
+                return r;
+        if (r == 1)
+                return store_outbox_finish(s->store, row->id, MS_FAILED, s->now, s->now,
+                                           "message could not be built");
+        if ((r = store_outbox_sending(s->store, row->id)) < 0) {
+                mail_job_free(j);
+                return r;
+        }
+        j->next = s->claimed;
+        s->claimed = j;
+        s->in_flight++;
+        return 0;
+}
+
+static int64_t retry_delay(const struct conf *c, int attempts)
+{
+        uint64_t d = c->retry_initial;
+        for (int i = 1; i < attempts && d < c->retry_max; i++)
+                d *= 2;
+        return (int64_t)(d < c->retry_max ? d : c->retry_max);
+}
+
+/* Write one outcome.  The row's attempts and age decide deferred vs failed. */
+static int record_outcome(struct sched *s, struct mail_job *j, const struct outbox_row *row)
+{
+        const struct conf *c = s->conf;
+        enum mail_state state;
+        int64_t next = s->now;
+
+        switch (j->outcome) {
+        case OUTCOME_SENT:
+                state = MS_SENT;
+                break;
+        case OUTCOME_FAILED:
+                state = MS_FAILED;
+                break;
+        default:
+                if (row && s->now - row->created_at >= (int64_t)c->give_up_after) {
+                        state = MS_FAILED;
+                } else {
+                        state = MS_DEFERRED;
+                        next = s->now + retry_delay(c, row ? row->attempts : 1);
+                }
+                break;
+        }
+        log_info("mail %lld: %s (%s)", (long long)j->id, mail_state_name(state), j->reply);
+        return store_outbox_finish(s->store, j->id, state, next, s->now, j->reply);
+}
+
+int sched_work(struct sched *s, int64_t now)
+{
+        int r = 0;
+        s->now = now;
+
+        /* outcomes first: they free room for the next claims */
+        struct mail_job *done = sender_collect(s->sender);
+        while (done) {
+                struct mail_job *j = done;
+                done = j->next;
+                j->next = s->results;
+                s->results = j;
+                s->in_flight--;
+        }
+        while (s->results) {
+                struct mail_job *j = s->results;
+                struct outbox_row row;
+                bool have_row = false;
+                mark_batch(s, &r);
+                if (r < 0)
+                        return r;
+                if (j->outcome == OUTCOME_DEFERRED) {
+                        int q = store_outbox_get(s->store, j->id, &row);
+                        if (q < 0)
+                                return q;
+                        have_row = q == 0;
+                }
+                if ((r = record_outcome(s, j, have_row ? &row : NULL)) < 0)
+                        return r;
+                s->results = j->next;
+                j->next = s->recorded;
+                s->recorded = j;
+                s->maybe_due = true;
+        }
+
+        while (!s->held && s->maybe_due && s->in_flight < s->capacity) {
+                unsigned room = s->capacity - s->in_flight;
+                unsigned before = s->in_flight;
+                s->maybe_due = false;
+                r = store_outbox_due(s->store, now, room, claim_row, s);
+                if (r < 0)
+                        return r;
+                /* a full batch may mean more is due */
+                if (s->in_flight - before == room)
+                        s->maybe_due = true;
+                else
+                        break;
+        }
+        return 0;
+}
+
+void sched_committed(struct sched *s)
+{
+        free_list(s->recorded);
+        s->recorded = NULL;
+        while (s->claimed) {
+                struct mail_job *j = s->claimed;
+                s->claimed = j->next;
+                sender_push(s->sender, j);
+        }
+}
+
+void sched_rolled_back(struct sched *s)
+{
+        while (s->claimed) {
+                struct mail_job *j = s->claimed;
+                s->claimed = j->next;
+                s->in_flight--;
+                explicit_bzero(j->data, j->len);
+                mail_job_free(j);
+        }
+        /* write the outcomes again in the next batch */
+        while (s->recorded) {
+                struct mail_job *j = s->recorded;
+                s->recorded = j->next;
+                j->next = s->results;
+                s->results = j;
+        }
+        s->maybe_due = true;
+}
+
+int sched_requeue_unstarted(struct sched *s)
+{
+        struct mail_job *list = sender_take_queued(s->sender);
+        int r = 0;
+        while (list) {
+                struct mail_job *j = list;
+                list = j->next;
+                s->in_flight--;
+                mark_batch(s, &r);
+                if (r == 0)
+                        r = store_outbox_finish(s->store, j->id, MS_QUEUED, s->now, s->now, NULL);
+                explicit_bzero(j->data, j->len);
+                mail_job_free(j);
+        }
+        return r;
+}

@@ -1,0 +1,354 @@
+/*
+ * sender.c - the threads that talk SMTP.  Each of max_connections threads
+ * owns one libcurl easy handle (so its connection is reused between mails)
+ * and runs one blocking transfer at a time, one recipient per transfer, so
+ * a refused recipient fails only its own mail.  They never run on the thread
+ * that serves the sockets: a hung relay cannot stall the website.  Jobs come
+ * in through a two-class queue (confirmations before newsletters) and go
+ * back, with their outcome, through a list the main thread collects when the
+ * eventfd says so.  Knows mails and relays, nothing of the protocol or the
+ * database.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "log.h"
+#include "sender.h"
+
+struct relay_ref {
+        struct relay *relay;
+        unsigned refs;
+};
+
+struct sender {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        struct mail_job *head[2], *tail[2];     /* 0: confirmations, 1: the rest */
+        struct mail_job *done;
+        size_t busy;
+        struct relay_ref *relay;
+        bool stopping;
+        int notify_fd;
+        pthread_t *threads;
+        unsigned n_threads;
+};
+
+struct transfer {
+        const struct mail_job *job;
+        size_t pos;
+        bool mail_sent;         /* MAIL FROM went out: the relay took the session */
+        char last_reply[SMTP_REPLY_MAX];
+};
+
+void mail_job_free(struct mail_job *j)
+{
+        if (!j)
+                return;
+        free(j->env_from);
+        free(j->rcpt);
+        free(j->data);
+        free(j);
+}
+
+struct relay *relay_from_conf(const struct conf *c)
+{
+        struct relay *r = xcalloc(1, sizeof(*r));
+        r->urls = xcalloc(c->urls.n, sizeof(char *));
+        for (size_t i = 0; i < c->urls.n; i++)
+                r->urls[i] = xstrdup(c->urls.v[i]);
+        r->n_urls = c->urls.n;
+        r->starttls = c->starttls;
+        r->username = *c->username ? xstrdup(c->username) : NULL;
+        r->password = c->password ? xstrdup(c->password) : NULL;
+        r->timeout_ms = (long)c->timeout * 1000;
+        return r;
+}
+
+void relay_free(struct relay *r)
+{
+        if (!r)
+                return;
+        for (size_t i = 0; i < r->n_urls; i++)
+                free(r->urls[i]);
+        free(r->urls);
+        free(r->username);
+        if (r->password) {
+                explicit_bzero(r->password, strlen(r->password));
+                free(r->password);
+        }
+        free(r);
+}
+
+static void relay_unref(struct relay_ref *ref)
+{
+        if (ref && --ref->refs == 0) {
+                relay_free(ref->relay);
+                free(ref);
+        }
+}
+
+static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
+{
+        struct transfer *t = ud;
+        size_t room = size * nitems, left = t->job->len - t->pos;
+        size_t n = left < room ? left : room;
+        memcpy(buf, t->job->data + t->pos, n);
+        t->pos += n;
+        return n;
+}
+
+/* Watch the SMTP dialogue: keep the relay's last reply line, note MAIL FROM. */
+static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *ud)
+{
+        struct transfer *t = ud;
+        if (type == CURLINFO_HEADER_OUT && size >= 10 && strncasecmp(data, "MAIL FROM:", 10) == 0)
+                t->mail_sent = true;
+        if (type != CURLINFO_HEADER_IN)
+                return 0;
+        size_t n = size < sizeof(t->last_reply) - 1 ? size : sizeof(t->last_reply) - 1;
+        memcpy(t->last_reply, data, n);
+        while (n && (t->last_reply[n - 1] == '\n' || t->last_reply[n - 1] == '\r'))
+                n--;
+        t->last_reply[n] = '\0';
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)t->last_reply[i] < 0x20 || (unsigned char)t->last_reply[i] > 0x7e)
+                        t->last_reply[i] = '?';
+        return 0;
+}
+
+static void transfer(CURL *h, const struct relay *r, struct mail_job *j)
+{
+        char errbuf[CURL_ERROR_SIZE];
+        char from[300];
+        struct curl_slist *rcpt = NULL;
+
+        snprintf(from, sizeof(from), "<%s>", j->env_from);
+        rcpt = curl_slist_append(NULL, j->rcpt);
+        if (!rcpt)
+                oom();
+        j->outcome = OUTCOME_DEFERRED;
+        j->code = 0;
+        snprintf(j->reply, sizeof(j->reply), "no relay configured");
+
+        for (size_t u = 0; u < r->n_urls; u++) {
+                struct transfer t = { .job = j };
+                errbuf[0] = '\0';
+                curl_easy_setopt(h, CURLOPT_URL, r->urls[u]);
+                curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
+                curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
+                curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+                curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
+                curl_easy_setopt(h, CURLOPT_READDATA, &t);
+                curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)j->len);
+                curl_easy_setopt(h, CURLOPT_USE_SSL,
+                                 r->starttls == STARTTLS_REQUIRED ? (long)CURLUSESSL_ALL :
+                                 r->starttls == STARTTLS_OPPORTUNISTIC ? (long)CURLUSESSL_TRY :
+                                 (long)CURLUSESSL_NONE);
+                if (r->username) {
+                        curl_easy_setopt(h, CURLOPT_USERNAME, r->username);
+                        curl_easy_setopt(h, CURLOPT_PASSWORD, r->password ? r->password : "");
+                }
+                curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+                curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, r->timeout_ms);
+                curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+                curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+                curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+                curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, debug_cb);
+                curl_easy_setopt(h, CURLOPT_DEBUGDATA, &t);
+
+                CURLcode rc = curl_easy_perform(h);
+                long code = 0;
+                curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+                j->code = code;
+                if (rc == CURLE_OK) {
+                        j->outcome = OUTCOME_SENT;
+                        snprintf(j->reply, sizeof(j->reply), "%s",
+                                 t.last_reply[0] ? t.last_reply : "250 accepted");
+                        break;
+                }
+                if (t.last_reply[0] && code >= 400)
+                        snprintf(j->reply, sizeof(j->reply), "%s", t.last_reply);
+                else
+                        snprintf(j->reply, sizeof(j->reply), "%s: %s", curl_easy_strerror(rc),
+                                 errbuf[0] ? errbuf : "no reply");
+                if (code >= 500 && code < 600 && t.mail_sent) {
+                        j->outcome = OUTCOME_FAILED;
+                        break;
+                }
+                j->outcome = OUTCOME_DEFERRED;
+                /* a relay that would not even take the session: try the next one */
+                if (t.mail_sent)
+                        break;
+        }
+        curl_easy_setopt(h, CURLOPT_MAIL_RCPT, NULL);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+        curl_slist_free_all(rcpt);
+}
+
+static struct mail_job *pop(struct sender *s)
+{
+        for (int c = 0; c < 2; c++) {
+                struct mail_job *j = s->head[c];
+                if (j) {
+                        s->head[c] = j->next;
+                        if (!s->head[c])
+                                s->tail[c] = NULL;
+                        j->next = NULL;
+                        return j;
+                }
+        }
+        return NULL;
+}
+
+static void *sender_thread(void *ud)
+{
+        struct sender *s = ud;
+        CURL *h = curl_easy_init();
+        if (!h)
+                fatal("curl_easy_init failed");
+
+        pthread_mutex_lock(&s->lock);
+        for (;;) {
+                struct mail_job *j = NULL;
+                while (!s->stopping && !(j = pop(s)))
+                        pthread_cond_wait(&s->cond, &s->lock);
+                if (!j)
+                        break;
+                struct relay_ref *ref = s->relay;
+                ref->refs++;
+                pthread_mutex_unlock(&s->lock);
+
+                transfer(h, ref->relay, j);
+
+                pthread_mutex_lock(&s->lock);
+                relay_unref(ref);
+                j->next = s->done;
+                s->done = j;
+                uint64_t one = 1;
+                if (write(s->notify_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+                        log_err("sender: eventfd: %s", strerror(errno));
+        }
+        pthread_mutex_unlock(&s->lock);
+        curl_easy_cleanup(h);
+        return NULL;
+}
+
+int sender_new(unsigned n, struct relay *relay, int notify_fd, struct sender **out)
+{
+        struct sender *s = xcalloc(1, sizeof(*s));
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->cond, NULL);
+        s->relay = xcalloc(1, sizeof(*s->relay));
+        s->relay->relay = relay;
+        s->relay->refs = 1;
+        s->notify_fd = notify_fd;
+        s->threads = xcalloc(n, sizeof(pthread_t));
+        for (unsigned i = 0; i < n; i++) {
+                int r = pthread_create(&s->threads[i], NULL, sender_thread, s);
+                if (r) {
+                        log_err("sender: pthread_create: %s", strerror(r));
+                        sender_stop(s);
+                        sender_free(s);
+                        return -r;
+                }
+                s->n_threads++;
+        }
+        *out = s;
+        return 0;
+}
+
+void sender_push(struct sender *s, struct mail_job *job)
+{
+        int c = job->urgent ? 0 : 1;
+        job->next = NULL;
+        pthread_mutex_lock(&s->lock);
+        if (s->tail[c])
+                s->tail[c]->next = job;
+        else
+                s->head[c] = job;
+        s->tail[c] = job;
+        s->busy++;
+        pthread_cond_signal(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+}
+
+struct mail_job *sender_collect(struct sender *s)
+{
+        pthread_mutex_lock(&s->lock);
+        struct mail_job *list = s->done;
+        s->done = NULL;
+        for (struct mail_job *j = list; j; j = j->next)
+                s->busy--;
+        pthread_mutex_unlock(&s->lock);
+        return list;
+}
+
+size_t sender_busy(struct sender *s)
+{
+        pthread_mutex_lock(&s->lock);
+        size_t n = s->busy;
+        pthread_mutex_unlock(&s->lock);
+        return n;
+}
+
+void sender_set_relay(struct sender *s, struct relay *relay)
+{
+        struct relay_ref *ref = xcalloc(1, sizeof(*ref));
+        ref->relay = relay;
+        ref->refs = 1;
+        pthread_mutex_lock(&s->lock);
+        relay_unref(s->relay);
+        s->relay = ref;
+        pthread_mutex_unlock(&s->lock);
+}
+
+struct mail_job *sender_take_queued(struct sender *s)
+{
+        struct mail_job *list = NULL, *j;
+        pthread_mutex_lock(&s->lock);
+        while ((j = pop(s))) {
+                j->next = list;
+                list = j;
+                s->busy--;
+        }
+        pthread_mutex_unlock(&s->lock);
+        return list;
+}
+
+void sender_stop(struct sender *s)
+{
+        if (!s)
+                return;
+        pthread_mutex_lock(&s->lock);
+        s->stopping = true;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+        for (unsigned i = 0; i < s->n_threads; i++)
+                pthread_join(s->threads[i], NULL);
+        s->n_threads = 0;
+}
+
+void sender_free(struct sender *s)
+{
+        if (!s)
+                return;
+        sender_stop(s);
+        struct mail_job *j;
+        while ((j = pop(s)))
+                mail_job_free(j);
+        while ((j = s->done)) {
+                s->done = j->next;
+                mail_job_free(j);
+        }
+        relay_unref(s->relay);
+        free(s->threads);
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->cond);
+        free(s);
+}

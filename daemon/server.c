@@ -1,0 +1,442 @@
+/*
+ * server.c - the socket front.  Owns the listening Unix sockets and every
+ * client connection: reading with a bounded line buffer, splitting lines,
+ * handing each to the handlers, holding the answers until the batch
+ * transaction they depend on has committed (group commit), writing them in
+ * request order, and closing idle or misbehaving clients.  A client that
+ * sends too much gets an error and is closed; everyone else is served on.
+ * Must never block: sockets are non-blocking and the event loop is sd-event.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bounds.h"
+#include "buf.h"
+#include "log.h"
+#include "server.h"
+
+struct held {
+        struct reply reply;
+        enum lang lang;
+};
+
+struct conn {
+        struct server *srv;
+        struct conn *prev, *next;       /* all connections */
+        struct conn *held_next;         /* connections with held answers */
+        bool on_held_list;
+        int fd;
+        enum role role;
+        sd_event_source *io;
+        struct buf in, out;
+        struct held *held;
+        size_t n_held, cap_held;
+        bool read_closed;               /* peer shut down its side, or we stopped reading */
+        bool close_after_flush;
+        uint64_t last_active;           /* CLOCK_MONOTONIC usec */
+};
+
+struct listener {
+        struct server *srv;
+        int fd;
+        enum role role;
+        char *path;
+        sd_event_source *io;
+};
+
+struct server {
+        sd_event *ev;
+        struct handler_ctx *ctx;
+        struct listener listeners[2];
+        size_t n_listeners;
+        struct conn *conns;
+        size_t n_conns;
+        struct conn *held;
+        sd_event_source *sweep;
+        bool shutting_down;
+};
+
+static void conn_update_events(struct conn *c);
+
+static uint64_t now_usec(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static size_t line_max(enum role r)
+{
+        return r == ROLE_ADMIN ? ADMIN_LINE_MAX : PUBLIC_LINE_MAX;
+}
+
+static void conn_free(struct conn *c)
+{
+        struct server *s = c->srv;
+        if (c->on_held_list) {
+                struct conn **pp = &s->held;
+                while (*pp && *pp != c)
+                        pp = &(*pp)->held_next;
+                if (*pp)
+                        *pp = c->held_next;
+        }
+        for (size_t i = 0; i < c->n_held; i++)
+                json_decref(c->held[i].reply.extra);
+        free(c->held);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        s->n_conns--;
+        sd_event_source_disable_unref(c->io);
+        close(c->fd);
+        buf_free(&c->in);
+        buf_free(&c->out);
+        free(c);
+}
+
+static void hold(struct conn *c, const struct reply *r, enum lang lang)
+{
+        if (c->n_held == c->cap_held) {
+                c->cap_held = c->cap_held ? c->cap_held * 2 : 8;
+                c->held = xrealloc(c->held, c->cap_held * sizeof(*c->held));
+        }
+        c->held[c->n_held].reply = *r;
+        c->held[c->n_held].lang = lang;
+        c->n_held++;
+        if (!c->on_held_list) {
+                c->on_held_list = true;
+                c->held_next = c->srv->held;
+                c->srv->held = c;
+        }
+}
+
+/* Write what we can; false when the connection is gone. */
+static bool conn_flush(struct conn *c)
+{
+        while (c->out.len) {
+                ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                break;
+                        conn_free(c);
+                        return false;
+                }
+                buf_consume(&c->out, (size_t)n);
+                c->last_active = now_usec();
+        }
+        if (!c->out.len && c->n_held == 0 && (c->close_after_flush || c->read_closed ||
+                                              c->srv->shutting_down)) {
+                conn_free(c);
+                return false;
+        }
+        conn_update_events(c);
+        return true;
+}
+
+static void conn_update_events(struct conn *c)
+{
+        uint32_t ev = 0;
+        if (!c->read_closed && !c->close_after_flush && c->out.len < OUTBUF_HIGH_WATER &&
+            !c->srv->shutting_down)
+                ev |= EPOLLIN;
+        if (c->out.len)
+                ev |= EPOLLOUT;
+        sd_event_source_set_io_events(c->io, ev);
+        sd_event_source_set_enabled(c->io, ev ? SD_EVENT_ON : SD_EVENT_OFF);
+}
+
+/* An answer for a request that was never parsed (too long, too many). */
+static void reject(struct conn *c, enum errcode e, const char *detail)
+{
+        struct reply r = { 0 };
+        reply_error(&r, e, detail);
+        hold(c, &r, LANG_DEFAULT);
+        c->close_after_flush = true;
+}
+
+static void handle_line(struct conn *c, const char *line, size_t len)
+{
+        struct reply r;
+        enum lang lang = LANG_DEFAULT;
+        if (len && line[len - 1] == '\r')
+                len--;
+        if (len == 0)
+                return;         /* blank lines are no requests */
+        c->srv->ctx->now = (int64_t)time(NULL);
+        handler_run(c->srv->ctx, c->role, line, len, &r, &lang);
+        hold(c, &r, lang);
+}
+
+static void conn_process(struct conn *c)
+{
+        size_t start = 0;
+        while (start < c->in.len && !c->close_after_flush) {
+                char *nl = memchr(c->in.data + start, '\n', c->in.len - start);
+                if (!nl)
+                        break;
+                size_t len = (size_t)(nl - (c->in.data + start));
+                if (len + 1 > line_max(c->role))
+                        reject(c, ERR_INVALID_REQUEST, "request line too long");
+                else
+                        handle_line(c, c->in.data + start, len);
+                start += len + 1;
+        }
+        buf_consume(&c->in, start);
+        if (!c->close_after_flush && c->in.len >= line_max(c->role))
+                reject(c, ERR_INVALID_REQUEST, "request line too long");
+        if (c->read_closed && c->in.len && !c->close_after_flush) {
+                /* the peer closed after a last line without newline: answer it too */
+                handle_line(c, c->in.data, c->in.len);
+                buf_reset(&c->in);
+        }
+}
+
+static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *ud)
+{
+        struct conn *c = ud;
+        c->last_active = now_usec();
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+                char chunk[65536];
+                size_t room = line_max(c->role) + 1 - c->in.len;
+                size_t want = room < sizeof(chunk) ? room : sizeof(chunk);
+                ssize_t n = read(fd, chunk, want);
+                if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                        conn_free(c);
+                        return 0;
+                }
+                if (n == 0) {
+                        c->read_closed = true;
+                } else if (n > 0) {
+                        buf_append(&c->in, chunk, (size_t)n);
+                }
+                conn_process(c);
+                if (c->read_closed && c->n_held == 0 && c->out.len == 0) {
+                        conn_free(c);
+                        return 0;
+                }
+                /* answers wait for the commit; reading stops until then if we reject */
+                conn_update_events(c);
+        }
+        if (revents & EPOLLOUT)
+                conn_flush(c);
+        return 0;
+}
+
+static void conn_new(struct listener *l, int fd)
+{
+        struct server *s = l->srv;
+        struct conn *c = xcalloc(1, sizeof(*c));
+        c->srv = s;
+        c->fd = fd;
+        c->role = l->role;
+        buf_init(&c->in, line_max(l->role) + 1);
+        buf_init(&c->out, 0);
+        c->last_active = now_usec();
+        c->next = s->conns;
+        if (s->conns)
+                s->conns->prev = c;
+        s->conns = c;
+        s->n_conns++;
+        if (sd_event_add_io(s->ev, &c->io, fd, EPOLLIN, on_conn_io, c) < 0) {
+                log_err("cannot watch a connection");
+                conn_free(c);
+        }
+}
+
+static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *ud)
+{
+        struct listener *l = ud;
+        for (int i = 0; i < 64; i++) {
+                int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0) {
+                        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                                log_warn("accept on %s: %s", l->path, strerror(errno));
+                        break;
+                }
+                if (l->srv->n_conns >= CONN_MAX) {
+                        /* one line of explanation, then closed; the others go on */
+                        struct reply r = { 0 };
+                        size_t len;
+                        reply_error(&r, ERR_UNAVAILABLE, "too many connections");
+                        char *line = proto_format(&r, LANG_DEFAULT, &len);
+                        if (send(cfd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+                                log_debug("could not tell a refused client why");
+                        free(line);
+                        close(cfd);
+                        log_warn("connection refused: %d connections open", CONN_MAX);
+                        continue;
+                }
+                conn_new(l, cfd);
+        }
+        return 0;
+}
+
+static int on_sweep(sd_event_source *es, uint64_t usec, void *ud)
+{
+        struct server *s = ud;
+        uint64_t now = now_usec();
+        for (struct conn *c = s->conns, *n; c; c = n) {
+                n = c->next;
+                if (c->n_held == 0 && now - c->last_active > CONN_IDLE_TIMEOUT_USEC)
+                        conn_free(c);
+        }
+        sd_event_source_set_time_relative(es, 10u * 1000000u);
+        sd_event_source_set_enabled(es, SD_EVENT_ON);
+        return 0;
+}
+
+int server_new(sd_event *ev, struct handler_ctx *ctx, struct server **out)
+{
+        struct server *s = xcalloc(1, sizeof(*s));
+        s->ev = ev;
+        s->ctx = ctx;
+        int r = sd_event_add_time_relative(ev, &s->sweep, CLOCK_MONOTONIC, 10u * 1000000u, 0,
+                                           on_sweep, s);
+        if (r < 0) {
+                free(s);
+                return r;
+        }
+        *out = s;
+        return 0;
+}
+
+int server_listen(struct server *s, const char *path, enum role role, mode_t mode, gid_t gid)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        if (s->n_listeners >= sizeof(s->listeners) / sizeof(s->listeners[0]))
+                return -EMFILE;
+        strcpy(sa.sun_path, path);
+
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (lstat(path, &st) == 0) {
+                if (!S_ISSOCK(st.st_mode)) {
+                        close(fd);
+                        log_err("%s exists and is not a socket", path);
+                        return -EEXIST;
+                }
+                /* a socket someone still answers on belongs to a running daemon */
+                int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+                        close(probe);
+                        close(fd);
+                        log_err("%s is in use by another process", path);
+                        return -EADDRINUSE;
+                }
+                if (probe >= 0)
+                        close(probe);
+                unlink(path);
+        }
+        mode_t old = umask(0777 & ~mode);
+        int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old);
+        if (r < 0 || chmod(path, mode) < 0 ||
+            (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) || listen(fd, 512) < 0) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        struct listener *l = &s->listeners[s->n_listeners];
+        l->srv = s;
+        l->fd = fd;
+        l->role = role;
+        l->path = xstrdup(path);
+        r = sd_event_add_io(s->ev, &l->io, fd, EPOLLIN, on_accept, l);
+        if (r < 0) {
+                close(fd);
+                free(l->path);
+                return r;
+        }
+        s->n_listeners++;
+        return 0;
+}
+
+static void release(struct server *s, bool failed, enum errcode e)
+{
+        struct conn *list = s->held;
+        s->held = NULL;
+        while (list) {
+                struct conn *c = list;
+                list = c->held_next;
+                c->on_held_list = false;
+                for (size_t i = 0; i < c->n_held; i++) {
+                        struct held *h = &c->held[i];
+                        struct reply r = h->reply;
+                        if (failed && r.state != ST_ERROR) {
+                                json_decref(r.extra);
+                                memset(&r, 0, sizeof(r));
+                                reply_error(&r, e, NULL);
+                        }
+                        size_t len;
+                        char *line = proto_format(&r, h->lang, &len);
+                        json_decref(r.extra);
+                        buf_append(&c->out, line, len);
+                        free(line);
+                }
+                c->n_held = 0;
+                conn_flush(c);
+        }
+}
+
+void server_release_answers(struct server *s)
+{
+        release(s, false, ERR_NONE);
+}
+
+void server_fail_answers(struct server *s, enum errcode e)
+{
+        release(s, true, e);
+}
+
+void server_shutdown(struct server *s)
+{
+        s->shutting_down = true;
+        for (size_t i = 0; i < s->n_listeners; i++) {
+                struct listener *l = &s->listeners[i];
+                l->io = sd_event_source_disable_unref(l->io);
+                close(l->fd);
+                unlink(l->path);
+                free(l->path);
+        }
+        s->n_listeners = 0;
+        for (struct conn *c = s->conns, *n; c; c = n) {
+                n = c->next;
+                if (c->n_held == 0 && c->out.len == 0)
+                        conn_free(c);
+                else
+                        conn_update_events(c);
+        }
+}
+
+size_t server_connections(const struct server *s)
+{
+        return s->n_conns;
+}
+
+void server_free(struct server *s)
+{
+        if (!s)
+                return;
+        if (s->n_listeners)
+                server_shutdown(s);
+        while (s->conns)
+                conn_free(s->conns);
+        sd_event_source_disable_unref(s->sweep);
+        free(s);
+}

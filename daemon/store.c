@@ -1,0 +1,658 @@
+/*
+ * store.c - the database.  One SQLite connection, used only by the main
+ * thread: the single writer.  WAL with synchronous=FULL, so a committed
+ * sign-up survives a crash and a power loss; every statement is prepared once
+ * at start-up and only ever run with bound parameters.  The schema comes
+ * from sql/ as numbered migrations, applied in one transaction and recorded
+ * in PRAGMA user_version.  Knows SQL, nothing of sockets or SMTP.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "embedded.h"
+#include "log.h"
+#include "store.h"
+
+enum stmt_id {
+        S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+        S_SUB_FIND, S_SUBSCRIBER_FIND, S_SUBSCRIBER_ADD, S_SUBSCRIBER_NAME,
+        S_SUB_ADD, S_SUB_RESTART, S_SUB_MAILED, S_SUB_CONFIRM, S_SUB_UNSUBSCRIBE,
+        S_CONSENT_ADD,
+        S_TOKEN_ADD, S_TOKEN_FIND, S_TOKENS_DELETE,
+        S_OUTBOX_ADD, S_OUTBOX_DUE, S_OUTBOX_SENDING, S_OUTBOX_FINISH, S_OUTBOX_DELETE,
+        S_OUTBOX_REQUEUE, S_OUTBOX_GET,
+        S_N
+};
+
+static const char *const stmt_sql[S_N] = {
+        [S_BEGIN] = "BEGIN IMMEDIATE",
+        [S_COMMIT] = "COMMIT",
+        [S_ROLLBACK] = "ROLLBACK",
+        [S_SAVEPOINT] = "SAVEPOINT req",
+        [S_RELEASE] = "RELEASE req",
+        [S_ROLLBACK_TO] = "ROLLBACK TO req",
+        [S_SUB_FIND] =
+                "SELECT s.id, s.subscriber_id, s.state, s.lang, s.created_at, s.mailed_at"
+                " FROM subscriber u JOIN subscription s ON s.subscriber_id = u.id"
+                " WHERE u.email_key = ?1 AND s.list = ?2",
+        [S_SUBSCRIBER_FIND] = "SELECT id FROM subscriber WHERE email_key = ?1",
+        [S_SUBSCRIBER_ADD] =
+                "INSERT INTO subscriber (email_key, email, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+        [S_SUBSCRIBER_NAME] =
+                "UPDATE subscriber SET email = ?2, name = coalesce(?3, name) WHERE id = ?1",
+        [S_SUB_ADD] =
+                "INSERT INTO subscription (subscriber_id, list, state, lang, created_at)"
+                " VALUES (?1, ?2, 'pending', ?3, ?4)",
+        [S_SUB_RESTART] =
+                "UPDATE subscription SET state = 'pending', lang = ?2, created_at = ?3,"
+                " mailed_at = NULL, confirmed_at = NULL, confirm_ip = NULL, unsubscribed_at = NULL"
+                " WHERE id = ?1",
+        [S_SUB_MAILED] = "UPDATE subscription SET mailed_at = ?2, lang = ?3 WHERE id = ?1",
+        [S_SUB_CONFIRM] =
+                "UPDATE subscription SET state = 'confirmed', confirmed_at = ?2, confirm_ip = ?3"
+                " WHERE id = ?1",
+        [S_SUB_UNSUBSCRIBE] =
+                "UPDATE subscription SET state = 'unsubscribed', unsubscribed_at = ?2 WHERE id = ?1",
+        [S_CONSENT_ADD] =
+                "INSERT INTO consent (subscriber_id, list, event, at, ip, user_agent, lang, source,"
+                " text_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        [S_TOKEN_ADD] =
+                "INSERT INTO token (hash, subscription_id, kind, issued_at, expires_at)"
+                " VALUES (?1, ?2, ?3, ?4, ?5)",
+        [S_TOKEN_FIND] =
+                "SELECT t.subscription_id, s.subscriber_id, t.kind, t.issued_at, t.expires_at,"
+                " s.state, s.list FROM token t JOIN subscription s ON s.id = t.subscription_id"
+                " WHERE t.hash = ?1",
+        [S_TOKENS_DELETE] = "DELETE FROM token WHERE subscription_id = ?1 AND kind = ?2",
+        [S_OUTBOX_ADD] =
+                "INSERT INTO outbox (kind, subscription_id, state, priority, created_at, next_at)"
+                " VALUES (?1, ?2, 'queued', ?3, ?4, ?4)",
+        [S_OUTBOX_DUE] =
+                "SELECT o.id, o.kind, o.subscription_id, s.state, s.lang, o.attempts, o.created_at,"
+                " u.email, s.list"
+                " FROM outbox o JOIN subscription s ON s.id = o.subscription_id"
+                " JOIN subscriber u ON u.id = s.subscriber_id"
+                " WHERE o.state IN ('queued', 'deferred') AND o.priority = ?3 AND o.next_at <= ?1"
+                " ORDER BY o.next_at LIMIT ?2",
+        [S_OUTBOX_SENDING] =
+                "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?1",
+        [S_OUTBOX_FINISH] =
+                "UPDATE outbox SET state = ?2, next_at = ?3, reply = ?5,"
+                " done_at = CASE WHEN ?2 IN ('sent', 'failed') THEN ?4 END WHERE id = ?1",
+        [S_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id = ?1",
+        [S_OUTBOX_REQUEUE] = "UPDATE outbox SET state = 'queued' WHERE state = 'sending'",
+        [S_OUTBOX_GET] = "SELECT attempts, created_at FROM outbox WHERE id = ?1",
+};
+
+struct store {
+        sqlite3 *db;
+        sqlite3_stmt *stmt[S_N];
+        bool in_batch;
+};
+
+static const char *const sub_state_names[] = {
+        [SUB_PENDING] = "pending", [SUB_CONFIRMED] = "confirmed", [SUB_EXPIRED] = "expired",
+        [SUB_UNSUBSCRIBED] = "unsubscribed", [SUB_BOUNCED] = "bounced",
+};
+static const char *const mail_state_names[] = {
+        [MS_QUEUED] = "queued", [MS_SENDING] = "sending", [MS_SENT] = "sent",
+        [MS_DEFERRED] = "deferred", [MS_FAILED] = "failed",
+};
+static const char *const token_kind_names[] = {
+        [TOKEN_CONFIRM] = "confirm", [TOKEN_UNSUBSCRIBE] = "unsubscribe",
+};
+static const char *const mail_kind_names[] = {
+        [MAIL_CONFIRM] = "confirm", [MAIL_NEWSLETTER] = "newsletter",
+};
+
+const char *sub_state_name(enum sub_state s)
+{
+        return sub_state_names[s];
+}
+
+const char *mail_state_name(enum mail_state s)
+{
+        return mail_state_names[s];
+}
+
+static int name_index(const char *const *names, size_t n, const unsigned char *s)
+{
+        if (s)
+                for (size_t i = 0; i < n; i++)
+                        if (strcmp(names[i], (const char *)s) == 0)
+                                return (int)i;
+        return -1;
+}
+#define NAME_INDEX(names, s) name_index(names, sizeof(names) / sizeof(names[0]), s)
+
+const char *store_errmsg(struct store *st)
+{
+        return st && st->db ? sqlite3_errmsg(st->db) : "no database";
+}
+
+static int sqlite_to_errno(int rc)
+{
+        switch (rc & 0xff) {
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED: return -EBUSY;
+        case SQLITE_NOMEM: return -ENOMEM;
+        case SQLITE_FULL: return -ENOSPC;
+        case SQLITE_READONLY: return -EROFS;
+        case SQLITE_CONSTRAINT: return -EEXIST;
+        case SQLITE_CANTOPEN: return -ENOENT;
+        default: return -EIO;
+        }
+}
+
+static int fail(struct store *st, int rc, const char *what)
+{
+        log_err("database: %s: %s", what, sqlite3_errmsg(st->db));
+        return sqlite_to_errno(rc);
+}
+
+/* Reset and clear a cached statement for a new run. */
+static sqlite3_stmt *stmt(struct store *st, enum stmt_id id)
+{
+        sqlite3_stmt *s = st->stmt[id];
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        return s;
+}
+
+/* Run a statement that returns no rows. */
+static int run(struct store *st, enum stmt_id id, sqlite3_stmt *s)
+{
+        int rc = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE)
+                return fail(st, rc, stmt_sql[id]);
+        return 0;
+}
+
+static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
+{
+        if (v)
+                sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(s, i);
+}
+
+static int exec(struct store *st, const char *sql)
+{
+        char *msg = NULL;
+        int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+        if (rc != SQLITE_OK) {
+                log_err("database: %s", msg ? msg : sqlite3_errstr(rc));
+                sqlite3_free(msg);
+                return sqlite_to_errno(rc);
+        }
+        return 0;
+}
+
+static int migrate(struct store *st)
+{
+        sqlite3_stmt *s;
+        int version = 0, target = 0, r;
+
+        if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+                return fail(st, SQLITE_ERROR, "user_version");
+        if (sqlite3_step(s) == SQLITE_ROW)
+                version = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+        for (const struct embedded_text *m = embedded_migrations; m->name; m++)
+                target++;
+        if (version > target) {
+                log_err("database schema version %d is newer than this newsletterd knows (%d)",
+                        version, target);
+                return -EPROTO;
+        }
+        if (version == target)
+                return 0;
+        if ((r = exec(st, "BEGIN EXCLUSIVE")) < 0)
+                return r;
+        for (int i = version; i < target; i++) {
+                if ((r = exec(st, embedded_migrations[i].text)) < 0) {
+                        log_err("database migration %s failed", embedded_migrations[i].name);
+                        exec(st, "ROLLBACK");
+                        return r;
+                }
+        }
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", target);
+        if ((r = exec(st, sql)) < 0 || (r = exec(st, "COMMIT")) < 0) {
+                exec(st, "ROLLBACK");
+                return r;
+        }
+        log_info("database schema migrated from version %d to %d", version, target);
+        return 0;
+}
+
+int store_open(const char *path, struct store **out)
+{
+        struct store *st = xcalloc(1, sizeof(*st));
+        int r;
+
+        /* create it 0600 ourselves: SQLite would follow the umask */
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+                r = -errno;
+                log_err("database %s: %s", path, strerror(errno));
+                free(st);
+                return r;
+        }
+        struct stat sb;
+        if (fstat(fd, &sb) == 0 && (sb.st_mode & 0077))
+                log_warn("database %s is accessible to group or others (mode %04o)", path,
+                         (unsigned)(sb.st_mode & 07777));
+        close(fd);
+
+        int rc = sqlite3_open_v2(path, &st->db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+                                 NULL);
+        if (rc != SQLITE_OK) {
+                log_err("database %s: %s", path, st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+                sqlite3_close(st->db);
+                free(st);
+                return sqlite_to_errno(rc);
+        }
+        sqlite3_busy_timeout(st->db, 5000);
+        sqlite3_extended_result_codes(st->db, 1);
+        if ((r = exec(st, "PRAGMA journal_mode = WAL")) < 0 ||
+            (r = exec(st, "PRAGMA synchronous = FULL")) < 0 ||
+            (r = exec(st, "PRAGMA foreign_keys = ON")) < 0 ||
+            (r = exec(st, "PRAGMA trusted_schema = OFF")) < 0 ||
+            (r = migrate(st)) < 0) {
+                store_close(st);
+                return r;
+        }
+        for (int i = 0; i < S_N; i++) {
+                rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                        &st->stmt[i], NULL);
+                if (rc != SQLITE_OK) {
+                        r = fail(st, rc, stmt_sql[i]);
+                        store_close(st);
+                        return r;
+                }
+        }
+        *out = st;
+        return 0;
+}
+
+void store_close(struct store *st)
+{
+        if (!st)
+                return;
+        if (st->db && !sqlite3_get_autocommit(st->db))
+                exec(st, "ROLLBACK");
+        for (int i = 0; i < S_N; i++)
+                sqlite3_finalize(st->stmt[i]);
+        sqlite3_close(st->db);
+        free(st);
+}
+
+/* ---- transactions ---- */
+
+int store_batch_begin(struct store *st)
+{
+        if (st->in_batch)
+                return 0;
+        int r = run(st, S_BEGIN, stmt(st, S_BEGIN));
+        if (r == 0)
+                st->in_batch = true;
+        return r;
+}
+
+bool store_batch_open(struct store *st)
+{
+        return st->in_batch;
+}
+
+int store_batch_commit(struct store *st)
+{
+        if (!st->in_batch)
+                return 0;
+        int r = run(st, S_COMMIT, stmt(st, S_COMMIT));
+        if (r < 0) {
+                if (!sqlite3_get_autocommit(st->db))
+                        run(st, S_ROLLBACK, stmt(st, S_ROLLBACK));
+        }
+        st->in_batch = false;
+        return r;
+}
+
+void store_batch_rollback(struct store *st)
+{
+        if (!st->in_batch)
+                return;
+        if (!sqlite3_get_autocommit(st->db))
+                run(st, S_ROLLBACK, stmt(st, S_ROLLBACK));
+        st->in_batch = false;
+}
+
+int store_savepoint(struct store *st)
+{
+        return run(st, S_SAVEPOINT, stmt(st, S_SAVEPOINT));
+}
+
+int store_release(struct store *st)
+{
+        return run(st, S_RELEASE, stmt(st, S_RELEASE));
+}
+
+void store_rollback_to(struct store *st)
+{
+        /* ROLLBACK TO keeps the savepoint open; RELEASE it afterwards */
+        if (run(st, S_ROLLBACK_TO, stmt(st, S_ROLLBACK_TO)) == 0)
+                run(st, S_RELEASE, stmt(st, S_RELEASE));
+}
+
+/* ---- subscribers and subscriptions ---- */
+
+int store_subscription_find(struct store *st, const char *email_key, const char *list,
+                            struct subscription *out)
+{
+        sqlite3_stmt *s = stmt(st, S_SUB_FIND);
+        sqlite3_bind_text(s, 1, email_key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, list, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE) {
+                sqlite3_reset(s);
+                return 1;
+        }
+        if (rc != SQLITE_ROW) {
+                sqlite3_reset(s);
+                return fail(st, rc, "find subscription");
+        }
+        out->id = sqlite3_column_int64(s, 0);
+        out->subscriber_id = sqlite3_column_int64(s, 1);
+        int state = NAME_INDEX(sub_state_names, sqlite3_column_text(s, 2));
+        int lang = lang_parse((const char *)sqlite3_column_text(s, 3),
+                              (size_t)sqlite3_column_bytes(s, 3));
+        out->created_at = sqlite3_column_int64(s, 4);
+        out->mailed_at = sqlite3_column_int64(s, 5);
+        sqlite3_reset(s);
+        if (state < 0)
+                fatal("subscription %lld has an unknown state", (long long)out->id);
+        out->state = (enum sub_state)state;
+        out->lang = lang < 0 ? LANG_DEFAULT : (enum lang)lang;
+        return 0;
+}
+
+int store_subscriber_ensure(struct store *st, const char *email_key, const char *email,
+                            const char *name, int64_t now, int64_t *id)
+{
+        sqlite3_stmt *s = stmt(st, S_SUBSCRIBER_FIND);
+        sqlite3_bind_text(s, 1, email_key, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+                *id = sqlite3_column_int64(s, 0);
+                sqlite3_reset(s);
+                s = stmt(st, S_SUBSCRIBER_NAME);
+                sqlite3_bind_int64(s, 1, *id);
+                sqlite3_bind_text(s, 2, email, -1, SQLITE_STATIC);
+                bind_text_or_null(s, 3, name);
+                return run(st, S_SUBSCRIBER_NAME, s);
+        }
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE)
+                return fail(st, rc, "find subscriber");
+        s = stmt(st, S_SUBSCRIBER_ADD);
+        sqlite3_bind_text(s, 1, email_key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, email, -1, SQLITE_STATIC);
+        bind_text_or_null(s, 3, name);
+        sqlite3_bind_int64(s, 4, now);
+        int r = run(st, S_SUBSCRIBER_ADD, s);
+        if (r == 0)
+                *id = sqlite3_last_insert_rowid(st->db);
+        return r;
+}
+
+int store_subscription_add(struct store *st, int64_t subscriber_id, const char *list,
+                           enum lang lang, int64_t now, int64_t *id)
+{
+        sqlite3_stmt *s = stmt(st, S_SUB_ADD);
+        sqlite3_bind_int64(s, 1, subscriber_id);
+        sqlite3_bind_text(s, 2, list, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, lang_name(lang), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, now);
+        int r = run(st, S_SUB_ADD, s);
+        if (r == 0)
+                *id = sqlite3_last_insert_rowid(st->db);
+        return r;
+}
+
+int store_subscription_restart(struct store *st, int64_t id, enum lang lang, int64_t now)
+{
+        sqlite3_stmt *s = stmt(st, S_SUB_RESTART);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_text(s, 2, lang_name(lang), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, now);
+        int r = run(st, S_SUB_RESTART, s);
+        if (r == 0)
+                r = store_tokens_delete(st, id, TOKEN_CONFIRM);
+        return r;
+}
+
+int store_subscription_mailed(struct store *st, int64_t id, int64_t now, enum lang lang)
+{
+        sqlite3_stmt *s = stmt(st, S_SUB_MAILED);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int64(s, 2, now);
+        sqlite3_bind_text(s, 3, lang_name(lang), -1, SQLITE_STATIC);
+        return run(st, S_SUB_MAILED, s);
+}
+
+int store_subscription_confirm(struct store *st, int64_t id, int64_t now, const char *ip)
+{
+        sqlite3_stmt *s = stmt(st, S_SUB_CONFIRM);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int64(s, 2, now);
+        bind_text_or_null(s, 3, ip);
+        return run(st, S_SUB_CONFIRM, s);
+}
+
+int store_subscription_unsubscribe(struct store *st, int64_t id, int64_t now)
+{
+        sqlite3_stmt *s = stmt(st, S_SUB_UNSUBSCRIBE);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int64(s, 2, now);
+        return run(st, S_SUB_UNSUBSCRIBE, s);
+}
+
+int store_consent_add(struct store *st, const struct consent *c)
+{
+        sqlite3_stmt *s = stmt(st, S_CONSENT_ADD);
+        sqlite3_bind_int64(s, 1, c->subscriber_id);
+        sqlite3_bind_text(s, 2, c->list, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, c->event, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, c->at);
+        bind_text_or_null(s, 5, c->ip);
+        bind_text_or_null(s, 6, c->user_agent);
+        bind_text_or_null(s, 7, c->lang);
+        sqlite3_bind_text(s, 8, c->source, -1, SQLITE_STATIC);
+        bind_text_or_null(s, 9, c->text_version);
+        return run(st, S_CONSENT_ADD, s);
+}
+
+/* ---- tokens ---- */
+
+int store_token_add(struct store *st, const uint8_t hash[32], int64_t subscription_id,
+                    enum token_kind kind, int64_t issued_at, int64_t expires_at)
+{
+        sqlite3_stmt *s = stmt(st, S_TOKEN_ADD);
+        sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, subscription_id);
+        sqlite3_bind_text(s, 3, token_kind_names[kind], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, issued_at);
+        if (expires_at)
+                sqlite3_bind_int64(s, 5, expires_at);
+        else
+                sqlite3_bind_null(s, 5);
+        return run(st, S_TOKEN_ADD, s);
+}
+
+int store_token_find(struct store *st, const uint8_t hash[32], struct token_row *out)
+{
+        sqlite3_stmt *s = stmt(st, S_TOKEN_FIND);
+        sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE) {
+                sqlite3_reset(s);
+                return 1;
+        }
+        if (rc != SQLITE_ROW) {
+                sqlite3_reset(s);
+                return fail(st, rc, "find token");
+        }
+        out->subscription_id = sqlite3_column_int64(s, 0);
+        out->subscriber_id = sqlite3_column_int64(s, 1);
+        int kind = NAME_INDEX(token_kind_names, sqlite3_column_text(s, 2));
+        out->issued_at = sqlite3_column_int64(s, 3);
+        out->expires_at = sqlite3_column_int64(s, 4);
+        int state = NAME_INDEX(sub_state_names, sqlite3_column_text(s, 5));
+        snprintf(out->list, sizeof(out->list), "%s", (const char *)sqlite3_column_text(s, 6));
+        sqlite3_reset(s);
+        if (kind < 0 || state < 0)
+                fatal("token row with an unknown kind or state");
+        out->kind = (enum token_kind)kind;
+        out->state = (enum sub_state)state;
+        return 0;
+}
+
+int store_tokens_delete(struct store *st, int64_t subscription_id, enum token_kind kind)
+{
+        sqlite3_stmt *s = stmt(st, S_TOKENS_DELETE);
+        sqlite3_bind_int64(s, 1, subscription_id);
+        sqlite3_bind_text(s, 2, token_kind_names[kind], -1, SQLITE_STATIC);
+        return run(st, S_TOKENS_DELETE, s);
+}
+
+/* ---- outbox ---- */
+
+int store_outbox_add(struct store *st, enum mail_kind kind, int64_t subscription_id,
+                     int priority, int64_t now, int64_t *id)
+{
+        sqlite3_stmt *s = stmt(st, S_OUTBOX_ADD);
+        sqlite3_bind_text(s, 1, mail_kind_names[kind], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, subscription_id);
+        sqlite3_bind_int(s, 3, priority);
+        sqlite3_bind_int64(s, 4, now);
+        int r = run(st, S_OUTBOX_ADD, s);
+        if (r == 0 && id)
+                *id = sqlite3_last_insert_rowid(st->db);
+        return r;
+}
+
+/* One priority class: a range scan of the outbox_due index. */
+static int due_class(struct store *st, int priority, int64_t now, unsigned limit,
+                     struct outbox_row *rows, size_t *n)
+{
+        sqlite3_stmt *s = stmt(st, S_OUTBOX_DUE);
+        sqlite3_bind_int64(s, 1, now);
+        sqlite3_bind_int(s, 2, (int)limit);
+        sqlite3_bind_int(s, 3, priority);
+        int rc = SQLITE_DONE;
+        while (*n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+                struct outbox_row *r = &rows[*n];
+                r->id = sqlite3_column_int64(s, 0);
+                int kind = NAME_INDEX(mail_kind_names, sqlite3_column_text(s, 1));
+                r->subscription_id = sqlite3_column_int64(s, 2);
+                int state = NAME_INDEX(sub_state_names, sqlite3_column_text(s, 3));
+                int lang = lang_parse((const char *)sqlite3_column_text(s, 4),
+                                      (size_t)sqlite3_column_bytes(s, 4));
+                r->attempts = sqlite3_column_int(s, 5);
+                r->created_at = sqlite3_column_int64(s, 6);
+                snprintf(r->email, sizeof(r->email), "%s", (const char *)sqlite3_column_text(s, 7));
+                snprintf(r->list, sizeof(r->list), "%s", (const char *)sqlite3_column_text(s, 8));
+                if (kind < 0 || state < 0)
+                        fatal("outbox row %lld with an unknown kind or state", (long long)r->id);
+                r->kind = (enum mail_kind)kind;
+                r->sub_state = (enum sub_state)state;
+                r->lang = lang < 0 ? LANG_DEFAULT : (enum lang)lang;
+                (*n)++;
+        }
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return fail(st, rc, "due mails");
+        return 0;
+}
+
+int store_outbox_due(struct store *st, int64_t now, unsigned limit,
+                     int (*fn)(void *ud, const struct outbox_row *row), void *ud)
+{
+        /* rows are collected first: fn writes to the tables being read */
+        struct outbox_row rows[64];
+        static const int classes[] = { PRIO_CONFIRM, PRIO_NEWSLETTER };
+        size_t n = 0;
+        int r;
+
+        if (limit > sizeof(rows) / sizeof(rows[0]))
+                limit = sizeof(rows) / sizeof(rows[0]);
+        for (size_t c = 0; c < sizeof(classes) / sizeof(classes[0]) && n < limit; c++)
+                if ((r = due_class(st, classes[c], now, limit, rows, &n)) < 0)
+                        return r;
+        for (size_t i = 0; i < n; i++)
+                if ((r = fn(ud, &rows[i])) != 0)
+                        return r;
+        return 0;
+}
+
+int store_outbox_sending(struct store *st, int64_t id)
+{
+        sqlite3_stmt *s = stmt(st, S_OUTBOX_SENDING);
+        sqlite3_bind_int64(s, 1, id);
+        return run(st, S_OUTBOX_SENDING, s);
+}
+
+int store_outbox_finish(struct store *st, int64_t id, enum mail_state state, int64_t next_at,
+                        int64_t now, const char *reply)
+{
+        sqlite3_stmt *s = stmt(st, S_OUTBOX_FINISH);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_text(s, 2, mail_state_names[state], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, next_at);
+        sqlite3_bind_int64(s, 4, now);
+        bind_text_or_null(s, 5, reply);
+        return run(st, S_OUTBOX_FINISH, s);
+}
+
+int store_outbox_delete(struct store *st, int64_t id)
+{
+        sqlite3_stmt *s = stmt(st, S_OUTBOX_DELETE);
+        sqlite3_bind_int64(s, 1, id);
+        return run(st, S_OUTBOX_DELETE, s);
+}
+
+int store_outbox_requeue(struct store *st, int64_t *count)
+{
+        int r = run(st, S_OUTBOX_REQUEUE, stmt(st, S_OUTBOX_REQUEUE));
+        if (r == 0 && count)
+                *count = sqlite3_changes64(st->db);
+        return r;
+}
+
+int store_outbox_get(struct store *st, int64_t id, struct outbox_row *out)
+{
+        sqlite3_stmt *s = stmt(st, S_OUTBOX_GET);
+        sqlite3_bind_int64(s, 1, id);
+        int rc = sqlite3_step(s);
+        int r = 1;
+        if (rc == SQLITE_ROW) {
+                memset(out, 0, sizeof(*out));
+                out->id = id;
+                out->attempts = sqlite3_column_int(s, 0);
+                out->created_at = sqlite3_column_int64(s, 1);
+                r = 0;
+        } else if (rc != SQLITE_DONE) {
+                r = fail(st, rc, "outbox row");
+        }
+        sqlite3_reset(s);
+        return r;
+}

@@ -1,0 +1,28 @@
+/* A growable byte buffer with a hard cap (a leaf). */
+#pragma once
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct buf {
+        char *data;
+        size_t len;
+        size_t cap;
+        size_t max;     /* 0 = no cap beyond memory */
+        bool overflow;  /* an append was refused because of max */
+};
+
+void buf_init(struct buf *b, size_t max);
+void buf_free(struct buf *b);
+void buf_reset(struct buf *b);
+/* Appends fail (return false, set overflow) only when max would be passed. */
+bool buf_append(struct buf *b, const void *p, size_t n);
+bool buf_puts(struct buf *b, const char *s);
+bool buf_putc(struct buf *b, char c);
+bool buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Drop the first n bytes. */
+void buf_consume(struct buf *b, size_t n);
+/* NUL-terminated view (the NUL is not counted in len). */
+const char *buf_cstr(struct buf *b);
+/* Hand the data over to the caller (NUL-terminated), leaving b empty. */
+char *buf_steal(struct buf *b, size_t *len);

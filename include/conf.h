@@ -1,0 +1,87 @@
+/* The configuration file: INI via inih; every key of the contract, durations,
+ * file:line errors.  Parsing is a leaf (reads only the file it is given);
+ * conf_load_secrets() reads the files the config names. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum starttls_mode { STARTTLS_OFF, STARTTLS_OPPORTUNISTIC, STARTTLS_REQUIRED };
+
+struct conf_list {
+        char **v;
+        size_t n;
+};
+
+struct conf {
+        char *path;
+
+        /* [daemon] */
+        char *public_socket;
+        char *admin_socket;
+        char *database;
+        char *public_group;     /* group of the public socket; "" = ours */
+        int log_level;
+
+        /* [smtp] */
+        struct conf_list urls;
+        enum starttls_mode starttls;
+        char *username;
+        char *password_file;
+        char *password;         /* read from password_file by conf_load_secrets() */
+        char *from_name;        /* display name of from, UTF-8, may be "" */
+        char *from_addr;        /* its address */
+        char *from_domain;      /* the domain of from_addr (Message-ID) */
+        unsigned max_connections;
+        uint64_t timeout;       /* all durations in seconds */
+        uint64_t retry_initial;
+        uint64_t retry_max;
+        uint64_t give_up_after;
+
+        /* [subscription] */
+        char *confirm_url;
+        char *unsubscribe_url;
+        uint64_t confirm_ttl;
+        uint64_t resend_interval;
+        uint64_t expired_retention;
+        struct conf_list lists;
+        char *templates;
+
+        /* [dkim] */
+        char *dkim_domain;
+        struct conf_list dkim_selectors;
+        struct conf_list dkim_key_files;
+
+        /* [bounce] */
+        char *return_path;
+};
+
+/* Errors, each "file:line: message", collected while parsing. */
+struct conf_errors {
+        char *msg[64];
+        size_t n;
+        size_t dropped;
+};
+
+/* Fill `c` with the documented defaults. */
+void conf_defaults(struct conf *c);
+void conf_free(struct conf *c);
+
+/* Parse `path` over the defaults in `c`.  0 when valid; otherwise a
+ * positive count of errors in `errs`, or -errno when the file cannot be
+ * opened. */
+int conf_load(struct conf *c, const char *path, struct conf_errors *errs);
+/* The same for text in memory (tests, fuzzing); `name` appears in errors. */
+int conf_load_string(struct conf *c, const char *name, const char *text, size_t len,
+                     struct conf_errors *errs);
+
+/* Read password_file (refused if group/world readable).  0 or errors. */
+int conf_load_secrets(struct conf *c, struct conf_errors *errs);
+
+void conf_errors_print(const struct conf_errors *errs, FILE *f);
+void conf_errors_free(struct conf_errors *errs);
+
+/* "30d", "12h", "15m", "2s" or plain seconds -> seconds.  false on junk,
+ * a missing number or overflow. */
+bool conf_parse_duration(const char *s, uint64_t *out);

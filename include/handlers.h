@@ -1,0 +1,28 @@
+/* Request handlers: what each op does, a {op, roles, handler} table.  Uses
+ * the store, tokens, address checks; knows nothing of sockets. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+struct conf;
+struct store;
+struct templates;
+struct sched;
+
+enum role { ROLE_PUBLIC = 1, ROLE_ADMIN = 2 };
+
+struct handler_ctx {
+        const struct conf *conf;
+        struct store *store;
+        const struct templates *tmpl;
+        struct sched *sched;
+        int64_t now;
+};
+
+/* Parse and answer one request line.  Writes go into the store's batch
+ * inside a savepoint of their own; `reply` may then only be sent once the
+ * batch committed.  `lang` is the language to answer in. */
+void handler_run(struct handler_ctx *ctx, enum role role, const char *line, size_t len,
+                 struct reply *reply, enum lang *lang);

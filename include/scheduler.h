@@ -1,0 +1,37 @@
+/* The scheduler: moves due mails from the outbox to the sender threads and
+ * their outcomes back, on the main thread, inside the batch transaction.
+ * A confirmation token is minted when its mail is claimed, so the token
+ * itself only ever exists in memory and in the mail. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+struct conf;
+struct store;
+struct sender;
+struct templates;
+
+struct sched;
+
+struct sched *sched_new(struct store *st, struct sender *snd);
+void sched_free(struct sched *s);
+/* Config and texts in use from now on (start and reload). */
+void sched_configure(struct sched *s, const struct conf *c, const struct templates *t);
+/* Something may have become due (a new mail, a result, the timer). */
+void sched_kick(struct sched *s);
+/* Stop claiming (shutdown). */
+void sched_hold(struct sched *s);
+
+/* In the batch: record the outcomes the sender has finished, then claim
+ * due mails while the sender has room.  Opens the batch when it writes.
+ * 0 or negative (the batch must then be rolled back). */
+int sched_work(struct sched *s, int64_t now);
+/* After the batch committed: hand the claimed mails to the sender. */
+void sched_committed(struct sched *s);
+/* After the batch was rolled back: forget the claims, keep the outcomes
+ * for the next batch. */
+void sched_rolled_back(struct sched *s);
+/* Put jobs the sender never started back into the outbox (shutdown). */
+int sched_requeue_unstarted(struct sched *s);
+/* Mails handed to the sender and not yet recorded. */
+unsigned sched_in_flight(struct sched *s);

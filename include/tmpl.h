@@ -1,0 +1,33 @@
+/* Mail texts: built-in or loaded from the `templates` directory, with
+ * {{placeholder}} filling (a leaf but for reading the directory). */
+#pragma once
+#include <stddef.h>
+#include "lang.h"
+
+struct mail_text {
+        char *subject;          /* one line, UTF-8 */
+        char *body;             /* UTF-8, LF line ends */
+        char version[17];       /* first 16 hex of SHA-256 of the file: the consent record's text version */
+};
+
+struct templates {
+        struct mail_text confirm[LANG_N];
+};
+
+struct tmpl_var {
+        const char *name;
+        const char *value;
+};
+
+/* Load confirm.LANG.txt for every language from `dir`, or the built-in
+ * texts when dir is NULL or "".  0, or a positive error with a message. */
+int templates_load(struct templates *t, const char *dir, char *err, size_t errlen);
+void templates_free(struct templates *t);
+
+/* Parse one template file's text ("Subject: ..." line, blank line, body);
+ * checks every {{placeholder}} against `allowed`. */
+int tmpl_parse(struct mail_text *mt, const char *text, size_t len, const char *const *allowed,
+               char *err, size_t errlen);
+
+/* Replace {{name}} by the values; NULL if a placeholder is not in vars. */
+char *tmpl_fill(const char *text, const struct tmpl_var *vars, size_t n);

@@ -1,0 +1,33 @@
+/* Secret tokens: 32 random bytes, sent base64url without padding, stored
+ * only as their SHA-256 (a leaf: no I/O but the OS CSPRNG). */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TOKEN_BYTES     32
+#define TOKEN_TEXT_LEN  43      /* base64url of 32 bytes, no padding */
+#define TOKEN_HASH_LEN  32
+
+struct token {
+        uint8_t raw[TOKEN_BYTES];
+        char text[TOKEN_TEXT_LEN + 1];
+        uint8_t hash[TOKEN_HASH_LEN];
+};
+
+/* A fresh token from RAND_bytes.  0, or -EIO when the CSPRNG fails. */
+int token_new(struct token *t);
+
+/* Parse the text form strictly (exactly 43 base64url characters, canonical
+ * final character) and compute its hash.  false when malformed. */
+bool token_parse(const char *text, size_t len, struct token *t);
+
+/* base64url without padding; `out` must hold 4*ceil(n/3)+1 bytes. Returns
+ * the length written (without the NUL). */
+size_t b64url_encode(const uint8_t *in, size_t n, char *out);
+
+/* Constant-time comparison of two secrets of equal length. */
+bool secret_equal(const void *a, const void *b, size_t n);
+
+/* Lower-case hex of a SHA-256 of `data` (65 bytes with NUL). */
+void sha256_hex(const void *data, size_t n, char out[65]);
