@@ -167,6 +167,7 @@ static int h_check(struct handler_ctx *ctx, const struct request *req, struct re
         if (r)
                 return r < 0 ? r : 0;
         rep->state = confirm_outcome(ctx, &row);
+        rep->confirmable = rep->state == ST_PENDING;
         if (rep->state == ST_ERROR)
                 reply_error(rep, ERR_UNKNOWN_TOKEN, NULL);
         rep->days = ttl_days(ctx->conf);

@@ -94,6 +94,12 @@ const char *proto_message(enum state s, enum errcode e, enum lang lang)
         return state_text[s <= ST_OK ? s : ST_OK][lang];
 }
 
+/* check on a pending sign-up: the site shows this above its confirm button */
+static const char *const confirmable_text[LANG_N] = {
+        "Bitte bestätigen Sie Ihre Anmeldung zum Newsletter.",
+        "Please confirm your newsletter sign-up.",
+};
+
 /* The expired text names the confirmation period. */
 static const char *const expired_days_text[LANG_N][2] = {
         { "Der Bestätigungslink ist abgelaufen: Eine Anmeldung muss innerhalb von ",
@@ -268,6 +274,9 @@ char *proto_format(const struct reply *r, enum lang lang, size_t *len)
                 snprintf(text, sizeof(text), "%s%u%s", expired_days_text[l][0], r->days,
                          expired_days_text[l][1]);
                 json_object_set_new(o, "message", json_string(text));
+        } else if (r->state == ST_PENDING && r->confirmable) {
+                json_object_set_new(o, "message",
+                                    json_string(confirmable_text[(unsigned)lang < LANG_N ? lang : LANG_DEFAULT]));
         } else {
                 json_object_set_new(o, "message", json_string(msg));
         }

@@ -41,6 +41,7 @@ struct reply {
         enum errcode error;
         const char *detail;     /* optional English detail for errors (static) */
         unsigned days;          /* ST_EXPIRED: confirm_ttl in days, for the text */
+        bool confirmable;       /* ST_PENDING from check: the text asks to confirm */
         json_t *extra;          /* optional fields merged into the answer (owned) */
 };
 
