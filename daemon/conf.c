@@ -43,6 +43,8 @@ static const struct key keys[] = {
         { "daemon", "admin_socket", K_PATH, O(admin_socket), 0, 0 },
         { "daemon", "database", K_PATH, O(database), 0, 0 },
         { "daemon", "public_group", K_GROUP, O(public_group), 0, 0 },
+        { "daemon", "admin_group", K_GROUP, O(admin_group), 0, 0 },
+        { "daemon", "admin_users", K_LIST, O(admin_users), 0, 0 },
         { "daemon", "log_level", K_LOGLEVEL, O(log_level), 0, 0 },
         { "smtp", "url", K_SMTPURLS, O(urls), 0, 0 },
         { "smtp", "starttls", K_STARTTLS, O(starttls), 0, 0 },
@@ -161,6 +163,10 @@ static bool list_parse(const char *value, struct conf_list *l)
 {
         list_free(l);
         const char *p = value;
+        while (isspace((unsigned char)*p))
+                p++;
+        if (!*p)
+                return true;    /* an empty list */
         for (;;) {
                 const char *e = strchr(p, ',');
                 const char *end = e ? e : p + strlen(p);
@@ -276,7 +282,7 @@ static bool set_value(struct parse_state *ps, const struct key *k, const char *v
                 set_str(dst, value);
                 return true;
         case K_GROUP:
-                if (*value && has_space_or_control(value)) {
+                if (has_space_or_control(value)) {
                         snprintf(err, errlen, "%s: not a group name", k->name);
                         return false;
                 }
@@ -317,6 +323,10 @@ static bool set_value(struct parse_state *ps, const struct key *k, const char *v
                         snprintf(err, errlen, "%s: a comma-separated list without empty items", k->name);
                         return false;
                 }
+                if (l == &c->lists && l->n == 0) {
+                        snprintf(err, errlen, "lists must name at least one list");
+                        return false;
+                }
                 if (l == &c->lists)
                         for (size_t i = 0; i < l->n; i++)
                                 if (!list_name_ok(l->v[i])) {
@@ -329,7 +339,7 @@ static bool set_value(struct parse_state *ps, const struct key *k, const char *v
         }
         case K_SMTPURLS: {
                 struct conf_list *l = dst;
-                if (!list_parse(value, l)) {
+                if (!list_parse(value, l) || l->n == 0) {
                         snprintf(err, errlen, "url: a comma-separated list of smtp:// or smtps:// URLs");
                         return false;
                 }
@@ -498,6 +508,7 @@ void conf_defaults(struct conf *c)
         c->admin_socket = xstrdup("/run/newsletterd/admin.sock");
         c->database = xstrdup("/var/lib/newsletterd/newsletterd.db");
         c->public_group = xstrdup("");
+        c->admin_group = xstrdup("");
         c->log_level = LOG_LVL_INFO;
         list_parse("smtp://127.0.0.1:25", &c->urls);
         c->starttls = STARTTLS_OPPORTUNISTIC;
@@ -531,6 +542,8 @@ void conf_free(struct conf *c)
         free(c->admin_socket);
         free(c->database);
         free(c->public_group);
+        free(c->admin_group);
+        list_free(&c->admin_users);
         list_free(&c->urls);
         free(c->username);
         free(c->password_file);

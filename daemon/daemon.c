@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,12 +113,16 @@ static void end_of_iteration(struct daemon *d)
         else
                 store_batch_rollback(d->store);
         if (r == 0) {
+                if (d->hctx.checkpoint_after_commit && store_checkpoint(d->store) < 0)
+                        log_err("checkpoint after an erase failed; the WAL may still hold the old data");
+                d->hctx.checkpoint_after_commit = false;
                 sched_committed(d->sched);
                 server_release_answers(d->server);
         } else {
                 log_err("batch not committed (%s); its requests are answered with an error",
                         strerror(-r));
                 sched_rolled_back(d->sched);
+                d->hctx.checkpoint_after_commit = false;
                 server_fail_answers(d->server, r == -EBUSY ? ERR_UNAVAILABLE : ERR_INTERNAL);
         }
         if (d->stopping && sched_in_flight(d->sched) == 0 && server_connections(d->server) == 0)
@@ -172,6 +177,40 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
         return 0;
 }
 
+static gid_t group_id(const char *name)
+{
+        if (!*name)
+                return (gid_t)-1;
+        struct group *g = getgrnam(name);
+        if (!g) {
+                log_err("group %s does not exist", name);
+                return (gid_t)-2;
+        }
+        return g->gr_gid;
+}
+
+/* The admin ACL from the config: user and group names resolved. */
+static int admin_acl_build(const struct conf *c, struct admin_acl *acl)
+{
+        memset(acl, 0, sizeof(*acl));
+        acl->gid = group_id(c->admin_group);
+        if (acl->gid == (gid_t)-2)
+                return -ENOENT;
+        for (size_t i = 0; i < c->admin_users.n; i++) {
+                struct passwd *pw = getpwnam(c->admin_users.v[i]);
+                if (!pw) {
+                        log_err("admin_users: user %s does not exist", c->admin_users.v[i]);
+                        return -ENOENT;
+                }
+                if (acl->n_uids == sizeof(acl->uids) / sizeof(acl->uids[0])) {
+                        log_err("admin_users: at most %zu users", acl->n_uids);
+                        return -E2BIG;
+                }
+                acl->uids[acl->n_uids++] = pw->pw_uid;
+        }
+        return 0;
+}
+
 static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
 {
         struct daemon *d = ud;
@@ -191,6 +230,17 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
             strcmp(c->database, d->conf->database) || c->max_connections != d->conf->max_connections)
                 log_warn("sockets, database and max_connections change only with a restart");
         c->max_connections = d->conf->max_connections;
+        struct admin_acl acl;
+        if (admin_acl_build(c, &acl) < 0) {
+                log_err("reload failed: admin users or group unknown; the old configuration stays in use");
+                conf_free(c);
+                free(c);
+                templates_free(t);
+                free(t);
+                sd_notify(0, "READY=1");
+                return 0;
+        }
+        server_set_admin_acl(d->server, &acl);
         log_set_level(c->log_level);
         sender_set_relay(d->sender, relay_from_conf(c));
         sched_configure(d->sched, c, t);
@@ -205,18 +255,6 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         log_info("reloaded");
         sd_notify(0, "READY=1");
         return 0;
-}
-
-static gid_t group_id(const char *name)
-{
-        if (!*name)
-                return (gid_t)-1;
-        struct group *g = getgrnam(name);
-        if (!g) {
-                log_err("group %s does not exist", name);
-                return (gid_t)-2;
-        }
-        return g->gr_gid;
 }
 
 static void daemon_free(struct daemon *d)
@@ -309,7 +347,11 @@ int daemon_run(const char *path)
                 log_err("public socket %s: %s", d.conf->public_socket, strerror(-r));
                 goto fail;
         }
-        if ((r = server_listen(d.server, d.conf->admin_socket, ROLE_ADMIN, 0660, (gid_t)-1)) < 0) {
+        struct admin_acl acl;
+        if ((r = admin_acl_build(d.conf, &acl)) < 0)
+                goto fail;
+        server_set_admin_acl(d.server, &acl);
+        if ((r = server_listen(d.server, d.conf->admin_socket, ROLE_ADMIN, 0660, acl.gid)) < 0) {
                 log_err("admin socket %s: %s", d.conf->admin_socket, strerror(-r));
                 goto fail;
         }

@@ -9,9 +9,11 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "addr.h"
 #include "conf.h"
+#include "csv.h"
 #include "handlers.h"
 #include "log.h"
 #include "scheduler.h"
@@ -136,6 +138,18 @@ static int find_token(struct handler_ctx *ctx, const struct request *req, enum t
         int r = store_token_find(ctx->store, t.hash, row);
         if (r < 0)
                 return r;
+        if (r == 1 && kind == TOKEN_CONFIRM) {
+                /* a sign-up `expire` removed: only its token hash is left */
+                r = store_expired_token_find(ctx->store, t.hash);
+                if (r < 0)
+                        return r;
+                if (r == 0) {
+                        memset(row, 0, sizeof(*row));
+                        row->kind = TOKEN_CONFIRM;
+                        row->state = SUB_EXPIRED;
+                        return 0;
+                }
+        }
         if (r == 1 || row->kind != kind) {
                 reply_error(rep, ERR_UNKNOWN_TOKEN, NULL);
                 return 1;
@@ -219,6 +233,277 @@ static int h_ping(struct handler_ctx *ctx, const struct request *req, struct rep
         return 0;
 }
 
+
+/* ---- admin operations (admin socket only) ---- */
+
+static void reply_ok(struct reply *rep, json_t *extra)
+{
+        rep->state = ST_OK;
+        rep->extra = extra;
+}
+
+static int h_expire(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        static const char *const fields[] = { NULL };
+        if (!proto_fields_only(req, fields, rep))
+                return 0;
+        int64_t expired = 0, purged = 0;
+        const struct conf *c = ctx->conf;
+        int r = store_expire(ctx->store, ctx->now, ctx->now - (int64_t)c->confirm_ttl,
+                             ctx->now - (int64_t)c->expired_retention, &expired, &purged);
+        if (r < 0)
+                return r;
+        if (expired || purged)
+                log_info("expire: %lld pending sign-ups expired, %lld expired records purged",
+                         (long long)expired, (long long)purged);
+        reply_ok(rep, json_pack("{sIsI}", "expired", (json_int_t)expired, "purged", (json_int_t)purged));
+        return 0;
+}
+
+/* One import at a time; its lines are staged in the store until commit. */
+static struct import_session {
+        bool active;
+        uint64_t conn;
+        bool pending;
+        enum lang lang;
+        char list[LIST_NAME_MAX_BYTES + 1];
+        char source[300];
+        int64_t staged, invalid;
+} import;
+
+#define IMPORT_INVALID_LISTED 100
+
+static int import_end(struct handler_ctx *ctx)
+{
+        memset(&import, 0, sizeof(import));
+        return store_import_clear(ctx->store);
+}
+
+static const char *list_lookup(const struct conf *c, const struct pstr *p)
+{
+        if (!p->s)
+                return c->lists.v[0];
+        for (size_t i = 0; i < c->lists.n; i++)
+                if (strlen(c->lists.v[i]) == p->len && memcmp(c->lists.v[i], p->s, p->len) == 0)
+                        return c->lists.v[i];
+        return NULL;
+}
+
+static int h_import_begin(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        static const char *const fields[] = { "source", "pending", "list", NULL };
+        struct pstr source = { 0 }, list = { 0 };
+        bool pending = false;
+        if (!proto_fields_only(req, fields, rep) ||
+            !proto_str(req, "source", true, 255, &source, rep) ||
+            !proto_str(req, "list", false, LIST_NAME_MAX_BYTES, &list, rep) ||
+            !proto_bool(req, "pending", &pending, rep))
+                return 0;
+        const char *l = list_lookup(ctx->conf, &list);
+        if (!l) {
+                reply_error(rep, ERR_INVALID_REQUEST, "unknown list");
+                return 0;
+        }
+        if (import.active && import.conn != ctx->conn) {
+                reply_error(rep, ERR_UNAVAILABLE, "another import is running");
+                return 0;
+        }
+        int r = import_end(ctx);
+        if (r < 0)
+                return r;
+        import.active = true;
+        import.conn = ctx->conn;
+        import.pending = pending;
+        import.lang = req->lang;
+        snprintf(import.list, sizeof(import.list), "%s", l);
+        snprintf(import.source, sizeof(import.source), "import:%.*s", (int)source.len, source.s);
+        reply_ok(rep, NULL);
+        return 0;
+}
+
+static bool import_owned(struct handler_ctx *ctx, struct reply *rep)
+{
+        if (!import.active || import.conn != ctx->conn) {
+                reply_error(rep, ERR_INVALID_REQUEST, "no import begun on this connection");
+                return false;
+        }
+        return true;
+}
+
+static int h_import_rows(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        static const char *const fields[] = { "first_line", "lines", NULL };
+        int64_t first = 1;
+        if (!proto_fields_only(req, fields, rep) ||
+            !proto_int(req, "first_line", true, 1, INT64_MAX / 2, &first, rep) || !import_owned(ctx, rep))
+                return 0;
+        json_t *lines = json_object_get(req->root, "lines");
+        if (!json_is_array(lines)) {
+                reply_error(rep, ERR_INVALID_REQUEST, "lines must be an array of strings");
+                return 0;
+        }
+        json_t *invalid = json_array();
+        size_t i;
+        json_t *v;
+        int64_t staged = 0;
+        json_array_foreach(lines, i, v) {
+                int64_t lineno = first + (int64_t)i;
+                struct csv_row row;
+                enum csv_result cr;
+                if (!json_is_string(v))
+                        cr = CSV_BAD_UTF8;
+                else
+                        cr = csv_parse_line(json_string_value(v), json_string_length(v), lineno == 1, &row);
+                if (cr == CSV_BLANK || cr == CSV_HEADER)
+                        continue;
+                if (cr != CSV_OK) {
+                        import.invalid++;
+                        if (json_array_size(invalid) < IMPORT_INVALID_LISTED)
+                                json_array_append_new(invalid, json_pack("{sIss}", "line", (json_int_t)lineno,
+                                        "error", cr == CSV_BAD_EMAIL ? addr_result_str(row.addr_error) :
+                                        csv_result_str(cr)));
+                        continue;
+                }
+                if (import.invalid)
+                        continue;       /* nothing of this file will be imported anyway */
+                int r = store_import_stage(ctx->store, lineno, row.addr.key, row.addr.mailbox,
+                                           row.has_name ? row.name : NULL);
+                if (r < 0) {
+                        json_decref(invalid);
+                        return r;
+                }
+                staged++;
+        }
+        import.staged += staged;
+        reply_ok(rep, json_pack("{sIso}", "staged", (json_int_t)staged, "invalid", invalid));
+        return 0;
+}
+
+static int h_import_commit(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        static const char *const fields[] = { NULL };
+        if (!proto_fields_only(req, fields, rep) || !import_owned(ctx, rep))
+                return 0;
+        int r;
+        if (import.invalid) {
+                int64_t n = import.invalid;
+                if ((r = import_end(ctx)) < 0)
+                        return r;
+                reply_error(rep, ERR_INVALID_REQUEST, "the file has invalid lines; nothing was imported");
+                rep->extra = json_pack("{sI}", "invalid_lines", (json_int_t)n);
+                return 0;
+        }
+        struct import_spec spec = {
+                .list = import.list, .pending = import.pending, .lang = import.lang,
+                .source = import.source, .text_version = ctx->tmpl->confirm[import.lang].version,
+                .now = ctx->now,
+        };
+        struct import_result res;
+        if ((r = store_import_apply(ctx->store, &spec, &res)) < 0)
+                return r;
+        memset(&import, 0, sizeof(import));
+        if (spec.pending && res.added)
+                sched_kick(ctx->sched);
+        log_info("import %s: %lld added, %lld duplicates in the file, %lld already on the list",
+                 spec.source, (long long)res.added, (long long)res.duplicates_in_file,
+                 (long long)res.existing);
+        reply_ok(rep, json_pack("{sIsIsIsI}", "rows", (json_int_t)res.rows, "added", (json_int_t)res.added,
+                                "duplicates", (json_int_t)res.duplicates_in_file,
+                                "existing", (json_int_t)res.existing));
+        return 0;
+}
+
+static int h_import_abort(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        static const char *const fields[] = { NULL };
+        if (!proto_fields_only(req, fields, rep) || !import_owned(ctx, rep))
+                return 0;
+        int r = import_end(ctx);
+        if (r < 0)
+                return r;
+        reply_ok(rep, NULL);
+        return 0;
+}
+
+static int h_stats(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        static const char *const fields[] = { NULL };
+        if (!proto_fields_only(req, fields, rep))
+                return 0;
+        struct store_stats st;
+        int r = store_stats(ctx->store, ctx->now, &st);
+        if (r < 0)
+                return r;
+        json_t *subs = json_object(), *mails = json_object(), *days = json_array();
+        for (int i = 0; i <= SUB_BOUNCED; i++)
+                json_object_set_new(subs, sub_state_name((enum sub_state)i), json_integer(st.subscriptions[i]));
+        json_object_set_new(mails, "queued", json_integer(st.mails[MS_QUEUED] + st.mails[MS_SENDING]));
+        json_object_set_new(mails, "sent", json_integer(st.mails[MS_SENT]));
+        json_object_set_new(mails, "deferred", json_integer(st.mails[MS_DEFERRED]));
+        json_object_set_new(mails, "failed", json_integer(st.mails[MS_FAILED]));
+        for (int d = 0; d < STATS_DAYS; d++) {
+                char date[16];
+                time_t t = (time_t)st.days[d].day;
+                struct tm tm;
+                gmtime_r(&t, &tm);
+                strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+                json_array_append_new(days, json_pack("{sssIsI}", "date", date,
+                                                      "signups", (json_int_t)st.days[d].signups,
+                                                      "confirmations", (json_int_t)st.days[d].confirmations));
+        }
+        reply_ok(rep, json_pack("{sososo}", "subscribers", subs, "mails", mails, "days", days));
+        return 0;
+}
+
+/* The address of an export or erase, normalised like a sign-up's. */
+static bool admin_address(const struct request *req, struct addr *a, struct reply *rep)
+{
+        static const char *const fields[] = { "email", NULL };
+        struct pstr email = { 0 };
+        if (!proto_fields_only(req, fields, rep) ||
+            !proto_str(req, "email", true, ADDR_INPUT_MAX, &email, rep))
+                return false;
+        enum addr_result ar = addr_parse(email.s, email.len, a);
+        if (ar != ADDR_OK) {
+                reply_error(rep, ERR_INVALID_EMAIL, addr_result_str(ar));
+                return false;
+        }
+        return true;
+}
+
+static int h_export(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        struct addr a;
+        if (!admin_address(req, &a, rep))
+                return 0;
+        json_t *data = NULL;
+        int r = store_export(ctx->store, a.key, &data);
+        if (r < 0)
+                return r;
+        if (r == 1)
+                reply_ok(rep, json_pack("{sb}", "found", 0));
+        else
+                reply_ok(rep, json_pack("{sbso}", "found", 1, "export", data));
+        return 0;
+}
+
+static int h_erase(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        struct addr a;
+        if (!admin_address(req, &a, rep))
+                return 0;
+        int r = store_erase(ctx->store, a.key);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                /* the old page images in the WAL hold the address until a checkpoint */
+                ctx->checkpoint_after_commit = true;
+                log_info("erase: one subscriber and everything about them deleted");
+        }
+        reply_ok(rep, json_pack("{sb}", "found", r == 0));
+        return 0;
+}
+
 static const struct handler {
         const char *op;
         unsigned roles;
@@ -230,11 +515,29 @@ static const struct handler {
         { "check", ROLE_PUBLIC | ROLE_ADMIN, false, h_check },
         { "unsubscribe", ROLE_PUBLIC | ROLE_ADMIN, true, h_unsubscribe },
         { "ping", ROLE_PUBLIC | ROLE_ADMIN, false, h_ping },
+        { "expire", ROLE_ADMIN, true, h_expire },
+        { "import_begin", ROLE_ADMIN, true, h_import_begin },
+        { "import_rows", ROLE_ADMIN, true, h_import_rows },
+        { "import_commit", ROLE_ADMIN, true, h_import_commit },
+        { "import_abort", ROLE_ADMIN, true, h_import_abort },
+        { "stats", ROLE_ADMIN, false, h_stats },
+        { "export", ROLE_ADMIN, false, h_export },
+        { "erase", ROLE_ADMIN, true, h_erase },
 };
 
 static void reply_failure(struct reply *rep, int r)
 {
         reply_error(rep, r == -EBUSY ? ERR_UNAVAILABLE : ERR_INTERNAL, NULL);
+}
+
+void handler_conn_closed(struct handler_ctx *ctx, uint64_t conn)
+{
+        if (!import.active || import.conn != conn)
+                return;
+        if (store_batch_begin(ctx->store) < 0 || import_end(ctx) < 0)
+                log_err("an abandoned import could not be cleared");
+        log_warn("import %s abandoned: its connection closed before commit", import.source);
+        memset(&import, 0, sizeof(import));
 }
 
 void handler_run(struct handler_ctx *ctx, enum role role, const char *line, size_t len,

@@ -261,6 +261,71 @@ fail:
         return false;
 }
 
+bool proto_fields_only(const struct request *req, const char *const *allowed, struct reply *err)
+{
+        const char *key;
+        json_t *val;
+        json_object_foreach(req->root, key, val) {
+                bool ok = strcmp(key, "op") == 0 || strcmp(key, "lang") == 0;
+                for (size_t i = 0; !ok && allowed[i]; i++)
+                        ok = strcmp(key, allowed[i]) == 0;
+                if (!ok) {
+                        reply_error(err, ERR_INVALID_REQUEST, "unknown field");
+                        return false;
+                }
+        }
+        return true;
+}
+
+bool proto_str(const struct request *req, const char *key, bool required, size_t max,
+               struct pstr *out, struct reply *err)
+{
+        json_t *v = json_object_get(req->root, key);
+        if (!v || json_is_null(v)) {
+                if (required)
+                        reply_error(err, ERR_INVALID_REQUEST, "a required field is missing");
+                return !required;
+        }
+        if (!json_is_string(v) || json_string_length(v) > max ||
+            memchr(json_string_value(v), '\0', json_string_length(v))) {
+                reply_error(err, ERR_INVALID_REQUEST, "a field has the wrong type or size");
+                return false;
+        }
+        out->s = json_string_value(v);
+        out->len = json_string_length(v);
+        return true;
+}
+
+bool proto_bool(const struct request *req, const char *key, bool *out, struct reply *err)
+{
+        json_t *v = json_object_get(req->root, key);
+        if (!v || json_is_null(v))
+                return true;
+        if (!json_is_boolean(v)) {
+                reply_error(err, ERR_INVALID_REQUEST, "a field has the wrong type");
+                return false;
+        }
+        *out = json_is_true(v);
+        return true;
+}
+
+bool proto_int(const struct request *req, const char *key, bool required, int64_t min, int64_t max,
+               int64_t *out, struct reply *err)
+{
+        json_t *v = json_object_get(req->root, key);
+        if (!v || json_is_null(v)) {
+                if (required)
+                        reply_error(err, ERR_INVALID_REQUEST, "a required field is missing");
+                return !required;
+        }
+        if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+                reply_error(err, ERR_INVALID_REQUEST, "a field has the wrong type or range");
+                return false;
+        }
+        *out = json_integer_value(v);
+        return true;
+}
+
 char *proto_format(const struct reply *r, enum lang lang, size_t *len)
 {
         json_t *o = json_object();

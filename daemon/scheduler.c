@@ -172,7 +172,7 @@ static int build_confirmation(struct sched *s, const struct outbox_row *row, int
         }
         struct mail_job *j = xcalloc(1, sizeof(*j));
         j->id = row->id;
-        j->urgent = true;
+        j->urgent = row->priority <= PRIO_CONFIRM;
         j->env_from = envelope_sender(c, row->id);
         j->rcpt = xstrdup(row->email);
         j->data = buf_steal(&b, &j->len);

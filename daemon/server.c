@@ -8,6 +8,8 @@
  * Must never block: sockets are non-blocking and the event loop is sd-event.
  */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,7 @@ struct conn {
         bool read_closed;               /* peer shut down its side, or we stopped reading */
         bool close_after_flush;
         uint64_t last_active;           /* CLOCK_MONOTONIC usec */
+        uint64_t id;
 };
 
 struct listener {
@@ -61,6 +64,8 @@ struct server {
         struct conn *held;
         sd_event_source *sweep;
         bool shutting_down;
+        uint64_t next_id;
+        struct admin_acl acl;
 };
 
 static void conn_update_events(struct conn *c);
@@ -80,6 +85,7 @@ static size_t line_max(enum role r)
 static void conn_free(struct conn *c)
 {
         struct server *s = c->srv;
+        handler_conn_closed(s->ctx, c->id);
         if (c->on_held_list) {
                 struct conn **pp = &s->held;
                 while (*pp && *pp != c)
@@ -175,6 +181,7 @@ static void handle_line(struct conn *c, const char *line, size_t len)
         if (len == 0)
                 return;         /* blank lines are no requests */
         c->srv->ctx->now = (int64_t)time(NULL);
+        c->srv->ctx->conn = c->id;
         handler_run(c->srv->ctx, c->role, line, len, &r, &lang);
         hold(c, &r, lang);
 }
@@ -244,6 +251,7 @@ static void conn_new(struct listener *l, int fd)
         buf_init(&c->in, line_max(l->role) + 1);
         buf_init(&c->out, 0);
         c->last_active = now_usec();
+        c->id = ++s->next_id;
         c->next = s->conns;
         if (s->conns)
                 s->conns->prev = c;
@@ -253,6 +261,51 @@ static void conn_new(struct listener *l, int fd)
                 log_err("cannot watch a connection");
                 conn_free(c);
         }
+}
+
+/* Whether the peer of an admin connection may use it: root, our own user,
+ * the configured users, members of the admin group.  The socket's file mode
+ * is the first fence; this is the second, for when the mode is wrong. */
+static bool admin_peer_allowed(const struct server *s, int fd, uid_t *uid_out)
+{
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return false;
+        *uid_out = cred.uid;
+        if (cred.uid == 0 || cred.uid == geteuid())
+                return true;
+        for (size_t i = 0; i < s->acl.n_uids; i++)
+                if (s->acl.uids[i] == cred.uid)
+                        return true;
+        if (s->acl.gid == (gid_t)-1)
+                return false;
+        if (cred.gid == s->acl.gid)
+                return true;
+        struct passwd *pw = getpwuid(cred.uid);
+        if (!pw)
+                return false;
+        gid_t groups[256];
+        int n = (int)(sizeof(groups) / sizeof(groups[0]));
+        if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+                return false;
+        for (int i = 0; i < n; i++)
+                if (groups[i] == s->acl.gid)
+                        return true;
+        return false;
+}
+
+/* Answer one line and close: for clients we will not serve. */
+static void refuse(int cfd, enum errcode e, const char *detail)
+{
+        struct reply r = { 0 };
+        size_t len;
+        reply_error(&r, e, detail);
+        char *line = proto_format(&r, LANG_DEFAULT, &len);
+        if (send(cfd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+                log_debug("could not tell a refused client why");
+        free(line);
+        close(cfd);
 }
 
 static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *ud)
@@ -267,15 +320,14 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *ud)
                 }
                 if (l->srv->n_conns >= CONN_MAX) {
                         /* one line of explanation, then closed; the others go on */
-                        struct reply r = { 0 };
-                        size_t len;
-                        reply_error(&r, ERR_UNAVAILABLE, "too many connections");
-                        char *line = proto_format(&r, LANG_DEFAULT, &len);
-                        if (send(cfd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-                                log_debug("could not tell a refused client why");
-                        free(line);
-                        close(cfd);
+                        refuse(cfd, ERR_UNAVAILABLE, "too many connections");
                         log_warn("connection refused: %d connections open", CONN_MAX);
+                        continue;
+                }
+                uid_t uid = (uid_t)-1;
+                if (l->role == ROLE_ADMIN && !admin_peer_allowed(l->srv, cfd, &uid)) {
+                        refuse(cfd, ERR_FORBIDDEN, "not an administrator");
+                        log_warn("admin connection of uid %ld refused", (long)uid);
                         continue;
                 }
                 conn_new(l, cfd);
@@ -422,6 +474,11 @@ void server_shutdown(struct server *s)
                 else
                         conn_update_events(c);
         }
+}
+
+void server_set_admin_acl(struct server *s, const struct admin_acl *acl)
+{
+        s->acl = *acl;
 }
 
 size_t server_connections(const struct server *s)

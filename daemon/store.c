@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -28,6 +29,15 @@ enum stmt_id {
         S_TOKEN_ADD, S_TOKEN_FIND, S_TOKENS_DELETE,
         S_OUTBOX_ADD, S_OUTBOX_DUE, S_OUTBOX_SENDING, S_OUTBOX_FINISH, S_OUTBOX_DELETE,
         S_OUTBOX_REQUEUE, S_OUTBOX_GET,
+        S_EXPIRED_TOKEN_FIND,
+        S_EXP_CLEAR, S_EXP_SELECT, S_EXP_SIGNUPS, S_EXP_TOKENS, S_EXP_SUBS, S_EXP_SUBSCRIBERS,
+        S_EXP_PURGE,
+        S_IMP_STAGE, S_IMP_CLEAR_STAGE, S_IMP_CLEAR_KEYS, S_IMP_KEYS, S_IMP_COUNT_STAGE,
+        S_IMP_SUBSCRIBERS, S_IMP_SUBSCRIBER_IDS, S_IMP_EXISTING, S_IMP_SUBSCRIPTIONS,
+        S_IMP_CONSENT, S_IMP_OUTBOX,
+        S_STATS_SUBS, S_STATS_EXPIRED, S_STATS_MAILS, S_STATS_DAYS,
+        S_SUBSCRIBER_BY_KEY, S_EXPORT_SUBS, S_EXPORT_CONSENT, S_EXPORT_MAILS, S_EXPORT_TOKENS,
+        S_ERASE,
         S_N
 };
 
@@ -89,6 +99,85 @@ static const char *const stmt_sql[S_N] = {
         [S_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id = ?1",
         [S_OUTBOX_REQUEUE] = "UPDATE outbox SET state = 'queued' WHERE state = 'sending'",
         [S_OUTBOX_GET] = "SELECT attempts, created_at FROM outbox WHERE id = ?1",
+        [S_EXPIRED_TOKEN_FIND] = "SELECT 1 FROM expired_token WHERE hash = ?1",
+
+        /* expire: pending sign-ups whose last mail is older than confirm_ttl */
+        [S_EXP_CLEAR] = "DELETE FROM temp.expire_ids",
+        [S_EXP_SELECT] =
+                "INSERT INTO temp.expire_ids (id, subscriber_id) SELECT id, subscriber_id"
+                " FROM subscription WHERE state = 'pending' AND mailed_at <= ?1",
+        [S_EXP_SIGNUPS] =
+                "INSERT INTO expired_signup (id, list, created_at, expired_at)"
+                " SELECT s.id, s.list, s.created_at, ?1 FROM temp.expire_ids e"
+                " JOIN subscription s ON s.id = e.id",
+        [S_EXP_TOKENS] =
+                "INSERT INTO expired_token (hash, signup_id) SELECT t.hash, t.subscription_id"
+                " FROM temp.expire_ids e JOIN token t ON t.subscription_id = e.id"
+                " WHERE t.kind = 'confirm'",
+        [S_EXP_SUBS] = "DELETE FROM subscription WHERE id IN (SELECT id FROM temp.expire_ids)",
+        [S_EXP_SUBSCRIBERS] =
+                "DELETE FROM subscriber WHERE id IN (SELECT subscriber_id FROM temp.expire_ids)"
+                " AND NOT EXISTS (SELECT 1 FROM subscription s WHERE s.subscriber_id = subscriber.id)",
+        [S_EXP_PURGE] = "DELETE FROM expired_signup WHERE expired_at <= ?1",
+
+        /* import: lines are staged, then applied in one go */
+        [S_IMP_STAGE] =
+                "INSERT INTO temp.import_stage (line, email_key, email, name) VALUES (?1, ?2, ?3, ?4)",
+        [S_IMP_CLEAR_STAGE] = "DELETE FROM temp.import_stage",
+        [S_IMP_CLEAR_KEYS] = "DELETE FROM temp.import_keys",
+        [S_IMP_KEYS] =
+                "INSERT INTO temp.import_keys (email_key, email, name)"
+                " SELECT email_key, email, name FROM temp.import_stage WHERE rowid IN"
+                " (SELECT min(rowid) FROM temp.import_stage GROUP BY email_key)",
+        [S_IMP_COUNT_STAGE] = "SELECT count(*) FROM temp.import_stage",
+        [S_IMP_SUBSCRIBERS] =
+                "INSERT INTO subscriber (email_key, email, name, created_at)"
+                " SELECT k.email_key, k.email, k.name, ?1 FROM temp.import_keys k WHERE true"
+                " ON CONFLICT (email_key) DO NOTHING",
+        [S_IMP_SUBSCRIBER_IDS] =
+                "UPDATE temp.import_keys SET subscriber_id ="
+                " (SELECT u.id FROM subscriber u WHERE u.email_key = import_keys.email_key)",
+        [S_IMP_EXISTING] =
+                "DELETE FROM temp.import_keys WHERE EXISTS (SELECT 1 FROM subscription s"
+                " WHERE s.subscriber_id = import_keys.subscriber_id AND s.list = ?1)",
+        [S_IMP_SUBSCRIPTIONS] =
+                "INSERT INTO subscription (subscriber_id, list, state, lang, created_at, mailed_at,"
+                " confirmed_at) SELECT subscriber_id, ?1, ?2, ?3, ?4,"
+                " CASE WHEN ?2 = 'pending' THEN ?4 END, CASE WHEN ?2 = 'confirmed' THEN ?4 END"
+                " FROM temp.import_keys ORDER BY rowid",
+        [S_IMP_CONSENT] =
+                "INSERT INTO consent (subscriber_id, list, event, at, lang, source, text_version)"
+                " SELECT subscriber_id, ?1, ?2, ?3, ?4, ?5, ?6 FROM temp.import_keys ORDER BY rowid",
+        [S_IMP_OUTBOX] =
+                "INSERT INTO outbox (kind, subscription_id, state, priority, created_at, next_at)"
+                " SELECT 'confirm', s.id, 'queued', ?2, ?3, ?3 FROM temp.import_keys k"
+                " JOIN subscription s ON s.subscriber_id = k.subscriber_id AND s.list = ?1"
+                " ORDER BY k.rowid",
+
+        [S_STATS_SUBS] = "SELECT state, count(*) FROM subscription GROUP BY state",
+        [S_STATS_EXPIRED] = "SELECT count(*) FROM expired_signup",
+        [S_STATS_MAILS] = "SELECT state, count(*) FROM outbox GROUP BY state",
+        [S_STATS_DAYS] =
+                "SELECT event, (at - ?1) / 86400, count(*) FROM consent"
+                " WHERE event IN ('signup', 'confirm') AND at >= ?1 GROUP BY 1, 2",
+
+        [S_SUBSCRIBER_BY_KEY] =
+                "SELECT id, email, name, created_at FROM subscriber WHERE email_key = ?1",
+        [S_EXPORT_SUBS] =
+                "SELECT list, state, lang, created_at, mailed_at, confirmed_at, confirm_ip,"
+                " unsubscribed_at FROM subscription WHERE subscriber_id = ?1 ORDER BY id",
+        [S_EXPORT_CONSENT] =
+                "SELECT c.list, c.event, c.at, c.ip, c.user_agent, c.lang, c.source, c.text_version"
+                " FROM consent c WHERE c.subscriber_id = ?1 ORDER BY c.id",
+        [S_EXPORT_MAILS] =
+                "SELECT o.id, o.kind, s.list, o.state, o.created_at, o.attempts, o.done_at, o.reply"
+                " FROM outbox o JOIN subscription s ON s.id = o.subscription_id"
+                " WHERE s.subscriber_id = ?1 ORDER BY o.id",
+        [S_EXPORT_TOKENS] =
+                "SELECT s.list, t.kind, t.issued_at, t.expires_at FROM token t"
+                " JOIN subscription s ON s.id = t.subscription_id WHERE s.subscriber_id = ?1"
+                " ORDER BY t.issued_at",
+        [S_ERASE] = "DELETE FROM subscriber WHERE id = ?1",
 };
 
 struct store {
@@ -234,6 +323,14 @@ static int migrate(struct store *st)
         return 0;
 }
 
+/* Scratch tables of this connection (never on disk with the data). */
+static const char temp_schema[] =
+        "PRAGMA temp_store = FILE;"
+        "CREATE TEMP TABLE expire_ids (id INTEGER PRIMARY KEY, subscriber_id INTEGER);"
+        "CREATE TEMP TABLE import_stage (line INTEGER, email_key TEXT, email TEXT, name TEXT);"
+        "CREATE TEMP TABLE import_keys (email_key TEXT PRIMARY KEY, email TEXT, name TEXT,"
+        " subscriber_id INTEGER);";
+
 int store_open(const char *path, struct store **out)
 {
         struct store *st = xcalloc(1, sizeof(*st));
@@ -268,7 +365,9 @@ int store_open(const char *path, struct store **out)
             (r = exec(st, "PRAGMA synchronous = FULL")) < 0 ||
             (r = exec(st, "PRAGMA foreign_keys = ON")) < 0 ||
             (r = exec(st, "PRAGMA trusted_schema = OFF")) < 0 ||
-            (r = migrate(st)) < 0) {
+            (r = exec(st, "PRAGMA secure_delete = ON")) < 0 ||
+            (r = migrate(st)) < 0 ||
+            (r = exec(st, temp_schema)) < 0) {
                 store_close(st);
                 return r;
         }
@@ -562,6 +661,7 @@ static int due_class(struct store *st, int priority, int64_t now, unsigned limit
         while (*n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
                 struct outbox_row *r = &rows[*n];
                 r->id = sqlite3_column_int64(s, 0);
+                r->priority = priority;
                 int kind = NAME_INDEX(mail_kind_names, sqlite3_column_text(s, 1));
                 r->subscription_id = sqlite3_column_int64(s, 2);
                 int state = NAME_INDEX(sub_state_names, sqlite3_column_text(s, 3));
@@ -589,7 +689,7 @@ int store_outbox_due(struct store *st, int64_t now, unsigned limit,
 {
         /* rows are collected first: fn writes to the tables being read */
         struct outbox_row rows[64];
-        static const int classes[] = { PRIO_CONFIRM, PRIO_NEWSLETTER };
+        static const int classes[] = { PRIO_CONFIRM, PRIO_IMPORT, PRIO_NEWSLETTER };
         size_t n = 0;
         int r;
 
@@ -655,4 +755,306 @@ int store_outbox_get(struct store *st, int64_t id, struct outbox_row *out)
         }
         sqlite3_reset(s);
         return r;
+}
+
+/* ---- expired sign-ups ---- */
+
+int store_expired_token_find(struct store *st, const uint8_t hash[32])
+{
+        sqlite3_stmt *s = stmt(st, S_EXPIRED_TOKEN_FIND);
+        sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (rc == SQLITE_ROW)
+                return 0;
+        if (rc == SQLITE_DONE)
+                return 1;
+        return fail(st, rc, "find expired token");
+}
+
+/* Run a statement with up to two integer parameters; count changed rows. */
+static int run_ints(struct store *st, enum stmt_id id, int n, int64_t a, int64_t b, int64_t *changes)
+{
+        sqlite3_stmt *s = stmt(st, id);
+        if (n >= 1)
+                sqlite3_bind_int64(s, 1, a);
+        if (n >= 2)
+                sqlite3_bind_int64(s, 2, b);
+        int r = run(st, id, s);
+        if (r == 0 && changes)
+                *changes = sqlite3_changes64(st->db);
+        return r;
+}
+
+int store_expire(struct store *st, int64_t now, int64_t mailed_before, int64_t purge_before,
+                 int64_t *expired, int64_t *purged)
+{
+        int r;
+        if ((r = run_ints(st, S_EXP_CLEAR, 0, 0, 0, NULL)) < 0 ||
+            (r = run_ints(st, S_EXP_SELECT, 1, mailed_before, 0, expired)) < 0)
+                return r;
+        if (*expired) {
+                if ((r = run_ints(st, S_EXP_SIGNUPS, 1, now, 0, NULL)) < 0 ||
+                    (r = run_ints(st, S_EXP_TOKENS, 0, 0, 0, NULL)) < 0 ||
+                    (r = run_ints(st, S_EXP_SUBS, 0, 0, 0, NULL)) < 0 ||
+                    (r = run_ints(st, S_EXP_SUBSCRIBERS, 0, 0, 0, NULL)) < 0 ||
+                    (r = run_ints(st, S_EXP_CLEAR, 0, 0, 0, NULL)) < 0)
+                        return r;
+        }
+        return run_ints(st, S_EXP_PURGE, 1, purge_before, 0, purged);
+}
+
+/* ---- import ---- */
+
+int store_import_clear(struct store *st)
+{
+        int r = run_ints(st, S_IMP_CLEAR_STAGE, 0, 0, 0, NULL);
+        if (r == 0)
+                r = run_ints(st, S_IMP_CLEAR_KEYS, 0, 0, 0, NULL);
+        return r;
+}
+
+int store_import_stage(struct store *st, int64_t line, const char *email_key, const char *email,
+                       const char *name)
+{
+        sqlite3_stmt *s = stmt(st, S_IMP_STAGE);
+        sqlite3_bind_int64(s, 1, line);
+        sqlite3_bind_text(s, 2, email_key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, email, -1, SQLITE_STATIC);
+        bind_text_or_null(s, 4, name);
+        return run(st, S_IMP_STAGE, s);
+}
+
+int store_import_apply(struct store *st, const struct import_spec *spec, struct import_result *res)
+{
+        sqlite3_stmt *s;
+        int64_t staged = 0, distinct = 0, existing = 0, added = 0;
+        int r, rc;
+
+        memset(res, 0, sizeof(*res));
+        if ((r = run_ints(st, S_IMP_CLEAR_KEYS, 0, 0, 0, NULL)) < 0 ||
+            (r = run_ints(st, S_IMP_KEYS, 0, 0, 0, &distinct)) < 0)
+                return r;
+        s = stmt(st, S_IMP_COUNT_STAGE);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+                staged = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW)
+                return fail(st, rc, "import count");
+        if ((r = run_ints(st, S_IMP_SUBSCRIBERS, 1, spec->now, 0, NULL)) < 0 ||
+            (r = run_ints(st, S_IMP_SUBSCRIBER_IDS, 0, 0, 0, NULL)) < 0)
+                return r;
+        s = stmt(st, S_IMP_EXISTING);
+        sqlite3_bind_text(s, 1, spec->list, -1, SQLITE_STATIC);
+        if ((r = run(st, S_IMP_EXISTING, s)) < 0)
+                return r;
+        existing = sqlite3_changes64(st->db);
+
+        s = stmt(st, S_IMP_SUBSCRIPTIONS);
+        sqlite3_bind_text(s, 1, spec->list, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, spec->pending ? "pending" : "confirmed", -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, lang_name(spec->lang), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, spec->now);
+        if ((r = run(st, S_IMP_SUBSCRIPTIONS, s)) < 0)
+                return r;
+        added = sqlite3_changes64(st->db);
+
+        s = stmt(st, S_IMP_CONSENT);
+        sqlite3_bind_text(s, 1, spec->list, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, spec->pending ? "signup" : "import", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, spec->now);
+        sqlite3_bind_text(s, 4, lang_name(spec->lang), -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 5, spec->source, -1, SQLITE_STATIC);
+        bind_text_or_null(s, 6, spec->pending ? spec->text_version : NULL);
+        if ((r = run(st, S_IMP_CONSENT, s)) < 0)
+                return r;
+        if (spec->pending) {
+                s = stmt(st, S_IMP_OUTBOX);
+                sqlite3_bind_text(s, 1, spec->list, -1, SQLITE_STATIC);
+                sqlite3_bind_int(s, 2, PRIO_IMPORT);
+                sqlite3_bind_int64(s, 3, spec->now);
+                if ((r = run(st, S_IMP_OUTBOX, s)) < 0)
+                        return r;
+        }
+        if ((r = store_import_clear(st)) < 0)
+                return r;
+        res->rows = staged;
+        res->duplicates_in_file = staged - distinct;
+        res->existing = existing;
+        res->added = added;
+        return 0;
+}
+
+/* ---- stats ---- */
+
+int store_stats(struct store *st, int64_t now, struct store_stats *out)
+{
+        sqlite3_stmt *s;
+        int rc;
+        memset(out, 0, sizeof(*out));
+
+        s = stmt(st, S_STATS_SUBS);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                int i = NAME_INDEX(sub_state_names, sqlite3_column_text(s, 0));
+                if (i >= 0)
+                        out->subscriptions[i] += sqlite3_column_int64(s, 1);
+        }
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE)
+                return fail(st, rc, "stats");
+        s = stmt(st, S_STATS_EXPIRED);
+        if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+                out->subscriptions[SUB_EXPIRED] += sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW)
+                return fail(st, rc, "stats");
+        s = stmt(st, S_STATS_MAILS);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                int i = NAME_INDEX(mail_state_names, sqlite3_column_text(s, 0));
+                if (i >= 0)
+                        out->mails[i] += sqlite3_column_int64(s, 1);
+        }
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE)
+                return fail(st, rc, "stats");
+
+        /* the last STATS_DAYS days, today last; day boundaries in UTC */
+        int64_t today = now - now % 86400;
+        int64_t first = today - (STATS_DAYS - 1) * 86400;
+        for (int d = 0; d < STATS_DAYS; d++)
+                out->days[d].day = first + d * 86400;
+        s = stmt(st, S_STATS_DAYS);
+        sqlite3_bind_int64(s, 1, first);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                const unsigned char *ev = sqlite3_column_text(s, 0);
+                int64_t d = sqlite3_column_int64(s, 1);
+                if (d < 0 || d >= STATS_DAYS || !ev)
+                        continue;
+                if (strcmp((const char *)ev, "signup") == 0)
+                        out->days[d].signups += sqlite3_column_int64(s, 2);
+                else
+                        out->days[d].confirmations += sqlite3_column_int64(s, 2);
+        }
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE)
+                return fail(st, rc, "stats");
+        return 0;
+}
+
+/* ---- export and erase (GDPR Art. 15 and 17) ---- */
+
+static json_t *column_json(sqlite3_stmt *s, int i, bool is_time)
+{
+        switch (sqlite3_column_type(s, i)) {
+        case SQLITE_NULL:
+                return json_null();
+        case SQLITE_INTEGER:
+                if (is_time) {
+                        char t[32];
+                        time_t v = (time_t)sqlite3_column_int64(s, i);
+                        struct tm tm;
+                        gmtime_r(&v, &tm);
+                        strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+                        return json_string(t);
+                }
+                return json_integer(sqlite3_column_int64(s, i));
+        default:
+                return json_stringn((const char *)sqlite3_column_text(s, i),
+                                    (size_t)sqlite3_column_bytes(s, i));
+        }
+}
+
+/* Rows of a statement as an array of objects; "at" and names ending in "_at" are times. */
+static int rows_json(struct store *st, enum stmt_id id, int64_t subscriber_id, json_t *arr)
+{
+        sqlite3_stmt *s = stmt(st, id);
+        sqlite3_bind_int64(s, 1, subscriber_id);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                json_t *o = json_object();
+                for (int i = 0; i < sqlite3_column_count(s); i++) {
+                        const char *name = sqlite3_column_name(s, i);
+                        size_t n = strlen(name);
+                        bool is_time = strcmp(name, "at") == 0 ||
+                                       (n > 3 && strcmp(name + n - 3, "_at") == 0);
+                        json_object_set_new(o, name, column_json(s, i, is_time));
+                }
+                json_array_append_new(arr, o);
+        }
+        sqlite3_reset(s);
+        return rc == SQLITE_DONE ? 0 : fail(st, rc, "export");
+}
+
+static int subscriber_by_key(struct store *st, const char *email_key, int64_t *id, json_t **obj)
+{
+        sqlite3_stmt *s = stmt(st, S_SUBSCRIBER_BY_KEY);
+        sqlite3_bind_text(s, 1, email_key, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE) {
+                sqlite3_reset(s);
+                return 1;
+        }
+        if (rc != SQLITE_ROW) {
+                sqlite3_reset(s);
+                return fail(st, rc, "find subscriber");
+        }
+        *id = sqlite3_column_int64(s, 0);
+        if (obj) {
+                *obj = json_object();
+                json_object_set_new(*obj, "email", column_json(s, 1, false));
+                json_object_set_new(*obj, "name", column_json(s, 2, false));
+                json_object_set_new(*obj, "created_at", column_json(s, 3, true));
+        }
+        sqlite3_reset(s);
+        return 0;
+}
+
+int store_export(struct store *st, const char *email_key, json_t **out)
+{
+        int64_t id;
+        json_t *who = NULL;
+        int r = subscriber_by_key(st, email_key, &id, &who);
+        if (r)
+                return r;
+        json_t *subs = json_array(), *consent = json_array(), *mails = json_array(),
+               *tokens = json_array();
+        if ((r = rows_json(st, S_EXPORT_SUBS, id, subs)) < 0 ||
+            (r = rows_json(st, S_EXPORT_CONSENT, id, consent)) < 0 ||
+            (r = rows_json(st, S_EXPORT_MAILS, id, mails)) < 0 ||
+            (r = rows_json(st, S_EXPORT_TOKENS, id, tokens)) < 0) {
+                json_decref(who);
+                json_decref(subs);
+                json_decref(consent);
+                json_decref(mails);
+                json_decref(tokens);
+                return r;
+        }
+        json_t *o = json_object();
+        json_object_set_new(o, "subscriber", who);
+        json_object_set_new(o, "subscriptions", subs);
+        json_object_set_new(o, "consent", consent);
+        json_object_set_new(o, "mails", mails);
+        json_object_set_new(o, "tokens", tokens);
+        *out = o;
+        return 0;
+}
+
+int store_erase(struct store *st, const char *email_key)
+{
+        int64_t id;
+        int r = subscriber_by_key(st, email_key, &id, NULL);
+        if (r)
+                return r;
+        /* cascades: subscriptions, tokens, queued mails, consent record */
+        return run_ints(st, S_ERASE, 1, id, 0, NULL);
+}
+
+int store_checkpoint(struct store *st)
+{
+        int log = 0, done = 0;
+        int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+        if (rc != SQLITE_OK)
+                return fail(st, rc, "checkpoint");
+        return 0;
 }

@@ -22,6 +22,8 @@ struct conf {
         char *admin_socket;
         char *database;
         char *public_group;     /* group of the public socket; "" = ours */
+        char *admin_group;      /* group of the admin socket, whose members may use it */
+        struct conf_list admin_users;   /* further users who may use it */
         int log_level;
 
         /* [smtp] */

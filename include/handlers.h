@@ -1,6 +1,7 @@
 /* Request handlers: what each op does, a {op, roles, handler} table.  Uses
  * the store, tokens, address checks; knows nothing of sockets. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,10 +20,15 @@ struct handler_ctx {
         const struct templates *tmpl;
         struct sched *sched;
         int64_t now;
+        uint64_t conn;                  /* the connection the request came on */
+        bool checkpoint_after_commit;   /* an erase asks for the WAL to be folded in */
 };
 
 /* Parse and answer one request line.  Writes go into the store's batch
  * inside a savepoint of their own; `reply` may then only be sent once the
  * batch committed.  `lang` is the language to answer in. */
+/* A connection closed: drop what it left unfinished (an import). */
+void handler_conn_closed(struct handler_ctx *ctx, uint64_t conn);
+
 void handler_run(struct handler_ctx *ctx, enum role role, const char *line, size_t len,
                  struct reply *reply, enum lang *lang);

@@ -51,6 +51,17 @@ struct reply {
 bool proto_parse(const char *line, size_t len, struct request *req, struct reply *err);
 void request_free(struct request *req);
 
+/* Field access for ops that check their own fields (the admin ops).  Each
+ * returns false, with an invalid_request in `err`, when the field is present
+ * but of the wrong type, too long or (strings) holding NUL; an absent field
+ * leaves `out` untouched and is only an error when `required`. */
+bool proto_fields_only(const struct request *req, const char *const *allowed, struct reply *err);
+bool proto_str(const struct request *req, const char *key, bool required, size_t max,
+               struct pstr *out, struct reply *err);
+bool proto_bool(const struct request *req, const char *key, bool *out, struct reply *err);
+bool proto_int(const struct request *req, const char *key, bool required, int64_t min, int64_t max,
+               int64_t *out, struct reply *err);
+
 /* Format an answer as one JSON line ending in '\n' (malloc'd). */
 char *proto_format(const struct reply *r, enum lang lang, size_t *len);
 

@@ -11,6 +11,13 @@
 
 struct server;
 
+/* Who may use the admin socket besides root and the daemon's own user. */
+struct admin_acl {
+        uid_t uids[16];
+        size_t n_uids;
+        gid_t gid;              /* (gid_t)-1: no admin group */
+};
+
 int server_new(sd_event *ev, struct handler_ctx *ctx, struct server **out);
 void server_free(struct server *s);
 /* Create, bind and listen on `path` (a stale socket there is replaced; a
@@ -23,3 +30,4 @@ void server_fail_answers(struct server *s, enum errcode e);
 /* Stop accepting; close each connection once its answers are out. */
 void server_shutdown(struct server *s);
 size_t server_connections(const struct server *s);
+void server_set_admin_acl(struct server *s, const struct admin_acl *acl);

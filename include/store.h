@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "lang.h"
 
 struct store;
@@ -15,8 +17,11 @@ enum mail_kind { MAIL_CONFIRM, MAIL_NEWSLETTER };
 enum mail_state { MS_QUEUED, MS_SENDING, MS_SENT, MS_DEFERRED, MS_FAILED };
 
 /* Priorities in the outbox: lower first. */
-#define PRIO_CONFIRM    0
+#define PRIO_CONFIRM    0       /* a visitor is waiting for it */
+#define PRIO_IMPORT     5       /* confirmations of an `import --pending` */
 #define PRIO_NEWSLETTER 10
+
+#define STATS_DAYS      30
 
 struct subscription {
         int64_t id;
@@ -49,6 +54,7 @@ struct consent {
 struct outbox_row {
         int64_t id;
         enum mail_kind kind;
+        int priority;
         int64_t subscription_id;
         enum sub_state sub_state;
         enum lang lang;
@@ -111,6 +117,52 @@ int store_outbox_delete(struct store *st, int64_t id);
 int store_outbox_get(struct store *st, int64_t id, struct outbox_row *out);
 /* After a crash or a stop: whatever was 'sending' is queued again. */
 int store_outbox_requeue(struct store *st, int64_t *count);
+
+/* Expired sign-ups: 0 when the hash belongs to one, 1 when not. */
+int store_expired_token_find(struct store *st, const uint8_t hash[32]);
+/* Move pending sign-ups mailed before `mailed_before` to expired_signup
+ * (deleting address, name and consent record), purge expired sign-ups
+ * from before `purge_before`. */
+int store_expire(struct store *st, int64_t now, int64_t mailed_before, int64_t purge_before,
+                 int64_t *expired, int64_t *purged);
+
+/* Import: stage valid lines, then apply all of them at once. */
+struct import_spec {
+        const char *list;
+        bool pending;           /* sign-ups with a confirmation mail, else confirmed */
+        enum lang lang;
+        const char *source;     /* "import:FILE" */
+        const char *text_version;
+        int64_t now;
+};
+struct import_result {
+        int64_t rows;           /* staged lines */
+        int64_t added;
+        int64_t duplicates_in_file;
+        int64_t existing;       /* already on the list, in whatever state: left alone */
+};
+int store_import_clear(struct store *st);
+int store_import_stage(struct store *st, int64_t line, const char *email_key, const char *email,
+                       const char *name);
+int store_import_apply(struct store *st, const struct import_spec *spec, struct import_result *res);
+
+struct store_stats {
+        int64_t subscriptions[SUB_BOUNCED + 1];
+        int64_t mails[MS_FAILED + 1];
+        struct {
+                int64_t day;    /* Unix time of 00:00 UTC */
+                int64_t signups;
+                int64_t confirmations;
+        } days[STATS_DAYS];
+};
+int store_stats(struct store *st, int64_t now, struct store_stats *out);
+
+/* Everything stored about an address as JSON; 1 when unknown. */
+int store_export(struct store *st, const char *email_key, json_t **out);
+/* Delete everything about an address; 1 when unknown. */
+int store_erase(struct store *st, const char *email_key);
+/* Fold the WAL into the database file and truncate it (after an erase). */
+int store_checkpoint(struct store *st);
 
 const char *sub_state_name(enum sub_state s);
 const char *mail_state_name(enum mail_state s);

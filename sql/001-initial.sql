@@ -14,8 +14,10 @@ CREATE TABLE subscriber (
 );
 
 -- One row per address and list: the state the website's visitor sees.
+-- AUTOINCREMENT: an id is never reused, so an expired sign-up's record
+-- (sql/002) can keep the id its tokens were issued under.
 CREATE TABLE subscription (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     subscriber_id   INTEGER NOT NULL REFERENCES subscriber(id) ON DELETE CASCADE,
     list            TEXT NOT NULL,
     state           TEXT NOT NULL CHECK (state IN
@@ -68,7 +70,7 @@ CREATE TABLE consent (
     id              INTEGER PRIMARY KEY,
     subscriber_id   INTEGER NOT NULL REFERENCES subscriber(id) ON DELETE CASCADE,
     list            TEXT NOT NULL,
-    event           TEXT NOT NULL CHECK (event IN ('signup', 'confirm', 'unsubscribe')),
+    event           TEXT NOT NULL CHECK (event IN ('signup', 'confirm', 'unsubscribe', 'import')),
     at              INTEGER NOT NULL,
     ip              TEXT,
     user_agent      TEXT,

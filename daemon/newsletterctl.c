@@ -1,0 +1,469 @@
+/*
+ * newsletterctl.c - main() of the admin CLI.  Every command is a request
+ * on the admin socket; the CLI never opens the database (one writer, one
+ * place where the rules are enforced).  Exit status: 0 success, 1 the
+ * daemon refused or failed the operation, 2 wrong usage, 3 the daemon
+ * could not be reached.  Every failure prints one line on stderr.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "client.h"
+#include "conf.h"
+#include "csv.h"
+#include "log.h"
+
+#define EXIT_REFUSED 1
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
+
+#define DEFAULT_CONFIG "/etc/newsletterd/newsletterd.conf"
+#define IMPORT_CHUNK 2000
+
+static const char *prog = "newsletterctl";
+static struct client cl;
+static const char *config_path = DEFAULT_CONFIG;
+
+struct command {
+        const char *name;
+        const char *usage;
+        const char *help;
+        int (*run)(int argc, char **argv);
+};
+
+static void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
+static void die(int status, const char *fmt, ...)
+{
+        va_list ap;
+        fprintf(stderr, "%s: ", prog);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        client_close(&cl);
+        exit(status);
+}
+
+static void connect_daemon(void)
+{
+        struct conf c;
+        struct conf_errors errs = { 0 };
+        conf_defaults(&c);
+        int r = conf_load(&c, config_path, &errs);
+        if (r < 0)
+                die(EXIT_USAGE, "%s: %s", config_path, strerror(-r));
+        if (r > 0) {
+                conf_errors_print(&errs, stderr);
+                conf_errors_free(&errs);
+                die(EXIT_USAGE, "%s has errors", config_path);
+        }
+        r = client_connect(&cl, c.admin_socket, 600 * 1000);
+        if (r < 0) {
+                char path[4096];
+                snprintf(path, sizeof(path), "%s", c.admin_socket);
+                conf_free(&c);
+                die(EXIT_UNREACHABLE, "cannot reach newsletterd at %s: %s", path, strerror(-r));
+        }
+        conf_free(&c);
+}
+
+/* Send a request (consumed) and return the answer; exits on transport
+ * failure and on error answers. */
+static json_t *call(json_t *req)
+{
+        json_t *ans = NULL;
+        int r = client_call(&cl, req, &ans);
+        json_decref(req);
+        if (r < 0)
+                die(EXIT_UNREACHABLE, "no answer from newsletterd: %s",
+                    r == -EPROTO ? "malformed answer" : strerror(-r));
+        const char *state = json_string_value(json_object_get(ans, "state"));
+        if (!state || strcmp(state, "error") == 0) {
+                const char *code = json_string_value(json_object_get(ans, "error"));
+                const char *detail = json_string_value(json_object_get(ans, "detail"));
+                const char *msg = json_string_value(json_object_get(ans, "message"));
+                char text[1024];
+                snprintf(text, sizeof(text), "%s (%s)", detail ? detail : msg ? msg : "failed",
+                         code ? code : "no code");
+                json_decref(ans);
+                die(EXIT_REFUSED, "%s", text);
+        }
+        return ans;
+}
+
+static json_t *request(const char *op)
+{
+        json_t *o = json_object();
+        json_object_set_new(o, "op", json_string(op));
+        json_object_set_new(o, "lang", json_string("en"));
+        return o;
+}
+
+static void print_json(json_t *v)
+{
+        char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (!s)
+                oom();
+        puts(s);
+        free(s);
+}
+
+static json_int_t int_of(json_t *o, const char *key)
+{
+        return json_integer_value(json_object_get(o, key));
+}
+
+/* Options common to all commands: --json and --help. */
+static int parse_opts(int argc, char **argv, const struct option *extra, const char *shortopts,
+                      int (*on_opt)(int, const char *), bool *json)
+{
+        struct option opts[16];
+        size_t n = 0;
+        for (; extra && extra[n].name; n++)
+                opts[n] = extra[n];
+        opts[n++] = (struct option){ "json", no_argument, NULL, 'j' };
+        opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+        opts[n] = (struct option){ 0 };
+        int o;
+        optind = 0;     /* 0: glibc starts over (main() used getopt already) */
+        while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+                if (o == 'j' && json)
+                        *json = true;
+                else if (o == 'h')
+                        return 'h';
+                else if (o == '?' || (o == 'j' && !json) || !on_opt || on_opt(o, optarg) != 0)
+                        return '?';
+        }
+        return 0;
+}
+
+/* ---- expire ---- */
+
+static int cmd_expire(int argc, char **argv)
+{
+        bool json = false;
+        int r = parse_opts(argc, argv, NULL, "", NULL, &json);
+        if (r)
+                return r;
+        if (optind != argc)
+                return '?';
+        connect_daemon();
+        json_t *ans = call(request("expire"));
+        if (json) {
+                json_t *o = json_pack("{sIsI}", "expired", int_of(ans, "expired"), "purged",
+                                      int_of(ans, "purged"));
+                print_json(o);
+                json_decref(o);
+        } else {
+                printf("%lld pending sign-ups expired, %lld expired records purged\n",
+                       (long long)int_of(ans, "expired"), (long long)int_of(ans, "purged"));
+        }
+        json_decref(ans);
+        return 0;
+}
+
+/* ---- import ---- */
+
+static bool import_pending;
+static const char *import_list;
+static const char *import_lang = "de";
+
+static int import_opt(int o, const char *arg)
+{
+        switch (o) {
+        case 'p': import_pending = true; return 0;
+        case 'l': import_list = arg; return 0;
+        case 'L':
+                if (strcmp(arg, "de") && strcmp(arg, "en"))
+                        return -1;
+                import_lang = arg;
+                return 0;
+        }
+        return -1;
+}
+
+/* Print the invalid lines the daemon reported for one chunk. */
+static void report_invalid(const char *file, json_t *ans)
+{
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(ans, "invalid"), i, v)
+                fprintf(stderr, "%s:%lld: %s\n", file, (long long)int_of(v, "line"),
+                        json_string_value(json_object_get(v, "error")));
+}
+
+static int cmd_import(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "pending", no_argument, NULL, 'p' },
+                { "list", required_argument, NULL, 'l' },
+                { "lang", required_argument, NULL, 'L' },
+                { 0 },
+        };
+        bool json = false;
+        int r = parse_opts(argc, argv, opts, "", import_opt, &json);
+        if (r)
+                return r;
+        if (optind != argc - 1)
+                return '?';
+        const char *file = argv[optind];
+        FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "re");
+        if (!f)
+                die(EXIT_REFUSED, "%s: %s", file, strerror(errno));
+        connect_daemon();
+
+        json_t *req = request("import_begin");
+        json_object_set_new(req, "source", json_stringn(file, strlen(file) > 255 ? 255 : strlen(file)));
+        json_object_set_new(req, "pending", json_boolean(import_pending));
+        json_object_set_new(req, "lang", json_string(import_lang));
+        if (import_list)
+                json_object_set_new(req, "list", json_string(import_list));
+        json_decref(call(req));
+
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        long long lineno = 0, first = 1, invalid = 0;
+        json_t *lines = json_array();
+        for (;;) {
+                len = getline(&line, &cap, f);
+                if (len >= 0) {
+                        lineno++;
+                        if (len && line[len - 1] == '\n')
+                                len--;
+                        json_t *s;
+                        if ((size_t)len > CSV_LINE_MAX + 1) {
+                                /* reported here; the daemon gets a blank line in its place */
+                                fprintf(stderr, "%s:%lld: line too long\n", file, lineno);
+                                invalid++;
+                                s = json_string("");
+                        } else {
+                                /* NULL when not UTF-8 (JSON cannot carry it): sent as null,
+                                 * which the daemon reports as such */
+                                s = json_stringn(line, (size_t)len);
+                        }
+                        json_array_append_new(lines, s ? s : json_null());
+                }
+                if (json_array_size(lines) == IMPORT_CHUNK || (len < 0 && json_array_size(lines))) {
+                        json_t *rows = request("import_rows");
+                        json_object_set_new(rows, "first_line", json_integer(first));
+                        json_object_set_new(rows, "lines", lines);
+                        json_t *ans = call(rows);
+                        report_invalid(file, ans);
+                        invalid += (long long)json_array_size(json_object_get(ans, "invalid"));
+                        json_decref(ans);
+                        first = lineno + 1;
+                        lines = json_array();
+                }
+                if (len < 0)
+                        break;
+        }
+        json_decref(lines);
+        free(line);
+        if (ferror(f))
+                die(EXIT_REFUSED, "%s: read error; nothing was imported", file);
+        if (f != stdin)
+                fclose(f);
+        if (invalid) {
+                json_t *ans = NULL;
+                client_call(&cl, request("import_abort"), &ans);
+                json_decref(ans);
+                die(EXIT_REFUSED, "%s: %lld invalid lines; nothing was imported", file, invalid);
+        }
+        json_t *ans = call(request("import_commit"));
+        if (json) {
+                json_t *o = json_pack("{sIsIsIsI}", "rows", int_of(ans, "rows"), "added",
+                                      int_of(ans, "added"), "duplicates", int_of(ans, "duplicates"),
+                                      "existing", int_of(ans, "existing"));
+                print_json(o);
+                json_decref(o);
+        } else {
+                printf("%s: %lld addresses, %lld added as %s, %lld duplicates in the file, "
+                       "%lld already on the list\n", file, (long long)int_of(ans, "rows"),
+                       (long long)int_of(ans, "added"),
+                       import_pending ? "sign-ups (confirmation mails queued)" : "confirmed subscribers",
+                       (long long)int_of(ans, "duplicates"), (long long)int_of(ans, "existing"));
+        }
+        json_decref(ans);
+        return 0;
+}
+
+/* ---- stats ---- */
+
+static int cmd_stats(int argc, char **argv)
+{
+        bool json = false;
+        int r = parse_opts(argc, argv, NULL, "", NULL, &json);
+        if (r)
+                return r;
+        if (optind != argc)
+                return '?';
+        connect_daemon();
+        json_t *ans = call(request("stats"));
+        json_t *subs = json_object_get(ans, "subscribers"), *mails = json_object_get(ans, "mails");
+        if (json) {
+                json_t *o = json_pack("{sOsOsO}", "subscribers", subs, "mails", mails, "days",
+                                      json_object_get(ans, "days"));
+                print_json(o);
+                json_decref(o);
+                json_decref(ans);
+                return 0;
+        }
+        printf("subscribers: %lld confirmed, %lld pending, %lld expired, %lld unsubscribed, %lld bounced\n",
+               (long long)int_of(subs, "confirmed"), (long long)int_of(subs, "pending"),
+               (long long)int_of(subs, "expired"), (long long)int_of(subs, "unsubscribed"),
+               (long long)int_of(subs, "bounced"));
+        printf("mails:       %lld queued, %lld sent, %lld deferred, %lld failed\n",
+               (long long)int_of(mails, "queued"), (long long)int_of(mails, "sent"),
+               (long long)int_of(mails, "deferred"), (long long)int_of(mails, "failed"));
+        printf("\n%-10s  %8s  %13s\n", "day (UTC)", "sign-ups", "confirmations");
+        size_t i;
+        json_t *d;
+        json_array_foreach(json_object_get(ans, "days"), i, d)
+                printf("%-10s  %8lld  %13lld\n", json_string_value(json_object_get(d, "date")),
+                       (long long)int_of(d, "signups"), (long long)int_of(d, "confirmations"));
+        json_decref(ans);
+        return 0;
+}
+
+/* ---- export / erase ---- */
+
+static json_t *address_call(const char *op, int argc, char **argv, bool *json, int *rc)
+{
+        *rc = parse_opts(argc, argv, NULL, "", NULL, json);
+        if (*rc)
+                return NULL;
+        if (optind != argc - 1) {
+                *rc = '?';
+                return NULL;
+        }
+        connect_daemon();
+        json_t *req = request(op);
+        json_t *email = json_string(argv[optind]);
+        if (!email)
+                die(EXIT_USAGE, "the address is not valid UTF-8");
+        json_object_set_new(req, "email", email);
+        json_t *ans = call(req);
+        if (!json_is_true(json_object_get(ans, "found"))) {
+                json_decref(ans);
+                die(EXIT_REFUSED, "no subscriber with the address %s", argv[optind]);
+        }
+        return ans;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+        bool json = true;
+        int rc;
+        json_t *ans = address_call("export", argc, argv, &json, &rc);
+        if (!ans)
+                return rc;
+        print_json(json_object_get(ans, "export"));
+        json_decref(ans);
+        return 0;
+}
+
+static int cmd_erase(int argc, char **argv)
+{
+        bool json = false;
+        int rc;
+        json_t *ans = address_call("erase", argc, argv, &json, &rc);
+        if (!ans)
+                return rc;
+        if (json)
+                puts("{\"erased\": true}");
+        else
+                printf("erased everything stored about %s\n", argv[optind]);
+        json_decref(ans);
+        return 0;
+}
+
+static const struct command commands[] = {
+        { "expire", "expire [--json]",
+          "Marks pending sign-ups older than confirm_ttl expired: their address, name and\n"
+          "consent record are deleted, only their token hashes stay so that a late click\n"
+          "still answers \"expired\". Purges expired records older than expired_retention.\n"
+          "Prints how many. Meant for cron or the newsletterd-expire timer.", cmd_expire },
+        { "import", "import FILE [--pending] [--list L] [--lang de|en] [--json]",
+          "Imports a CSV file of \"email[,name]\" lines (UTF-8, header line optional, FILE -\n"
+          "reads stdin). Without --pending the addresses become confirmed subscribers\n"
+          "(their consent was given elsewhere; recorded as import:FILE); with --pending\n"
+          "each becomes a sign-up that gets a confirmation mail in --lang. One\n"
+          "transaction: if any line is invalid, each is reported as FILE:LINE and nothing\n"
+          "is imported. Duplicates and addresses already on the list are counted.", cmd_import },
+        { "stats", "stats [--json]",
+          "Subscribers by state, mails by state, and sign-ups and confirmations per day\n"
+          "for the last 30 days.", cmd_stats },
+        { "export", "export EMAIL",
+          "Prints as JSON everything stored about the address: subscriptions, the consent\n"
+          "record, mails, token dates (GDPR Art. 15).", cmd_export },
+        { "erase", "erase EMAIL [--json]",
+          "Deletes everything stored about the address, queued mails included, and folds\n"
+          "the database's write-ahead log so no copy remains (GDPR Art. 17). A later\n"
+          "sign-up starts over.", cmd_erase },
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+        fprintf(f, "usage: %s [-c FILE] COMMAND [ARGS]\n\n"
+                   "Administers a running newsletterd over its admin socket (admin_socket in the\n"
+                   "config, default %s).\n\ncommands:\n", prog, DEFAULT_CONFIG);
+        for (size_t i = 0; i < N_COMMANDS; i++)
+                fprintf(f, "  %s\n", commands[i].usage);
+        fprintf(f, "\n%s COMMAND --help explains one.\n"
+                   "Exit status: 0 done, 1 refused or failed, 2 wrong usage, 3 daemon unreachable.\n",
+                prog);
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
+        };
+        int o;
+        cl.fd = -1;
+        while ((o = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+                switch (o) {
+                case 'c': config_path = optarg; break;
+                case 'h': usage(stdout); return 0;
+                default: usage(stderr); return EXIT_USAGE;
+                }
+        }
+        if (optind >= argc) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        const char *name = argv[optind];
+        if (strcmp(name, "help") == 0) {
+                usage(stdout);
+                return 0;
+        }
+        for (size_t i = 0; i < N_COMMANDS; i++) {
+                if (strcmp(commands[i].name, name) != 0)
+                        continue;
+                int r = commands[i].run(argc - optind, argv + optind);
+                client_close(&cl);
+                if (r == 'h') {
+                        printf("usage: %s [-c FILE] %s\n\n%s\n", prog, commands[i].usage, commands[i].help);
+                        return 0;
+                }
+                if (r == '?') {
+                        fprintf(stderr, "usage: %s [-c FILE] %s\n", prog, commands[i].usage);
+                        return EXIT_USAGE;
+                }
+                return r;
+        }
+        fprintf(stderr, "%s: unknown command \"%s\"\n", prog, name);
+        usage(stderr);
+        return EXIT_USAGE;
+}
