@@ -52,6 +52,7 @@ static const struct key keys[] = {
         { "smtp", "password_file", K_STR, O(password_file), 0, 0 },
         { "smtp", "from", K_FROM, O(from_name), 0, 0 },
         { "smtp", "max_connections", K_UINT, O(max_connections), 1, SENDER_MAX },
+        { "smtp", "rate", K_UINT, O(rate), 0, 100000 },
         { "smtp", "timeout", K_DURATION, O(timeout), 1, 3600 },
         { "smtp", "retry_initial", K_DURATION, O(retry_initial), 1, 30 * 86400 },
         { "smtp", "retry_max", K_DURATION, O(retry_max), 1, 30 * 86400 },

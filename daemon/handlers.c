@@ -16,6 +16,7 @@
 #include "csv.h"
 #include "handlers.h"
 #include "log.h"
+#include "mime.h"
 #include "scheduler.h"
 #include "store.h"
 #include "tmpl.h"
@@ -504,6 +505,170 @@ static int h_erase(struct handler_ctx *ctx, const struct request *req, struct re
         return 0;
 }
 
+/* ---- newsletter issues ---- */
+
+#define ISSUE_SUBJECT_MAX 900
+#define ISSUE_BODY_MAX (4u << 20)
+
+static int h_send(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        static const char *const fields[] = { "subject", "text", "html", "list", "test", NULL };
+        static const char *const placeholders[] = NEWSLETTER_PLACEHOLDERS;
+        struct pstr subject = { 0 }, text = { 0 }, html = { 0 }, list = { 0 }, test = { 0 };
+        if (!proto_fields_only(req, fields, rep) ||
+            !proto_str(req, "subject", true, ISSUE_SUBJECT_MAX, &subject, rep) ||
+            !proto_str(req, "text", true, ISSUE_BODY_MAX, &text, rep) ||
+            !proto_str(req, "html", false, ISSUE_BODY_MAX, &html, rep) ||
+            !proto_str(req, "list", false, LIST_NAME_MAX_BYTES, &list, rep) ||
+            !proto_str(req, "test", false, ADDR_INPUT_MAX, &test, rep))
+                return 0;
+        if (subject.len == 0 || mime_has_control(subject.s, subject.len)) {
+                reply_error(rep, ERR_INVALID_REQUEST, "the subject is empty or holds control characters");
+                return 0;
+        }
+        char err[200];
+        if (tmpl_check(text.s, placeholders, err, sizeof(err)) ||
+            (html.s && tmpl_check(html.s, placeholders, err, sizeof(err)))) {
+                reply_error(rep, ERR_INVALID_REQUEST, "unknown placeholder in the body");
+                rep->extra = json_pack("{ss}", "placeholder_error", err);
+                return 0;
+        }
+        const char *l = list_lookup(ctx->conf, &list);
+        if (!l) {
+                reply_error(rep, ERR_INVALID_REQUEST, "unknown list");
+                return 0;
+        }
+        struct addr a;
+        if (test.s) {
+                enum addr_result ar = addr_parse(test.s, test.len, &a);
+                if (ar != ADDR_OK) {
+                        reply_error(rep, ERR_INVALID_EMAIL, addr_result_str(ar));
+                        return 0;
+                }
+        }
+        struct issue is = { .list = (char *)l, .subject = (char *)subject.s, .text = (char *)text.s,
+                            .html = (char *)html.s };
+        int64_t id, n;
+        int r = store_issue_create(ctx->store, &is, test.s ? a.mailbox : NULL, ctx->now, &id, &n);
+        if (r < 0)
+                return r;
+        sched_kick(ctx->sched);
+        log_info("issue %lld queued%s to %lld recipients of list %s", (long long)id,
+                 test.s ? " as a test" : "", (long long)n, l);
+        reply_ok(rep, json_pack("{sIsI}", "issue", (json_int_t)id, "recipients", (json_int_t)n));
+        return 0;
+}
+
+static int failure_row(void *ud, const char *email, const char *reply, int64_t at)
+{
+        json_array_append_new(ud, json_pack("{ssss}", "email", email, "reply", reply));
+        return 0;
+}
+
+/* The issue a request names, or the latest; 1 with an error answer when none. */
+static int issue_of(struct handler_ctx *ctx, const struct request *req, struct issue *is,
+                    struct reply *rep)
+{
+        int64_t id = 0;
+        if (!proto_int(req, "issue", false, 1, INT64_MAX, &id, rep))
+                return 1;
+        int r = id ? 0 : store_issue_latest(ctx->store, &id);
+        if (r == 0)
+                r = store_issue_get(ctx->store, id, is);
+        if (r == 1)
+                reply_error(rep, ERR_INVALID_REQUEST, "no such issue");
+        return r;
+}
+
+static int h_status(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        static const char *const fields[] = { "issue", "failures", NULL };
+        bool failures = false;
+        if (!proto_fields_only(req, fields, rep) || !proto_bool(req, "failures", &failures, rep))
+                return 0;
+        struct issue is;
+        int r = issue_of(ctx, req, &is, rep);
+        if (r)
+                return r < 0 ? r : 0;
+        int64_t n[MS_SKIPPED + 1];
+        if ((r = store_issue_counts(ctx->store, is.id, n)) < 0) {
+                issue_clear(&is);
+                return r;
+        }
+        int64_t total = 0;
+        for (int i = 0; i <= MS_SKIPPED; i++)
+                total += n[i];
+        int64_t waiting = n[MS_QUEUED] + n[MS_SENDING] + n[MS_DEFERRED];
+        json_t *o = json_pack("{sIsssssbsIsIsIsIsIsIsb}", "issue", (json_int_t)is.id,
+                              "subject", is.subject, "issue_state", issue_state_name(is.state),
+                              "test", is.test, "total", (json_int_t)total,
+                              "queued", (json_int_t)(n[MS_QUEUED] + n[MS_SENDING]),
+                              "sent", (json_int_t)n[MS_SENT], "deferred", (json_int_t)n[MS_DEFERRED],
+                              "failed", (json_int_t)n[MS_FAILED], "skipped", (json_int_t)n[MS_SKIPPED],
+                              "finished", waiting == 0);
+        if (failures) {
+                json_t *list = json_array();
+                if ((r = store_issue_failed(ctx->store, is.id, 1000, failure_row, list)) < 0) {
+                        json_decref(list);
+                        json_decref(o);
+                        issue_clear(&is);
+                        return r;
+                }
+                json_object_set_new(o, "failures", list);
+        }
+        issue_clear(&is);
+        reply_ok(rep, o);
+        return 0;
+}
+
+static int issue_transition(struct handler_ctx *ctx, const struct request *req, struct reply *rep,
+                            enum issue_state to)
+{
+        static const char *const fields[] = { "issue", NULL };
+        if (!proto_fields_only(req, fields, rep))
+                return 0;
+        if (!json_object_get(req->root, "issue")) {
+                reply_error(rep, ERR_INVALID_REQUEST, "name the issue");
+                return 0;
+        }
+        struct issue is;
+        int r = issue_of(ctx, req, &is, rep);
+        if (r)
+                return r < 0 ? r : 0;
+        enum issue_state from = is.state;
+        int64_t id = is.id, changed = 0;
+        issue_clear(&is);
+        if (from == ISSUE_CANCELLED || (to == ISSUE_SENDING && from != ISSUE_PAUSED) ||
+            (to == ISSUE_PAUSED && from != ISSUE_SENDING)) {
+                reply_error(rep, ERR_INVALID_REQUEST, from == ISSUE_CANCELLED ? "the issue is cancelled" :
+                            to == ISSUE_SENDING ? "the issue is not paused" : "the issue is not sending");
+                return 0;
+        }
+        if ((r = store_issue_set_state(ctx->store, id, from, to, ctx->now, &changed)) < 0)
+                return r;
+        sched_kick(ctx->sched);
+        log_info("issue %lld: %s -> %s (%lld mails)", (long long)id, issue_state_name(from),
+                 issue_state_name(to), (long long)changed);
+        reply_ok(rep, json_pack("{sIsssI}", "issue", (json_int_t)id, "issue_state",
+                                issue_state_name(to), "mails", (json_int_t)changed));
+        return 0;
+}
+
+static int h_pause(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        return issue_transition(ctx, req, rep, ISSUE_PAUSED);
+}
+
+static int h_resume(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        return issue_transition(ctx, req, rep, ISSUE_SENDING);
+}
+
+static int h_cancel(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        return issue_transition(ctx, req, rep, ISSUE_CANCELLED);
+}
+
 static const struct handler {
         const char *op;
         unsigned roles;
@@ -523,6 +688,11 @@ static const struct handler {
         { "stats", ROLE_ADMIN, false, h_stats },
         { "export", ROLE_ADMIN, false, h_export },
         { "erase", ROLE_ADMIN, true, h_erase },
+        { "send", ROLE_ADMIN, true, h_send },
+        { "status", ROLE_ADMIN, false, h_status },
+        { "pause", ROLE_ADMIN, true, h_pause },
+        { "resume", ROLE_ADMIN, true, h_resume },
+        { "cancel", ROLE_ADMIN, true, h_cancel },
 };
 
 static void reply_failure(struct reply *rep, int r)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -385,6 +386,297 @@ static int cmd_erase(int argc, char **argv)
         return 0;
 }
 
+
+/* ---- newsletter issues ---- */
+
+#define BODY_MAX (4u << 20)
+
+static char *read_text_file(const char *path)
+{
+        FILE *f = fopen(path, "re");
+        if (!f)
+                die(EXIT_REFUSED, "%s: %s", path, strerror(errno));
+        struct buf b;
+        buf_init(&b, BODY_MAX);
+        char chunk[65536];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+                if (!buf_append(&b, chunk, n))
+                        die(EXIT_REFUSED, "%s: larger than %u bytes", path, BODY_MAX);
+        if (ferror(f))
+                die(EXIT_REFUSED, "%s: read error", path);
+        fclose(f);
+        return buf_steal(&b, NULL);
+}
+
+static json_t *text_of(const char *path)
+{
+        char *t = read_text_file(path);
+        json_t *j = json_string(t);
+        free(t);
+        if (!j)
+                die(EXIT_REFUSED, "%s: not UTF-8 text", path);
+        return j;
+}
+
+static const char *send_subject, *send_text, *send_html, *send_list, *send_test;
+static bool send_wait;
+
+static int send_opt(int o, const char *arg)
+{
+        switch (o) {
+        case 's': send_subject = arg; return 0;
+        case 't': send_text = arg; return 0;
+        case 'H': send_html = arg; return 0;
+        case 'l': send_list = arg; return 0;
+        case 'w': send_wait = true; return 0;
+        case 'T': send_test = arg; return 0;
+        }
+        return -1;
+}
+
+static json_t *status_of(long long issue, bool failures)
+{
+        json_t *req = request("status");
+        json_object_set_new(req, "issue", json_integer(issue));
+        if (failures)
+                json_object_set_new(req, "failures", json_true());
+        return call(req);
+}
+
+static double mono_s(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A status call that survives a restart of the daemon (it resumes the
+ * issue by itself): reconnect for up to a minute. */
+static json_t *status_patient(long long issue)
+{
+        for (int tries = 0;; tries++) {
+                json_t *req = request("status"), *ans = NULL;
+                json_object_set_new(req, "issue", json_integer(issue));
+                int r = cl.fd >= 0 ? client_call(&cl, req, &ans) : -ENOTCONN;
+                json_decref(req);
+                if (r == 0) {
+                        const char *state = json_string_value(json_object_get(ans, "state"));
+                        if (state && strcmp(state, "ok") == 0)
+                                return ans;
+                        json_decref(ans);
+                        die(EXIT_REFUSED, "status of issue %lld refused", issue);
+                }
+                if (tries >= 60)
+                        die(EXIT_UNREACHABLE, "lost newsletterd and could not reach it again: %s", strerror(-r));
+                client_close(&cl);
+                sleep(1);
+                struct conf c;
+                struct conf_errors errs = { 0 };
+                conf_defaults(&c);
+                if (conf_load(&c, config_path, &errs) == 0)
+                        client_connect(&cl, c.admin_socket, 600 * 1000);
+                conf_errors_free(&errs);
+                conf_free(&c);
+        }
+}
+
+/* Follow an issue until every recipient has a final state. */
+static int wait_issue(long long issue)
+{
+        bool tty = isatty(STDERR_FILENO);
+        double start = mono_s(), last_print = 0;
+        long long first_sent = -1, last_line = -1;
+        for (;;) {
+                json_t *st = status_patient(issue);
+                long long total = int_of(st, "total"), sent = int_of(st, "sent"),
+                          queued = int_of(st, "queued"), deferred = int_of(st, "deferred"),
+                          failed = int_of(st, "failed"), skipped = int_of(st, "skipped");
+                bool finished = json_is_true(json_object_get(st, "finished"));
+                json_decref(st);
+                double now = mono_s();
+                if (first_sent < 0)
+                        first_sent = sent;
+                double rate = now > start ? (double)(sent - first_sent) / (now - start) : 0;
+                long long remaining = queued + deferred;
+                long long eta = rate > 0 ? (long long)((double)remaining / rate) : -1;
+                long long done = sent + failed + skipped;
+                if (tty) {
+                        int width = 30, fill = total ? (int)(width * done / total) : width;
+                        char bar[64];
+                        for (int i = 0; i < width; i++)
+                                bar[i] = i < fill ? '#' : '.';
+                        bar[width] = '\0';
+                        char etas[32] = "--:--";
+                        if (eta >= 0)
+                                snprintf(etas, sizeof(etas), "%lld:%02lld", eta / 60, eta % 60);
+                        fprintf(stderr, "\r[%s] %3lld%%  sent %lld  deferred %lld  failed %lld  remaining %lld"
+                                "  %.0f/s  ETA %s ", bar, total ? 100 * done / total : 100, sent, deferred,
+                                failed, remaining, rate, etas);
+                } else if (finished || (done != last_line && now - last_print >= 2)) {
+                        fprintf(stderr, "issue %lld: %lld of %lld done: sent %lld, deferred %lld, failed %lld, "
+                                "remaining %lld, %.0f/s\n", issue, done, total, sent, deferred, failed,
+                                remaining, rate);
+                        last_print = now;
+                        last_line = done;
+                }
+                if (finished) {
+                        if (tty)
+                                fputc('\n', stderr);
+                        if (failed) {
+                                json_t *f = status_of(issue, true);
+                                size_t i;
+                                json_t *v;
+                                json_array_foreach(json_object_get(f, "failures"), i, v)
+                                        fprintf(stderr, "failed: %s: %s\n",
+                                                json_string_value(json_object_get(v, "email")),
+                                                json_string_value(json_object_get(v, "reply")));
+                                json_decref(f);
+                                die(EXIT_REFUSED, "issue %lld: %lld of %lld recipients failed", issue,
+                                    failed, total);
+                        }
+                        return 0;
+                }
+                usleep(tty ? 250000 : 500000);
+        }
+}
+
+static int cmd_send(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "subject", required_argument, NULL, 's' },
+                { "text", required_argument, NULL, 't' },
+                { "html", required_argument, NULL, 'H' },
+                { "list", required_argument, NULL, 'l' },
+                { "wait", no_argument, NULL, 'w' },
+                { "test", required_argument, NULL, 'T' },
+                { 0 },
+        };
+        int r = parse_opts(argc, argv, opts, "", send_opt, NULL);
+        if (r)
+                return r;
+        if (optind != argc || !send_subject || !send_text)
+                return '?';
+        json_t *req = request("send");
+        json_t *subject = json_string(send_subject);
+        if (!subject)
+                die(EXIT_USAGE, "the subject is not valid UTF-8");
+        json_object_set_new(req, "subject", subject);
+        json_object_set_new(req, "text", text_of(send_text));
+        if (send_html)
+                json_object_set_new(req, "html", text_of(send_html));
+        if (send_list)
+                json_object_set_new(req, "list", json_string(send_list));
+        if (send_test)
+                json_object_set_new(req, "test", json_string(send_test));
+        connect_daemon();
+        json_t *ans = call(req);
+        long long issue = (long long)int_of(ans, "issue");
+        printf("%lld\n", issue);
+        fflush(stdout);
+        json_decref(ans);
+        return send_wait ? wait_issue(issue) : 0;
+}
+
+static bool status_failed;
+
+static int status_opt(int o, const char *arg)
+{
+        if (o == 'f') {
+                status_failed = true;
+                return 0;
+        }
+        return -1;
+}
+
+static long long issue_arg(const char *s)
+{
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (errno || *end || v <= 0)
+                die(EXIT_USAGE, "\"%s\" is not an issue number", s);
+        return v;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+        static const struct option opts[] = { { "failed", no_argument, NULL, 'f' }, { 0 } };
+        bool json = false;
+        int r = parse_opts(argc, argv, opts, "", status_opt, &json);
+        if (r)
+                return r;
+        if (optind < argc - 1)
+                return '?';
+        json_t *req = request("status");
+        if (optind == argc - 1)
+                json_object_set_new(req, "issue", json_integer(issue_arg(argv[optind])));
+        if (status_failed)
+                json_object_set_new(req, "failures", json_true());
+        connect_daemon();
+        json_t *ans = call(req);
+        if (json) {
+                json_t *o = json_pack("{sIsIsIsIsIsIsIsb}", "issue", int_of(ans, "issue"),
+                                      "total", int_of(ans, "total"), "queued", int_of(ans, "queued"),
+                                      "sent", int_of(ans, "sent"), "deferred", int_of(ans, "deferred"),
+                                      "failed", int_of(ans, "failed"), "skipped", int_of(ans, "skipped"),
+                                      "finished", json_is_true(json_object_get(ans, "finished")));
+                if (status_failed)
+                        json_object_set(o, "failures", json_object_get(ans, "failures"));
+                print_json(o);
+                json_decref(o);
+        } else {
+                printf("issue %lld%s \"%s\": %s%s\n", (long long)int_of(ans, "issue"),
+                       json_is_true(json_object_get(ans, "test")) ? " (test)" : "",
+                       json_string_value(json_object_get(ans, "subject")),
+                       json_string_value(json_object_get(ans, "issue_state")),
+                       json_is_true(json_object_get(ans, "finished")) ? ", finished" : "");
+                printf("  total %lld: sent %lld, queued %lld, deferred %lld, failed %lld, skipped %lld\n",
+                       (long long)int_of(ans, "total"), (long long)int_of(ans, "sent"),
+                       (long long)int_of(ans, "queued"), (long long)int_of(ans, "deferred"),
+                       (long long)int_of(ans, "failed"), (long long)int_of(ans, "skipped"));
+                size_t i;
+                json_t *v;
+                json_array_foreach(json_object_get(ans, "failures"), i, v)
+                        printf("  failed: %s: %s\n", json_string_value(json_object_get(v, "email")),
+                               json_string_value(json_object_get(v, "reply")));
+        }
+        json_decref(ans);
+        return 0;
+}
+
+static int issue_op(const char *op, int argc, char **argv)
+{
+        int r = parse_opts(argc, argv, NULL, "", NULL, NULL);
+        if (r)
+                return r;
+        if (optind != argc - 1)
+                return '?';
+        json_t *req = request(op);
+        json_object_set_new(req, "issue", json_integer(issue_arg(argv[optind])));
+        connect_daemon();
+        json_t *ans = call(req);
+        printf("issue %lld: %s (%lld mails)\n", (long long)int_of(ans, "issue"),
+               json_string_value(json_object_get(ans, "issue_state")), (long long)int_of(ans, "mails"));
+        json_decref(ans);
+        return 0;
+}
+
+static int cmd_pause(int argc, char **argv)
+{
+        return issue_op("pause", argc, argv);
+}
+
+static int cmd_resume(int argc, char **argv)
+{
+        return issue_op("resume", argc, argv);
+}
+
+static int cmd_cancel(int argc, char **argv)
+{
+        return issue_op("cancel", argc, argv);
+}
+
 static const struct command commands[] = {
         { "expire", "expire [--json]",
           "Marks pending sign-ups older than confirm_ttl expired: their address, name and\n"
@@ -398,6 +690,23 @@ static const struct command commands[] = {
           "each becomes a sign-up that gets a confirmation mail in --lang. One\n"
           "transaction: if any line is invalid, each is reported as FILE:LINE and nothing\n"
           "is imported. Duplicates and addresses already on the list are counted.", cmd_import },
+        { "send", "send --subject S --text FILE [--html FILE] [--list L] [--wait] [--test ADDRESS]",
+          "Queues a newsletter issue to every confirmed subscriber of the list (default:\n"
+          "the first of lists) and prints the issue number alone on the first line. The\n"
+          "recipients are fixed now: who confirms later does not get it, who unsubscribes\n"
+          "before their mail goes out does not get it. Bodies are UTF-8 files;\n"
+          "{{unsubscribe_url}}, {{name}} and {{list}} are filled per recipient (escaped in\n"
+          "HTML); without {{unsubscribe_url}} the link is added at the end. Every mail\n"
+          "carries List-Unsubscribe (one click, RFC 8058). --wait follows the issue with\n"
+          "a progress bar (plain lines when stderr is no terminal) and exits 0 only if\n"
+          "every recipient was accepted by the relay. --test ADDRESS sends one copy to\n"
+          "that address only, as an issue of its own that is not sent to the list.", cmd_send },
+        { "status", "status [ISSUE] [--failed] [--json]",
+          "Counts of an issue (default: the latest): total, sent, queued, deferred,\n"
+          "failed, skipped. --failed lists failed recipients with the relay's reply.", cmd_status },
+        { "pause", "pause ISSUE", "Stops sending an issue; mails already handed to the relay finish.", cmd_pause },
+        { "resume", "resume ISSUE", "Continues a paused issue.", cmd_resume },
+        { "cancel", "cancel ISSUE", "Stops an issue for good: its waiting mails are skipped.", cmd_cancel },
         { "stats", "stats [--json]",
           "Subscribers by state, mails by state, and sign-ups and confirmations per day\n"
           "for the last 30 days.", cmd_stats },

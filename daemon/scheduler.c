@@ -38,6 +38,7 @@ struct sched {
         bool maybe_due;
         bool held;
         int64_t now;                    /* of the current sched_work() */
+        struct issue issue;             /* the issue being sent (one at a time is the rule) */
 };
 
 struct sched *sched_new(struct store *st, struct sender *snd)
@@ -65,6 +66,7 @@ void sched_free(struct sched *s)
         free_list(s->claimed);
         free_list(s->recorded);
         free_list(s->results);
+        issue_clear(&s->issue);
         free(s);
 }
 
@@ -186,6 +188,118 @@ static void mark_batch(struct sched *s, int *r)
                 *r = store_batch_begin(s->store);
 }
 
+/* How long an unsubscribe link in a newsletter keeps working. */
+#define UNSUBSCRIBE_TOKEN_TTL (366 * 86400)
+
+static const char *const footer_text[LANG_N] = {
+        "\n\n-- \nNewsletter abbestellen: {{unsubscribe_url}}\n",
+        "\n\n-- \nUnsubscribe: {{unsubscribe_url}}\n",
+};
+static const char *const footer_html[LANG_N] = {
+        "<p><a href=\"{{unsubscribe_url}}\">Newsletter abbestellen</a></p>",
+        "<p><a href=\"{{unsubscribe_url}}\">Unsubscribe</a></p>",
+};
+
+/* A body with its placeholders filled; the unsubscribe link is added at
+ * the end when the author did not place it. */
+static char *newsletter_body(const char *body, bool html, const char *url, const char *name,
+                             const char *list, enum lang lang)
+{
+        char *eurl = html ? html_escape(url) : NULL, *ename = html ? html_escape(name) : NULL;
+        struct tmpl_var vars[] = {
+                { "unsubscribe_url", html ? eurl : url }, { "name", html ? ename : name },
+                { "list", list },
+        };
+        struct buf b;
+        buf_init(&b, 0);
+        buf_puts(&b, body);
+        if (!strstr(body, "{{unsubscribe_url}}")) {
+                const char *footer = html ? footer_html[lang] : footer_text[lang];
+                const char *end = html ? strstr(b.data, "</body>") : NULL;
+                if (end) {
+                        size_t at = (size_t)(end - b.data);
+                        struct buf t;
+                        buf_init(&t, 0);
+                        buf_append(&t, b.data, at);
+                        buf_puts(&t, footer);
+                        buf_puts(&t, b.data + at);
+                        buf_free(&b);
+                        b = t;
+                } else {
+                        buf_puts(&b, footer);
+                }
+        }
+        char *out = tmpl_fill(b.data, vars, 3);
+        buf_free(&b);
+        free(eurl);
+        free(ename);
+        if (!out)
+                fatal("newsletter placeholders were checked when the issue was queued");
+        return out;
+}
+
+/* Build one newsletter mail, with a new unsubscribe token for its recipient. */
+static int build_newsletter(struct sched *s, const struct outbox_row *row, int64_t now,
+                            struct mail_job **out)
+{
+        const struct conf *c = s->conf;
+        int r;
+        if (s->issue.id != row->issue_id) {
+                issue_clear(&s->issue);
+                if ((r = store_issue_get(s->store, row->issue_id, &s->issue)) != 0)
+                        return r < 0 ? r : 1;
+        }
+        struct token t;
+        if ((r = token_new(&t)) < 0)
+                return r;
+        /* a test send's link opens nothing: it belongs to no subscription */
+        if (row->subscription_id &&
+            (r = store_token_add(s->store, t.hash, row->subscription_id, TOKEN_UNSUBSCRIBE, now,
+                                 now + UNSUBSCRIBE_TOKEN_TTL)) < 0)
+                return r;
+        char *url = link_with_token(c->unsubscribe_url, t.text);
+        explicit_bzero(&t, sizeof(t));
+        char *text = newsletter_body(s->issue.text, false, url, row->name, row->list, row->lang);
+        char *html = s->issue.html ?
+                     newsletter_body(s->issue.html, true, url, row->name, row->list, row->lang) : NULL;
+
+        char list_id[LIST_NAME_MAX_BYTES + 300], unsub[4200];
+        snprintf(list_id, sizeof(list_id), "<%s.%s>", row->list, c->from_domain);
+        snprintf(unsub, sizeof(unsub), "<%s>", url);
+        struct mime_header extra[] = {
+                { "List-Id", list_id },
+                { "List-Unsubscribe", unsub },
+                { "List-Unsubscribe-Post", "List-Unsubscribe=One-Click" },
+        };
+        struct mime_msg m = {
+                .from_name = c->from_name, .from_addr = c->from_addr, .to_addr = row->email,
+                .subject = s->issue.subject, .msgid_domain = c->from_domain, .date = (time_t)now,
+                .extra = extra, .n_extra = 3, .text = text, .text_len = strlen(text),
+                .html = html, .html_len = html ? strlen(html) : 0,
+        };
+        struct buf b;
+        buf_init(&b, 0);
+        enum mime_result mr = mime_build(&m, &b);
+        explicit_bzero(url, strlen(url));
+        explicit_bzero(unsub, sizeof(unsub));
+        free(url);
+        free(text);
+        free(html);
+        if (mr != MIME_OK) {
+                log_err("mail %lld could not be built (%d); marked failed", (long long)row->id, mr);
+                buf_free(&b);
+                return 1;
+        }
+        struct mail_job *j = xcalloc(1, sizeof(*j));
+        j->id = row->id;
+        j->urgent = row->priority <= PRIO_CONFIRM;
+        j->env_from = envelope_sender(c, row->id);
+        j->rcpt = xstrdup(row->email);
+        j->data = buf_steal(&b, &j->len);
+        *out = j;
+        return 0;
+}
+
 static int claim_row(void *ud, const struct outbox_row *row)
 {
         struct sched *s = ud;
@@ -199,9 +313,12 @@ static int claim_row(void *ud, const struct outbox_row *row)
                 /* confirmed, unsubscribed or restarted since: nothing to send */
                 return store_outbox_delete(s->store, row->id);
         }
-        if (row->kind != MAIL_CONFIRM)
-                fatal("outbox row %lld of a kind this version cannot send", (long long)row->id);
-        r = build_confirmation(s, row, s->now, &j);
+        if (row->kind == MAIL_NEWSLETTER && row->sub_state != SUB_CONFIRMED)
+                return store_outbox_skip(s->store, row->id, "no longer subscribed", s->now);
+        if (row->kind == MAIL_CONFIRM)
+                r = build_confirmation(s, row, s->now, &j);
+        else
+                r = build_newsletter(s, row, s->now, &j);
         if (r < 0)
                 return r;
         if (r == 1)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -35,6 +36,7 @@ struct sender {
         struct relay_ref *relay;
         bool stopping;
         int notify_fd;
+        uint64_t next_slot_ns;          /* [smtp] rate: when the next transfer may start */
         pthread_t *threads;
         unsigned n_threads;
 };
@@ -67,6 +69,7 @@ struct relay *relay_from_conf(const struct conf *c)
         r->username = *c->username ? xstrdup(c->username) : NULL;
         r->password = c->password ? xstrdup(c->password) : NULL;
         r->timeout_ms = (long)c->timeout * 1000;
+        r->rate = c->rate;
         return r;
 }
 
@@ -191,6 +194,33 @@ static void transfer(CURL *h, const struct relay *r, struct mail_job *j)
         curl_slist_free_all(rcpt);
 }
 
+static uint64_t mono_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* With a rate, transfers start at least 1/rate seconds apart, whichever
+ * thread runs them: a slot is taken under the lock, waited for outside it.
+ * Called with the lock held. */
+static uint64_t take_slot(struct sender *s, unsigned rate)
+{
+        if (!rate)
+                return 0;
+        uint64_t now = mono_ns(), at = s->next_slot_ns > now ? s->next_slot_ns : now;
+        s->next_slot_ns = at + 1000000000u / rate;
+        return at;
+}
+
+static void wait_until(uint64_t at_ns)
+{
+        struct timespec ts = { .tv_sec = (time_t)(at_ns / 1000000000u),
+                               .tv_nsec = (long)(at_ns % 1000000000u) };
+        while (at_ns && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+                ;
+}
+
 static struct mail_job *pop(struct sender *s)
 {
         for (int c = 0; c < 2; c++) {
@@ -222,8 +252,10 @@ static void *sender_thread(void *ud)
                         break;
                 struct relay_ref *ref = s->relay;
                 ref->refs++;
+                uint64_t slot = take_slot(s, ref->relay->rate);
                 pthread_mutex_unlock(&s->lock);
 
+                wait_until(slot);
                 transfer(h, ref->relay, j);
 
                 pthread_mutex_lock(&s->lock);

@@ -38,6 +38,9 @@ enum stmt_id {
         S_STATS_SUBS, S_STATS_EXPIRED, S_STATS_MAILS, S_STATS_DAYS,
         S_SUBSCRIBER_BY_KEY, S_EXPORT_SUBS, S_EXPORT_CONSENT, S_EXPORT_MAILS, S_EXPORT_TOKENS,
         S_ERASE,
+        S_ISSUE_ADD, S_ISSUE_RECIPIENTS, S_ISSUE_TEST_RCPT, S_ISSUE_GET, S_ISSUE_COUNTS,
+        S_ISSUE_LATEST, S_ISSUE_STATE, S_ISSUE_PARK, S_ISSUE_UNPARK, S_ISSUE_CANCEL,
+        S_ISSUE_FAILED, S_OUTBOX_SKIP,
         S_N
 };
 
@@ -86,9 +89,10 @@ static const char *const stmt_sql[S_N] = {
                 " VALUES (?1, ?2, 'queued', ?3, ?4, ?4)",
         [S_OUTBOX_DUE] =
                 "SELECT o.id, o.kind, o.subscription_id, s.state, s.lang, o.attempts, o.created_at,"
-                " u.email, s.list"
-                " FROM outbox o JOIN subscription s ON s.id = o.subscription_id"
-                " JOIN subscriber u ON u.id = s.subscriber_id"
+                " coalesce(o.rcpt, u.email), coalesce(s.list, i.list), o.issue_id, u.name"
+                " FROM outbox o LEFT JOIN subscription s ON s.id = o.subscription_id"
+                " LEFT JOIN subscriber u ON u.id = s.subscriber_id"
+                " LEFT JOIN issue i ON i.id = o.issue_id"
                 " WHERE o.state IN ('queued', 'deferred') AND o.priority = ?3 AND o.next_at <= ?1"
                 " ORDER BY o.next_at LIMIT ?2",
         [S_OUTBOX_SENDING] =
@@ -178,6 +182,41 @@ static const char *const stmt_sql[S_N] = {
                 " JOIN subscription s ON s.id = t.subscription_id WHERE s.subscriber_id = ?1"
                 " ORDER BY t.issued_at",
         [S_ERASE] = "DELETE FROM subscriber WHERE id = ?1",
+
+        [S_ISSUE_ADD] =
+                "INSERT INTO issue (list, subject, text_body, html_body, state, test, created_at)"
+                " VALUES (?1, ?2, ?3, ?4, 'sending', ?5, ?6)",
+        /* the recipient set is fixed here: who confirms later gets the next issue */
+        [S_ISSUE_RECIPIENTS] =
+                "INSERT INTO outbox (kind, subscription_id, state, priority, created_at, next_at, issue_id)"
+                " SELECT 'newsletter', id, 'queued', ?3, ?2, ?2, ?1 FROM subscription"
+                " WHERE list = ?4 AND state = 'confirmed' ORDER BY id",
+        [S_ISSUE_TEST_RCPT] =
+                "INSERT INTO outbox (kind, subscription_id, state, priority, created_at, next_at,"
+                " issue_id, rcpt) VALUES ('newsletter', NULL, 'queued', ?3, ?2, ?2, ?1, ?4)",
+        [S_ISSUE_GET] =
+                "SELECT list, subject, text_body, html_body, state, test, created_at FROM issue"
+                " WHERE id = ?1",
+        [S_ISSUE_COUNTS] = "SELECT state, count(*) FROM outbox WHERE issue_id = ?1 GROUP BY state",
+        [S_ISSUE_LATEST] = "SELECT max(id) FROM issue WHERE test = 0",
+        [S_ISSUE_STATE] = "UPDATE issue SET state = ?2 WHERE id = ?1",
+        /* a paused issue's mails are parked far in the future, out of the due scans */
+        [S_ISSUE_PARK] =
+                "UPDATE outbox SET next_at = next_at + ?2 WHERE issue_id = ?1"
+                " AND state IN ('queued', 'deferred') AND next_at < ?2",
+        [S_ISSUE_UNPARK] =
+                "UPDATE outbox SET next_at = max(next_at - ?2, 0) WHERE issue_id = ?1"
+                " AND state IN ('queued', 'deferred') AND next_at >= ?2",
+        [S_ISSUE_CANCEL] =
+                "UPDATE outbox SET state = 'skipped', reply = 'cancelled', done_at = ?2"
+                " WHERE issue_id = ?1 AND state IN ('queued', 'deferred')",
+        [S_ISSUE_FAILED] =
+                "SELECT coalesce(o.rcpt, u.email), o.reply, o.done_at FROM outbox o"
+                " LEFT JOIN subscription s ON s.id = o.subscription_id"
+                " LEFT JOIN subscriber u ON u.id = s.subscriber_id"
+                " WHERE o.issue_id = ?1 AND o.state = 'failed' ORDER BY o.id LIMIT ?2",
+        [S_OUTBOX_SKIP] =
+                "UPDATE outbox SET state = 'skipped', reply = ?2, done_at = ?3 WHERE id = ?1",
 };
 
 struct store {
@@ -192,7 +231,10 @@ static const char *const sub_state_names[] = {
 };
 static const char *const mail_state_names[] = {
         [MS_QUEUED] = "queued", [MS_SENDING] = "sending", [MS_SENT] = "sent",
-        [MS_DEFERRED] = "deferred", [MS_FAILED] = "failed",
+        [MS_DEFERRED] = "deferred", [MS_FAILED] = "failed", [MS_SKIPPED] = "skipped",
+};
+static const char *const issue_state_names[] = {
+        [ISSUE_SENDING] = "sending", [ISSUE_PAUSED] = "paused", [ISSUE_CANCELLED] = "cancelled",
 };
 static const char *const token_kind_names[] = {
         [TOKEN_CONFIRM] = "confirm", [TOKEN_UNSUBSCRIBE] = "unsubscribe",
@@ -204,6 +246,11 @@ static const char *const mail_kind_names[] = {
 const char *sub_state_name(enum sub_state s)
 {
         return sub_state_names[s];
+}
+
+const char *issue_state_name(enum issue_state s)
+{
+        return issue_state_names[s];
 }
 
 const char *mail_state_name(enum mail_state s)
@@ -660,17 +707,23 @@ static int due_class(struct store *st, int priority, int64_t now, unsigned limit
         int rc = SQLITE_DONE;
         while (*n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
                 struct outbox_row *r = &rows[*n];
+                memset(r, 0, sizeof(*r));
                 r->id = sqlite3_column_int64(s, 0);
                 r->priority = priority;
                 int kind = NAME_INDEX(mail_kind_names, sqlite3_column_text(s, 1));
                 r->subscription_id = sqlite3_column_int64(s, 2);
-                int state = NAME_INDEX(sub_state_names, sqlite3_column_text(s, 3));
+                /* a test send has no subscription: it counts as confirmed */
+                int state = sqlite3_column_type(s, 3) == SQLITE_NULL ? (int)SUB_CONFIRMED :
+                            NAME_INDEX(sub_state_names, sqlite3_column_text(s, 3));
                 int lang = lang_parse((const char *)sqlite3_column_text(s, 4),
                                       (size_t)sqlite3_column_bytes(s, 4));
                 r->attempts = sqlite3_column_int(s, 5);
                 r->created_at = sqlite3_column_int64(s, 6);
                 snprintf(r->email, sizeof(r->email), "%s", (const char *)sqlite3_column_text(s, 7));
                 snprintf(r->list, sizeof(r->list), "%s", (const char *)sqlite3_column_text(s, 8));
+                r->issue_id = sqlite3_column_int64(s, 9);
+                if (sqlite3_column_type(s, 10) != SQLITE_NULL)
+                        snprintf(r->name, sizeof(r->name), "%s", (const char *)sqlite3_column_text(s, 10));
                 if (kind < 0 || state < 0)
                         fatal("outbox row %lld with an unknown kind or state", (long long)r->id);
                 r->kind = (enum mail_kind)kind;
@@ -1057,4 +1110,160 @@ int store_checkpoint(struct store *st)
         if (rc != SQLITE_OK)
                 return fail(st, rc, "checkpoint");
         return 0;
+}
+
+/* ---- newsletter issues ---- */
+
+int store_issue_create(struct store *st, const struct issue *is, const char *test_rcpt,
+                       int64_t now, int64_t *id, int64_t *recipients)
+{
+        sqlite3_stmt *s = stmt(st, S_ISSUE_ADD);
+        sqlite3_bind_text(s, 1, is->list, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, is->subject, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, is->text, -1, SQLITE_STATIC);
+        bind_text_or_null(s, 4, is->html);
+        sqlite3_bind_int(s, 5, test_rcpt != NULL);
+        sqlite3_bind_int64(s, 6, now);
+        int r = run(st, S_ISSUE_ADD, s);
+        if (r < 0)
+                return r;
+        *id = sqlite3_last_insert_rowid(st->db);
+        if (test_rcpt) {
+                s = stmt(st, S_ISSUE_TEST_RCPT);
+                sqlite3_bind_text(s, 4, test_rcpt, -1, SQLITE_STATIC);
+        } else {
+                s = stmt(st, S_ISSUE_RECIPIENTS);
+                sqlite3_bind_text(s, 4, is->list, -1, SQLITE_STATIC);
+        }
+        sqlite3_bind_int64(s, 1, *id);
+        sqlite3_bind_int64(s, 2, now);
+        /* a test goes out ahead of the bulk, like a confirmation */
+        sqlite3_bind_int(s, 3, test_rcpt ? PRIO_CONFIRM : PRIO_NEWSLETTER);
+        if ((r = run(st, test_rcpt ? S_ISSUE_TEST_RCPT : S_ISSUE_RECIPIENTS, s)) < 0)
+                return r;
+        *recipients = sqlite3_changes64(st->db);
+        return 0;
+}
+
+static char *column_dup(sqlite3_stmt *s, int i)
+{
+        if (sqlite3_column_type(s, i) == SQLITE_NULL)
+                return NULL;
+        return xstrndup((const char *)sqlite3_column_text(s, i), (size_t)sqlite3_column_bytes(s, i));
+}
+
+int store_issue_get(struct store *st, int64_t id, struct issue *out)
+{
+        sqlite3_stmt *s = stmt(st, S_ISSUE_GET);
+        sqlite3_bind_int64(s, 1, id);
+        int rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW) {
+                sqlite3_reset(s);
+                return rc == SQLITE_DONE ? 1 : fail(st, rc, "issue");
+        }
+        memset(out, 0, sizeof(*out));
+        out->id = id;
+        out->list = column_dup(s, 0);
+        out->subject = column_dup(s, 1);
+        out->text = column_dup(s, 2);
+        out->html = column_dup(s, 3);
+        int state = NAME_INDEX(issue_state_names, sqlite3_column_text(s, 4));
+        out->test = sqlite3_column_int(s, 5) != 0;
+        out->created_at = sqlite3_column_int64(s, 6);
+        sqlite3_reset(s);
+        if (state < 0)
+                fatal("issue %lld has an unknown state", (long long)id);
+        out->state = (enum issue_state)state;
+        return 0;
+}
+
+void issue_clear(struct issue *is)
+{
+        if (!is)
+                return;
+        free(is->list);
+        free(is->subject);
+        free(is->text);
+        free(is->html);
+        memset(is, 0, sizeof(*is));
+}
+
+int store_issue_counts(struct store *st, int64_t id, int64_t counts[MS_SKIPPED + 1])
+{
+        memset(counts, 0, sizeof(int64_t) * (MS_SKIPPED + 1));
+        sqlite3_stmt *s = stmt(st, S_ISSUE_COUNTS);
+        sqlite3_bind_int64(s, 1, id);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                int i = NAME_INDEX(mail_state_names, sqlite3_column_text(s, 0));
+                if (i >= 0)
+                        counts[i] += sqlite3_column_int64(s, 1);
+        }
+        sqlite3_reset(s);
+        return rc == SQLITE_DONE ? 0 : fail(st, rc, "issue counts");
+}
+
+int store_issue_latest(struct store *st, int64_t *id)
+{
+        sqlite3_stmt *s = stmt(st, S_ISSUE_LATEST);
+        int rc = sqlite3_step(s);
+        int r = 1;
+        if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+                *id = sqlite3_column_int64(s, 0);
+                r = 0;
+        } else if (rc != SQLITE_ROW) {
+                r = fail(st, rc, "latest issue");
+        }
+        sqlite3_reset(s);
+        return r;
+}
+
+/* Far enough in the future to be out of every due scan, near enough not to overflow. */
+#define PARK_OFFSET (INT64_C(1) << 40)
+
+int store_issue_set_state(struct store *st, int64_t id, enum issue_state from, enum issue_state to,
+                          int64_t now, int64_t *changed)
+{
+        sqlite3_stmt *s = stmt(st, S_ISSUE_STATE);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_text(s, 2, issue_state_names[to], -1, SQLITE_STATIC);
+        int r = run(st, S_ISSUE_STATE, s);
+        if (r < 0)
+                return r;
+        *changed = 0;
+        if (to == ISSUE_PAUSED)
+                r = run_ints(st, S_ISSUE_PARK, 2, id, PARK_OFFSET, changed);
+        else if (to == ISSUE_SENDING && from == ISSUE_PAUSED)
+                r = run_ints(st, S_ISSUE_UNPARK, 2, id, PARK_OFFSET, changed);
+        else if (to == ISSUE_CANCELLED) {
+                if (from == ISSUE_PAUSED && (r = run_ints(st, S_ISSUE_UNPARK, 2, id, PARK_OFFSET, NULL)) < 0)
+                        return r;
+                r = run_ints(st, S_ISSUE_CANCEL, 2, id, now, changed);
+        }
+        return r;
+}
+
+int store_issue_failed(struct store *st, int64_t id, unsigned limit,
+                       int (*fn)(void *ud, const char *email, const char *reply, int64_t at), void *ud)
+{
+        sqlite3_stmt *s = stmt(st, S_ISSUE_FAILED);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int(s, 2, (int)limit);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                const char *email = (const char *)sqlite3_column_text(s, 0);
+                const char *reply = (const char *)sqlite3_column_text(s, 1);
+                fn(ud, email ? email : "(erased)", reply ? reply : "", sqlite3_column_int64(s, 2));
+        }
+        sqlite3_reset(s);
+        return rc == SQLITE_DONE ? 0 : fail(st, rc, "failed recipients");
+}
+
+int store_outbox_skip(struct store *st, int64_t id, const char *why, int64_t now)
+{
+        sqlite3_stmt *s = stmt(st, S_OUTBOX_SKIP);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_text(s, 2, why, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, now);
+        return run(st, S_OUTBOX_SKIP, s);
 }

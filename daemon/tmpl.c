@@ -219,3 +219,25 @@ char *tmpl_fill(const char *text, const struct tmpl_var *vars, size_t n)
         }
         return buf_steal(&b, NULL);
 }
+
+char *html_escape(const char *s)
+{
+        struct buf b;
+        buf_init(&b, 0);
+        for (; *s; s++) {
+                switch (*s) {
+                case '&': buf_puts(&b, "&amp;"); break;
+                case '<': buf_puts(&b, "&lt;"); break;
+                case '>': buf_puts(&b, "&gt;"); break;
+                case '"': buf_puts(&b, "&quot;"); break;
+                case '\'': buf_puts(&b, "&#39;"); break;
+                default: buf_putc(&b, *s); break;
+                }
+        }
+        return buf_steal(&b, NULL);
+}
+
+int tmpl_check(const char *text, const char *const *allowed, char *err, size_t errlen)
+{
+        return check_placeholders(text, allowed, err, errlen);
+}

@@ -36,6 +36,7 @@ struct conf {
         char *from_addr;        /* its address */
         char *from_domain;      /* the domain of from_addr (Message-ID) */
         unsigned max_connections;
+        unsigned rate;          /* messages per second over all connections, 0 = unlimited */
         uint64_t timeout;       /* all durations in seconds */
         uint64_t retry_initial;
         uint64_t retry_max;

@@ -34,6 +34,7 @@ struct relay {
         char *username;
         char *password;
         long timeout_ms;
+        unsigned rate;          /* messages per second, 0 = unlimited */
 };
 
 struct sender;

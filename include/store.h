@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "bounds.h"
 #include "lang.h"
 
 struct store;
@@ -14,7 +15,8 @@ struct store;
 enum sub_state { SUB_PENDING, SUB_CONFIRMED, SUB_EXPIRED, SUB_UNSUBSCRIBED, SUB_BOUNCED };
 enum token_kind { TOKEN_CONFIRM, TOKEN_UNSUBSCRIBE };
 enum mail_kind { MAIL_CONFIRM, MAIL_NEWSLETTER };
-enum mail_state { MS_QUEUED, MS_SENDING, MS_SENT, MS_DEFERRED, MS_FAILED };
+enum mail_state { MS_QUEUED, MS_SENDING, MS_SENT, MS_DEFERRED, MS_FAILED, MS_SKIPPED };
+enum issue_state { ISSUE_SENDING, ISSUE_PAUSED, ISSUE_CANCELLED };
 
 /* Priorities in the outbox: lower first. */
 #define PRIO_CONFIRM    0       /* a visitor is waiting for it */
@@ -62,6 +64,19 @@ struct outbox_row {
         int64_t created_at;
         char email[256];
         char list[65];
+        int64_t issue_id;       /* newsletters */
+        char name[NAME_MAX_BYTES + 1];
+};
+
+struct issue {
+        int64_t id;
+        char *list;
+        char *subject;
+        char *text;
+        char *html;             /* NULL: text only */
+        enum issue_state state;
+        bool test;
+        int64_t created_at;
 };
 
 /* Open (creating if needed, mode 0600) and migrate.  0 or -errno. */
@@ -148,7 +163,7 @@ int store_import_apply(struct store *st, const struct import_spec *spec, struct 
 
 struct store_stats {
         int64_t subscriptions[SUB_BOUNCED + 1];
-        int64_t mails[MS_FAILED + 1];
+        int64_t mails[MS_SKIPPED + 1];
         struct {
                 int64_t day;    /* Unix time of 00:00 UTC */
                 int64_t signups;
@@ -164,5 +179,23 @@ int store_erase(struct store *st, const char *email_key);
 /* Fold the WAL into the database file and truncate it (after an erase). */
 int store_checkpoint(struct store *st);
 
+/* Newsletter issues.  Queue one to every confirmed subscriber of its list,
+ * or (test_rcpt) to that one address only. */
+int store_issue_create(struct store *st, const struct issue *is, const char *test_rcpt,
+                       int64_t now, int64_t *id, int64_t *recipients);
+int store_issue_get(struct store *st, int64_t id, struct issue *out);   /* 1: none */
+void issue_clear(struct issue *is);
+int store_issue_counts(struct store *st, int64_t id, int64_t counts[MS_SKIPPED + 1]);
+int store_issue_latest(struct store *st, int64_t *id);                  /* 1: none */
+/* pause parks the issue's waiting mails, resume brings them back, cancel
+ * skips them; `changed` counts the mails moved. */
+int store_issue_set_state(struct store *st, int64_t id, enum issue_state from, enum issue_state to,
+                          int64_t now, int64_t *changed);
+int store_issue_failed(struct store *st, int64_t id, unsigned limit,
+                       int (*fn)(void *ud, const char *email, const char *reply, int64_t at), void *ud);
+/* A mail not sent on purpose. */
+int store_outbox_skip(struct store *st, int64_t id, const char *why, int64_t now);
+
+const char *issue_state_name(enum issue_state s);
 const char *sub_state_name(enum sub_state s);
 const char *mail_state_name(enum mail_state s);

@@ -31,3 +31,13 @@ int tmpl_parse(struct mail_text *mt, const char *text, size_t len, const char *c
 
 /* Replace {{name}} by the values; NULL if a placeholder is not in vars. */
 char *tmpl_fill(const char *text, const struct tmpl_var *vars, size_t n);
+
+/* Check every {{placeholder}} in `text` against `allowed` (NULL-terminated);
+ * 0, or 1 with a message. */
+int tmpl_check(const char *text, const char *const *allowed, char *err, size_t errlen);
+
+/* &, <, >, " and ' as HTML character references (malloc'd). */
+char *html_escape(const char *s);
+
+/* The placeholders of newsletter bodies. */
+#define NEWSLETTER_PLACEHOLDERS { "unsubscribe_url", "name", "list", NULL }

@@ -47,12 +47,13 @@ CREATE INDEX token_subscription ON token (subscription_id);
 -- Every mail to send, one recipient each.  queued and deferred rows are due
 -- at next_at; sending rows are handed to a sender thread (after a crash they
 -- are queued again: at-least-once).  Lower priority values go first.
+-- skipped: not sent on purpose (unsubscribed before its turn, cancelled).
 CREATE TABLE outbox (
     id              INTEGER PRIMARY KEY,
     kind            TEXT NOT NULL CHECK (kind IN ('confirm', 'newsletter')),
-    subscription_id INTEGER NOT NULL REFERENCES subscription(id) ON DELETE CASCADE,
+    subscription_id INTEGER REFERENCES subscription(id) ON DELETE CASCADE,
     state           TEXT NOT NULL CHECK (state IN
-                        ('queued', 'sending', 'sent', 'deferred', 'failed')),
+                        ('queued', 'sending', 'sent', 'deferred', 'failed', 'skipped')),
     priority        INTEGER NOT NULL,
     created_at      INTEGER NOT NULL,
     next_at         INTEGER NOT NULL,
