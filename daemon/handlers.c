@@ -54,6 +54,7 @@ static int record(struct handler_ctx *ctx, int64_t subscriber_id, const char *li
                 .subscriber_id = subscriber_id, .list = list, .event = event, .at = ctx->now,
                 .ip = cstr(&req->ip), .user_agent = cstr(&req->user_agent),
                 .lang = lang_name(req->lang), .source = "socket", .text_version = text_version,
+                .consent_text = cstr(&req->consent_text), .consent_version = cstr(&req->consent_version),
         };
         return store_consent_add(ctx->store, &c);
 }

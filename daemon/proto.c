@@ -109,9 +109,11 @@ static const char *const expired_days_text[LANG_N][2] = {
 };
 
 /* The fields of the public ops; admin ops check their own. */
-enum field { F_OP, F_EMAIL, F_NAME, F_LIST, F_LANG, F_IP, F_USER_AGENT, F_TOKEN, F_N };
+enum field { F_OP, F_EMAIL, F_NAME, F_LIST, F_LANG, F_IP, F_USER_AGENT, F_TOKEN,
+             F_CONSENT_TEXT, F_CONSENT_VERSION, F_N };
 static const char *const field_names[F_N] = {
         "op", "email", "name", "list", "lang", "ip", "user_agent", "token",
+        "consent_text", "consent_version",
 };
 #define FB(f) (1u << (f))
 
@@ -120,7 +122,8 @@ static const struct {
         unsigned fields;        /* allowed besides op and lang */
         unsigned required;
 } public_ops[] = {
-        { "subscribe", FB(F_EMAIL) | FB(F_NAME) | FB(F_LIST) | FB(F_IP) | FB(F_USER_AGENT), FB(F_EMAIL) },
+        { "subscribe", FB(F_EMAIL) | FB(F_NAME) | FB(F_LIST) | FB(F_IP) | FB(F_USER_AGENT) |
+                       FB(F_CONSENT_TEXT) | FB(F_CONSENT_VERSION), FB(F_EMAIL) },
         { "confirm", FB(F_TOKEN) | FB(F_IP) | FB(F_USER_AGENT), FB(F_TOKEN) },
         { "check", FB(F_TOKEN), FB(F_TOKEN) },
         { "unsubscribe", FB(F_TOKEN) | FB(F_IP) | FB(F_USER_AGENT), FB(F_TOKEN) },
@@ -131,6 +134,7 @@ static const size_t field_max[F_N] = {
         [F_OP] = 32, [F_EMAIL] = ADDR_INPUT_MAX, [F_NAME] = NAME_MAX_BYTES,
         [F_LIST] = LIST_NAME_MAX_BYTES, [F_LANG] = 8, [F_IP] = 64,
         [F_USER_AGENT] = USER_AGENT_MAX_BYTES, [F_TOKEN] = TOKEN_TEXT_MAX_BYTES,
+        [F_CONSENT_TEXT] = CONSENT_TEXT_MAX_BYTES, [F_CONSENT_VERSION] = 64,
 };
 
 static struct pstr *field_slot(struct request *r, enum field f)
@@ -142,6 +146,8 @@ static struct pstr *field_slot(struct request *r, enum field f)
         case F_IP: return &r->ip;
         case F_USER_AGENT: return &r->user_agent;
         case F_TOKEN: return &r->token;
+        case F_CONSENT_TEXT: return &r->consent_text;
+        case F_CONSENT_VERSION: return &r->consent_version;
         default: return NULL;
         }
 }
@@ -237,7 +243,9 @@ bool proto_parse(const char *line, size_t len, struct request *req, struct reply
                                     "field too long");
                         goto fail;
                 }
-                if (f != F_EMAIL && f != F_TOKEN && mime_has_control(s, n)) {
+                /* the consent wording may have line breaks; never NUL */
+                if (f == F_CONSENT_TEXT ? memchr(s, '\0', n) != NULL :
+                    f != F_EMAIL && f != F_TOKEN && mime_has_control(s, n)) {
                         /* the address and the token get their own, more precise answers */
                         reply_error(err, ERR_INVALID_REQUEST, "control characters in a field");
                         goto fail;

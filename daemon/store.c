@@ -75,7 +75,8 @@ static const char *const stmt_sql[S_N] = {
                 "UPDATE subscription SET state = 'unsubscribed', unsubscribed_at = ?2 WHERE id = ?1",
         [S_CONSENT_ADD] =
                 "INSERT INTO consent (subscriber_id, list, event, at, ip, user_agent, lang, source,"
-                " text_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                " text_version, consent_text, consent_version)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         [S_TOKEN_ADD] =
                 "INSERT INTO token (hash, subscription_id, kind, issued_at, expires_at)"
                 " VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -171,8 +172,8 @@ static const char *const stmt_sql[S_N] = {
                 "SELECT list, state, lang, created_at, mailed_at, confirmed_at, confirm_ip,"
                 " unsubscribed_at FROM subscription WHERE subscriber_id = ?1 ORDER BY id",
         [S_EXPORT_CONSENT] =
-                "SELECT c.list, c.event, c.at, c.ip, c.user_agent, c.lang, c.source, c.text_version"
-                " FROM consent c WHERE c.subscriber_id = ?1 ORDER BY c.id",
+                "SELECT c.list, c.event, c.at, c.ip, c.user_agent, c.lang, c.source, c.text_version,"
+                " c.consent_text, c.consent_version FROM consent c WHERE c.subscriber_id = ?1 ORDER BY c.id",
         [S_EXPORT_MAILS] =
                 "SELECT o.id, o.kind, s.list, o.state, o.created_at, o.attempts, o.done_at, o.reply"
                 " FROM outbox o JOIN subscription s ON s.id = o.subscription_id"
@@ -624,6 +625,8 @@ int store_consent_add(struct store *st, const struct consent *c)
         bind_text_or_null(s, 7, c->lang);
         sqlite3_bind_text(s, 8, c->source, -1, SQLITE_STATIC);
         bind_text_or_null(s, 9, c->text_version);
+        bind_text_or_null(s, 10, c->consent_text);
+        bind_text_or_null(s, 11, c->consent_version);
         return run(st, S_CONSENT_ADD, s);
 }
 

@@ -17,6 +17,7 @@
 #define USER_AGENT_MAX_BYTES    512
 #define LIST_NAME_MAX_BYTES     64
 #define TOKEN_TEXT_MAX_BYTES    128
+#define CONSENT_TEXT_MAX_BYTES  2000
 
 /* RFC 5321 4.5.3.1 */
 #define ADDR_LOCAL_MAX          64

@@ -33,7 +33,7 @@ struct request {
         json_t *root;           /* owns the strings below */
         const char *op;
         enum lang lang;
-        struct pstr email, name, list, ip, user_agent, token;
+        struct pstr email, name, list, ip, user_agent, token, consent_text, consent_version;
 };
 
 struct reply {

@@ -50,6 +50,7 @@ struct consent {
         const char *event;      /* "signup", "confirm", "unsubscribe" */
         int64_t at;
         const char *ip, *user_agent, *lang, *source, *text_version;
+        const char *consent_text, *consent_version;     /* from the website's form */
 };
 
 /* A due mail as the scheduler needs it. */

@@ -77,7 +77,9 @@ CREATE TABLE consent (
     user_agent      TEXT,
     lang            TEXT,
     source          TEXT NOT NULL,      -- 'socket', or 'import:FILE'
-    text_version    TEXT                -- version of the confirmation mail text
+    text_version    TEXT,               -- version of the confirmation mail text
+    consent_text    TEXT,               -- the consent wording the visitor agreed to
+    consent_version TEXT                -- and its version, as the website names it
 );
 CREATE INDEX consent_subscriber ON consent (subscriber_id);
 CREATE TRIGGER consent_append_only BEFORE UPDATE ON consent
