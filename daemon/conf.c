@@ -64,6 +64,9 @@ static const struct key keys[] = {
         { "subscription", "expired_retention", K_DURATION, O(expired_retention), 0, 10 * 365 * 86400ull },
         { "subscription", "lists", K_LIST, O(lists), 0, 0 },
         { "subscription", "templates", K_STR, O(templates), 0, 0 },
+        { "limits", "signups_per_ip", K_UINT, O(signups_per_ip), 0, 1000000 },
+        { "limits", "signups_per_network", K_UINT, O(signups_per_network), 0, 1000000 },
+        { "limits", "mails_per_hour", K_UINT, O(mails_per_hour), 0, 100000000 },
         { "dkim", "domain", K_DOMAIN, O(dkim_domain), 0, 0 },
         { "dkim", "selector", K_LIST, O(dkim_selectors), 0, 0 },
         { "dkim", "key_file", K_LIST, O(dkim_key_files), 0, 0 },
@@ -529,6 +532,9 @@ void conf_defaults(struct conf *c)
         c->resend_interval = 3600;
         c->expired_retention = 90 * 86400;
         list_parse("default", &c->lists);
+        c->signups_per_ip = 10;
+        c->signups_per_network = 30;
+        c->mails_per_hour = 0;
         c->templates = xstrdup("");
         c->dkim_domain = xstrdup("");
         c->return_path = xstrdup("");

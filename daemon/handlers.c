@@ -17,11 +17,14 @@
 #include "handlers.h"
 #include "log.h"
 #include "mime.h"
+#include "ratelimit.h"
 #include "scheduler.h"
 #include "store.h"
 #include "tmpl.h"
 #include "token.h"
 
+/* 0: done (writes kept); 1: refused, writes undone, the answer stands;
+ * negative: failed (writes undone, an error answer replaces the reply). */
 typedef int handler_fn(struct handler_ctx *ctx, const struct request *req, struct reply *rep);
 
 /* A pstr the parser checked to be NUL-free, as a C string (jansson keeps a
@@ -36,8 +39,16 @@ static unsigned ttl_days(const struct conf *c)
         return (unsigned)((c->confirm_ttl + 86399) / 86400);
 }
 
+/* 1 when the daemon-wide ceiling of confirmation mails is reached. */
 static int queue_confirmation(struct handler_ctx *ctx, int64_t subscription_id, enum lang lang)
 {
+        if (ctx->conf->mails_per_hour) {
+                struct rate_rule rule;
+                ratelimit_mail_rule(ctx->conf->mails_per_hour, &rule);
+                int q = ratelimit_hit(ctx->store, &rule, 1, ctx->now);
+                if (q)
+                        return q;
+        }
         int r = store_outbox_add(ctx->store, MAIL_CONFIRM, subscription_id, PRIO_CONFIRM, ctx->now,
                                  NULL);
         if (r == 0)
@@ -81,6 +92,21 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
                 }
                 list = c->lists.v[i];
         }
+        if (req->ip.s) {
+                struct rate_rule rules[2];
+                if (!ratelimit_ip_rules(req->ip.s, req->ip.len, c->signups_per_ip,
+                                        c->signups_per_network, rules)) {
+                        reply_error(rep, ERR_INVALID_REQUEST, "ip is not an IPv4 or IPv6 address");
+                        return 0;
+                }
+                int q = ratelimit_hit(ctx->store, rules, 2, ctx->now);
+                if (q < 0)
+                        return q;
+                if (q) {
+                        reply_error(rep, ERR_RATE_LIMITED, "too many sign-ups from this network");
+                        return 0;
+                }
+        }
         const char *version = ctx->tmpl->confirm[req->lang].version;
         struct subscription sub;
         int64_t subscriber_id, subscription_id;
@@ -121,8 +147,14 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
                                                              ctx->now)) < 0)
                         return r;
         }
-        if ((r = queue_confirmation(ctx, subscription_id, req->lang)) < 0 ||
-            (r = record(ctx, subscriber_id, list, "signup", req, version)) < 0)
+        if ((r = queue_confirmation(ctx, subscription_id, req->lang)) != 0) {
+                if (r < 0)
+                        return r;
+                /* over the mail ceiling: undo this sign-up, keep the answer */
+                reply_error(rep, ERR_RATE_LIMITED, "too many confirmation mails this hour");
+                return 1;
+        }
+        if ((r = record(ctx, subscriber_id, list, "signup", req, version)) < 0)
                 return r;
         rep->state = ST_PENDING;
         return 0;
@@ -253,6 +285,8 @@ static int h_expire(struct handler_ctx *ctx, const struct request *req, struct r
         const struct conf *c = ctx->conf;
         int r = store_expire(ctx->store, ctx->now, ctx->now - (int64_t)c->confirm_ttl,
                              ctx->now - (int64_t)c->expired_retention, &expired, &purged);
+        if (r == 0)
+                r = store_rate_purge(ctx->store, ctx->now - RATE_WINDOW);
         if (r < 0)
                 return r;
         if (expired || purged)
@@ -745,6 +779,9 @@ void handler_run(struct handler_ctx *ctx, enum role role, const char *line, size
                         r = h->fn(ctx, &req, rep);
                         if (r == 0 && store_release(ctx->store) == 0) {
                                 /* done */
+                        } else if (r == 1) {
+                                /* refused after writing: undone, the answer stands */
+                                store_rollback_to(ctx->store);
                         } else {
                                 store_rollback_to(ctx->store);
                                 json_decref(rep->extra);

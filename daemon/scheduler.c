@@ -365,7 +365,12 @@ static int record_outcome(struct sched *s, struct mail_job *j, const struct outb
                 }
                 break;
         }
-        log_info("mail %lld: %s (%s)", (long long)j->id, mail_state_name(state), j->reply);
+        /* the reply may name the recipient: only at debug level */
+        if (state == MS_SENT)
+                log_debug("mail %lld: sent (%s)", (long long)j->id, j->reply);
+        else
+                log_info("mail %lld: %s, SMTP code %ld", (long long)j->id, mail_state_name(state), j->code);
+        log_debug("mail %lld: %s", (long long)j->id, j->reply);
         return store_outbox_finish(s->store, j->id, state, next, s->now, j->reply);
 }
 

@@ -41,6 +41,7 @@ enum stmt_id {
         S_ISSUE_ADD, S_ISSUE_RECIPIENTS, S_ISSUE_TEST_RCPT, S_ISSUE_GET, S_ISSUE_COUNTS,
         S_ISSUE_LATEST, S_ISSUE_STATE, S_ISSUE_PARK, S_ISSUE_UNPARK, S_ISSUE_CANCEL,
         S_ISSUE_FAILED, S_OUTBOX_SKIP,
+        S_RATE_GET, S_RATE_PUT, S_RATE_PURGE,
         S_N
 };
 
@@ -216,6 +217,12 @@ static const char *const stmt_sql[S_N] = {
                 " LEFT JOIN subscription s ON s.id = o.subscription_id"
                 " LEFT JOIN subscriber u ON u.id = s.subscriber_id"
                 " WHERE o.issue_id = ?1 AND o.state = 'failed' ORDER BY o.id LIMIT ?2",
+        [S_RATE_GET] = "SELECT window_start, count FROM rate_limit WHERE key = ?1",
+        [S_RATE_PUT] =
+                "INSERT INTO rate_limit (key, window_start, count) VALUES (?1, ?2, ?3)"
+                " ON CONFLICT (key) DO UPDATE SET window_start = excluded.window_start,"
+                " count = excluded.count",
+        [S_RATE_PURGE] = "DELETE FROM rate_limit WHERE window_start <= ?1",
         [S_OUTBOX_SKIP] =
                 "UPDATE outbox SET state = 'skipped', reply = ?2, done_at = ?3 WHERE id = ?1",
 };
@@ -393,9 +400,13 @@ int store_open(const char *path, struct store **out)
                 return r;
         }
         struct stat sb;
-        if (fstat(fd, &sb) == 0 && (sb.st_mode & 0077))
-                log_warn("database %s is accessible to group or others (mode %04o)", path,
-                         (unsigned)(sb.st_mode & 07777));
+        if (fstat(fd, &sb) == 0 && (sb.st_mode & 0077)) {
+                log_err("database %s is accessible to group or others (mode %04o); chmod 600 it",
+                        path, (unsigned)(sb.st_mode & 07777));
+                close(fd);
+                free(st);
+                return -EPERM;
+        }
         close(fd);
 
         int rc = sqlite3_open_v2(path, &st->db,
@@ -1269,4 +1280,42 @@ int store_outbox_skip(struct store *st, int64_t id, const char *why, int64_t now
         sqlite3_bind_text(s, 2, why, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 3, now);
         return run(st, S_OUTBOX_SKIP, s);
+}
+
+/* ---- rate limits ---- */
+
+int store_rate_count(struct store *st, const uint8_t key[RATE_KEY_LEN], int64_t now, int64_t window,
+                     int64_t *count, int64_t *window_start)
+{
+        sqlite3_stmt *s = stmt(st, S_RATE_GET);
+        sqlite3_bind_blob(s, 1, key, RATE_KEY_LEN, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        *count = 0;
+        *window_start = now;
+        if (rc == SQLITE_ROW) {
+                int64_t start = sqlite3_column_int64(s, 0);
+                if (now < start + window && now >= start) {
+                        *count = sqlite3_column_int64(s, 1);
+                        *window_start = start;
+                }
+        }
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return fail(st, rc, "rate limit");
+        return 0;
+}
+
+int store_rate_set(struct store *st, const uint8_t key[RATE_KEY_LEN], int64_t window_start,
+                   int64_t count)
+{
+        sqlite3_stmt *s = stmt(st, S_RATE_PUT);
+        sqlite3_bind_blob(s, 1, key, RATE_KEY_LEN, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, window_start);
+        sqlite3_bind_int64(s, 3, count);
+        return run(st, S_RATE_PUT, s);
+}
+
+int store_rate_purge(struct store *st, int64_t ended_before)
+{
+        return run_ints(st, S_RATE_PURGE, 1, ended_before, 0, NULL);
 }

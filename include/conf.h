@@ -51,6 +51,11 @@ struct conf {
         struct conf_list lists;
         char *templates;
 
+        /* [limits] */
+        unsigned signups_per_ip;        /* per hour; 0 = no limit */
+        unsigned signups_per_network;   /* per hour and /24 (IPv4) or /56 (IPv6) */
+        unsigned mails_per_hour;        /* confirmation mails of the whole daemon; 0 = off */
+
         /* [dkim] */
         char *dkim_domain;
         struct conf_list dkim_selectors;

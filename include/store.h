@@ -197,6 +197,16 @@ int store_issue_failed(struct store *st, int64_t id, unsigned limit,
 /* A mail not sent on purpose. */
 int store_outbox_skip(struct store *st, int64_t id, const char *why, int64_t now);
 
+/* Rate limit counters, keyed by a hash.  count: hits in the window that
+ * is running at `now` (0 and a new window when the last one ended). */
+#define RATE_KEY_LEN 16
+int store_rate_count(struct store *st, const uint8_t key[RATE_KEY_LEN], int64_t now, int64_t window,
+                     int64_t *count, int64_t *window_start);
+int store_rate_set(struct store *st, const uint8_t key[RATE_KEY_LEN], int64_t window_start,
+                   int64_t count);
+/* Forget windows that started at or before this time. */
+int store_rate_purge(struct store *st, int64_t ended_before);
+
 const char *issue_state_name(enum issue_state s);
 const char *sub_state_name(enum sub_state s);
 const char *mail_state_name(enum mail_state s);
