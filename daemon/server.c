@@ -43,7 +43,9 @@ struct conn {
         bool read_closed;               /* peer shut down its side, or we stopped reading */
         bool close_after_flush;
         uint64_t last_active;           /* CLOCK_MONOTONIC usec */
+        uint64_t partial_since;         /* first byte of an unfinished line, 0 when none */
         uint64_t id;
+        uid_t uid;
 };
 
 struct listener {
@@ -66,7 +68,24 @@ struct server {
         bool shutting_down;
         uint64_t next_id;
         struct admin_acl acl;
+        struct uid_count {
+                uid_t uid;
+                unsigned n;
+        } *uids;                        /* connections per peer uid */
+        size_t n_uids;
 };
+
+static struct uid_count *uid_slot(struct server *s, uid_t uid, bool create)
+{
+        for (size_t i = 0; i < s->n_uids; i++)
+                if (s->uids[i].uid == uid)
+                        return &s->uids[i];
+        if (!create)
+                return NULL;
+        s->uids = xrealloc(s->uids, (s->n_uids + 1) * sizeof(*s->uids));
+        s->uids[s->n_uids] = (struct uid_count){ .uid = uid, .n = 0 };
+        return &s->uids[s->n_uids++];
+}
 
 static void conn_update_events(struct conn *c);
 
@@ -86,6 +105,9 @@ static void conn_free(struct conn *c)
 {
         struct server *s = c->srv;
         handler_conn_closed(s->ctx, c->id);
+        struct uid_count *u = uid_slot(s, c->uid, false);
+        if (u && u->n)
+                u->n--;
         if (c->on_held_list) {
                 struct conn **pp = &s->held;
                 while (*pp && *pp != c)
@@ -229,6 +251,10 @@ static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *ud)
                         buf_append(&c->in, chunk, (size_t)n);
                 }
                 conn_process(c);
+                if (!c->in.len)
+                        c->partial_since = 0;
+                else if (!c->partial_since)
+                        c->partial_since = c->last_active;
                 if (c->read_closed && c->n_held == 0 && c->out.len == 0) {
                         conn_free(c);
                         return 0;
@@ -241,7 +267,7 @@ static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *ud)
         return 0;
 }
 
-static void conn_new(struct listener *l, int fd)
+static void conn_new(struct listener *l, int fd, uid_t uid)
 {
         struct server *s = l->srv;
         struct conn *c = xcalloc(1, sizeof(*c));
@@ -252,6 +278,8 @@ static void conn_new(struct listener *l, int fd)
         buf_init(&c->out, 0);
         c->last_active = now_usec();
         c->id = ++s->next_id;
+        c->uid = uid;
+        uid_slot(s, uid, true)->n++;
         c->next = s->conns;
         if (s->conns)
                 s->conns->prev = c;
@@ -266,23 +294,18 @@ static void conn_new(struct listener *l, int fd)
 /* Whether the peer of an admin connection may use it: root, our own user,
  * the configured users, members of the admin group.  The socket's file mode
  * is the first fence; this is the second, for when the mode is wrong. */
-static bool admin_peer_allowed(const struct server *s, int fd, uid_t *uid_out)
+static bool admin_peer_allowed(const struct server *s, const struct ucred *cred)
 {
-        struct ucred cred;
-        socklen_t len = sizeof(cred);
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-                return false;
-        *uid_out = cred.uid;
-        if (cred.uid == 0 || cred.uid == geteuid())
+        if (cred->uid == 0 || cred->uid == geteuid())
                 return true;
         for (size_t i = 0; i < s->acl.n_uids; i++)
-                if (s->acl.uids[i] == cred.uid)
+                if (s->acl.uids[i] == cred->uid)
                         return true;
         if (s->acl.gid == (gid_t)-1)
                 return false;
-        if (cred.gid == s->acl.gid)
+        if (cred->gid == s->acl.gid)
                 return true;
-        struct passwd *pw = getpwuid(cred.uid);
+        struct passwd *pw = getpwuid(cred->uid);
         if (!pw)
                 return false;
         gid_t groups[256];
@@ -324,13 +347,24 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *ud)
                         log_warn("connection refused: %d connections open", CONN_MAX);
                         continue;
                 }
-                uid_t uid = (uid_t)-1;
-                if (l->role == ROLE_ADMIN && !admin_peer_allowed(l->srv, cfd, &uid)) {
-                        refuse(cfd, ERR_FORBIDDEN, "not an administrator");
-                        log_warn("admin connection of uid %ld refused", (long)uid);
+                struct ucred cred = { .uid = (uid_t)-1 };
+                socklen_t clen = sizeof(cred);
+                if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+                        close(cfd);
                         continue;
                 }
-                conn_new(l, cfd);
+                if (l->role == ROLE_ADMIN && !admin_peer_allowed(l->srv, &cred)) {
+                        refuse(cfd, ERR_FORBIDDEN, "not an administrator");
+                        log_warn("admin connection of uid %ld refused", (long)cred.uid);
+                        continue;
+                }
+                struct uid_count *u = uid_slot(l->srv, cred.uid, false);
+                if (u && u->n >= CONN_PER_UID_MAX) {
+                        refuse(cfd, ERR_UNAVAILABLE, "too many connections from this user");
+                        log_warn("connection of uid %ld refused: %d open", (long)cred.uid, CONN_PER_UID_MAX);
+                        continue;
+                }
+                conn_new(l, cfd, cred.uid);
         }
         return 0;
 }
@@ -341,10 +375,18 @@ static int on_sweep(sd_event_source *es, uint64_t usec, void *ud)
         uint64_t now = now_usec();
         for (struct conn *c = s->conns, *n; c; c = n) {
                 n = c->next;
-                if (c->n_held == 0 && now - c->last_active > CONN_IDLE_TIMEOUT_USEC)
+                if (c->n_held || c->close_after_flush)
+                        continue;
+                if (c->partial_since && now - c->partial_since > CONN_READ_TIMEOUT_USEC) {
+                        /* a line begun and never finished: say so, then close */
+                        buf_reset(&c->in);
+                        c->partial_since = 0;
+                        reject(c, ERR_INVALID_REQUEST, "request line not completed in time");
+                } else if (!c->out.len && now - c->last_active > CONN_IDLE_TIMEOUT_USEC) {
                         conn_free(c);
+                }
         }
-        sd_event_source_set_time_relative(es, 10u * 1000000u);
+        sd_event_source_set_time_relative(es, 1000000u);
         sd_event_source_set_enabled(es, SD_EVENT_ON);
         return 0;
 }
@@ -354,7 +396,7 @@ int server_new(sd_event *ev, struct handler_ctx *ctx, struct server **out)
         struct server *s = xcalloc(1, sizeof(*s));
         s->ev = ev;
         s->ctx = ctx;
-        int r = sd_event_add_time_relative(ev, &s->sweep, CLOCK_MONOTONIC, 10u * 1000000u, 0,
+        int r = sd_event_add_time_relative(ev, &s->sweep, CLOCK_MONOTONIC, 1000000u, 0,
                                            on_sweep, s);
         if (r < 0) {
                 free(s);
@@ -495,5 +537,6 @@ void server_free(struct server *s)
         while (s->conns)
                 conn_free(s->conns);
         sd_event_source_disable_unref(s->sweep);
+        free(s->uids);
         free(s);
 }

@@ -9,8 +9,12 @@
 #define OUTBUF_HIGH_WATER       (256u << 10)
 /* Open client connections in total; one more is answered and closed. */
 #define CONN_MAX                1024
+/* Open connections of one peer uid (a web server's workers share one). */
+#define CONN_PER_UID_MAX        512
 /* A connection with nothing to do for this long is closed. */
 #define CONN_IDLE_TIMEOUT_USEC  (300ull * 1000000ull)
+/* A request line must be complete this long after its first byte arrived. */
+#define CONN_READ_TIMEOUT_USEC  (10ull * 1000000ull)
 
 /* Request fields (bytes, UTF-8) */
 #define NAME_MAX_BYTES          200
