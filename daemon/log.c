@@ -37,6 +37,8 @@ int log_level_parse(const char *s)
         return -1;
 }
 
+static void log_vmsg(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void log_vmsg(int level, const char *fmt, va_list ap)
 {
         char line[2048];
