@@ -139,8 +139,8 @@ enum addr_result addr_parse(const char *s, size_t len, struct addr *out)
                 free(in);
                 if (rc != IDN2_OK) {
                         idn2_free(alabel);
-                        return rc == IDN2_TOO_BIG_DOMAIN || rc == IDN2_TOO_BIG_LABEL ?
-                               ADDR_DOMAIN_LENGTH : ADDR_DOMAIN;
+                        return rc == IDN2_TOO_BIG_DOMAIN || rc == IDN2_TOO_BIG_LABEL ||
+                               rc == IDN2_PUNYCODE_BIG_OUTPUT ? ADDR_DOMAIN_LENGTH : ADDR_DOMAIN;
                 }
                 domain_len = strlen((char *)alabel);
                 if (domain_len > ADDR_DOMAIN_MAX) {

@@ -495,7 +495,9 @@ static char *conf_ini_reader(char *str, int num, void *stream)
         } else {
                 for (size_t i = 0; i < n; i++) {
                         unsigned char c = (unsigned char)str[i];
-                        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+                        bool line_end = (c == '\n' && i == n - 1) ||
+                                        (c == '\r' && (i == n - 1 || (i == n - 2 && str[n - 1] == '\n')));
+                        if (((c < 0x20 && c != '\t') || c == 0x7f) && !line_end) {
                                 conf_error(ps->errs, ps->name, ps->line, "control character in line");
                                 str[0] = '\0';
                                 break;
@@ -580,26 +582,36 @@ static unsigned key_line(const struct parse_state *ps, const char *name)
         return 0;
 }
 
+/* A rule between two keys is reported at the first key's line, or at the
+ * second's when the first has its default. */
+static unsigned pair_line(const struct parse_state *ps, const char *a, const char *b)
+{
+        unsigned la = key_line(ps, a);
+        return la ? la : key_line(ps, b);
+}
+
 /* Rules between keys. */
 static void check_cross(struct parse_state *ps)
 {
         struct conf *c = ps->c;
         if (c->retry_initial > c->retry_max)
-                conf_error(ps->errs, ps->name, key_line(ps, "retry_initial"),
+                conf_error(ps->errs, ps->name, pair_line(ps, "retry_initial", "retry_max"),
                            "retry_initial is longer than retry_max");
         if (c->resend_interval > c->confirm_ttl)
-                conf_error(ps->errs, ps->name, key_line(ps, "resend_interval"),
+                conf_error(ps->errs, ps->name, pair_line(ps, "resend_interval", "confirm_ttl"),
                            "resend_interval is longer than confirm_ttl");
         if (strcmp(c->public_socket, c->admin_socket) == 0)
-                conf_error(ps->errs, ps->name, key_line(ps, "admin_socket"),
+                conf_error(ps->errs, ps->name, pair_line(ps, "admin_socket", "public_socket"),
                            "admin_socket and public_socket must differ");
         if (*c->username && !*c->password_file)
-                conf_error(ps->errs, ps->name, key_line(ps, "username"),
+                conf_error(ps->errs, ps->name, pair_line(ps, "username", "password_file"),
                            "username needs password_file");
         bool dkim = *c->dkim_domain || c->dkim_selectors.n || c->dkim_key_files.n;
         if (dkim && (!*c->dkim_domain || !c->dkim_selectors.n ||
                      c->dkim_selectors.n != c->dkim_key_files.n))
-                conf_error(ps->errs, ps->name, key_line(ps, "domain"),
+                conf_error(ps->errs, ps->name,
+                           pair_line(ps, "domain", key_line(ps, "selector") > key_line(ps, "key_file") ?
+                                                   "selector" : "key_file"),
                            "[dkim] needs domain, and as many selectors as key_file entries");
 }
 

@@ -87,18 +87,9 @@ static bool b64_append(struct buf *out, const unsigned char *p, size_t n)
  * under 78 characters, "Subject: " included. */
 #define EW_CHUNK 39
 
-enum mime_result mime_encode_header_text(const char *s, struct buf *out, size_t used)
+/* Encoded words of at most EW_CHUNK octets each, folded onto lines of their own. */
+static enum mime_result encode_words(const char *s, size_t n, struct buf *out)
 {
-        size_t n = strlen(s);
-
-        if (mime_has_control(s, n))
-                return MIME_HEADER_CONTROL;
-        if (!mime_utf8_valid(s, n))
-                return MIME_BAD_UTF8;
-        /* plain ASCII without "=?" needs no encoding; it only has to fit */
-        if (is_ascii_printable(s, n) && !strstr(s, "=?") && used + n <= MAIL_LINE_MAX)
-                return buf_append(out, s, n) ? MIME_OK : MIME_TOO_LONG;
-
         size_t i = 0;
         bool first = true;
         while (i < n || first) {
@@ -118,15 +109,33 @@ enum mime_result mime_encode_header_text(const char *s, struct buf *out, size_t 
         return MIME_OK;
 }
 
+enum mime_result mime_encode_header_text(const char *s, struct buf *out, size_t used)
+{
+        size_t n = strlen(s);
+
+        if (mime_has_control(s, n))
+                return MIME_HEADER_CONTROL;
+        if (!mime_utf8_valid(s, n))
+                return MIME_BAD_UTF8;
+        /* plain ASCII without "=?" needs no encoding; it only has to fit */
+        if (is_ascii_printable(s, n) && !strstr(s, "=?") && used + n <= MAIL_LINE_MAX)
+                return buf_append(out, s, n) ? MIME_OK : MIME_TOO_LONG;
+        return encode_words(s, n, out);
+}
+
 /* RFC 5322 phrase for a display name: atoms as they are, other ASCII as a
- * quoted-string, anything else as encoded words. */
-static enum mime_result encode_display_name(const char *name, struct buf *out)
+ * quoted-string, anything else, and anything too long for one line next to
+ * the address, as encoded words. */
+static enum mime_result encode_display_name(const char *name, const char *addr, struct buf *out)
 {
         size_t n = strlen(name);
         if (mime_has_control(name, n))
                 return MIME_HEADER_CONTROL;
-        if (!is_ascii_printable(name, n) || strstr(name, "=?"))
-                return mime_encode_header_text(name, out, sizeof("From: "));
+        if (!mime_utf8_valid(name, n))
+                return MIME_BAD_UTF8;
+        if (!is_ascii_printable(name, n) || strstr(name, "=?") ||
+            sizeof("From: \"\" <>") + 2 * n + strlen(addr) > MAIL_LINE_MAX)
+                return encode_words(name, n, out);
         bool atoms = true;
         for (size_t i = 0; i < n; i++) {
                 unsigned char c = (unsigned char)name[i];
@@ -155,7 +164,8 @@ void mime_encode_qp(const char *s, size_t n, struct buf *out)
                 const char *nl = memchr(s + i, '\n', n - i);
                 size_t end = nl ? (size_t)(nl - s) : n;
                 size_t line_end = end;
-                if (line_end > i && s[line_end - 1] == '\r')
+                /* CRLF is a line end; a CR anywhere else is data */
+                if (nl && line_end > i && s[line_end - 1] == '\r')
                         line_end--;
                 size_t col = 0;
                 for (size_t k = i; k < line_end;) {
@@ -284,7 +294,7 @@ enum mime_result mime_build(const struct mime_msg *m, struct buf *out)
         mime_message_id(m->msgid_domain, msgid);
         buf_printf(out, "Date: %s\r\nFrom: ", date);
         if (m->from_name && *m->from_name) {
-                if ((r = encode_display_name(m->from_name, out)) != MIME_OK)
+                if ((r = encode_display_name(m->from_name, m->from_addr, out)) != MIME_OK)
                         return r;
                 buf_printf(out, " <%s>\r\n", m->from_addr);
         } else {

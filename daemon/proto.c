@@ -190,7 +190,7 @@ bool proto_parse(const char *line, size_t len, struct request *req, struct reply
         }
         /* language first, so that every later error speaks it */
         json_t *jl = json_object_get(root, "lang");
-        if (jl) {
+        if (jl && !json_is_null(jl)) {
                 int l = json_is_string(jl) ? lang_parse(json_string_value(jl), json_string_length(jl)) : -1;
                 if (l < 0) {
                         reply_error(err, ERR_INVALID_REQUEST, "lang must be \"de\" or \"en\"");
