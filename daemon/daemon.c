@@ -25,6 +25,7 @@
 
 #include "conf.h"
 #include "daemon.h"
+#include "dkim.h"
 #include "handlers.h"
 #include "log.h"
 #include "scheduler.h"
@@ -47,8 +48,43 @@ struct daemon {
         bool stopping;
 };
 
+struct signing {
+        struct dkim_key **keys;
+        size_t n;
+};
+
+static void signing_free(struct signing *sg)
+{
+        for (size_t i = 0; i < sg->n; i++)
+                dkim_key_free(sg->keys[i]);
+        free(sg->keys);
+        sg->keys = NULL;
+        sg->n = 0;
+}
+
+/* The [dkim] keys; errors reported like config errors. */
+static int signing_load(const struct conf *c, struct signing *sg)
+{
+        memset(sg, 0, sizeof(*sg));
+        if (!c->dkim_selectors.n)
+                return 0;
+        sg->keys = xcalloc(c->dkim_selectors.n, sizeof(*sg->keys));
+        for (size_t i = 0; i < c->dkim_selectors.n; i++) {
+                char err[300];
+                int r = dkim_key_load(c->dkim_key_files.v[i], c->dkim_domain, c->dkim_selectors.v[i],
+                                      &sg->keys[sg->n], err, sizeof(err));
+                if (r != 0) {
+                        fprintf(stderr, "%s: [dkim] key_file %s: %s\n", c->path, c->dkim_key_files.v[i], err);
+                        signing_free(sg);
+                        return 1;
+                }
+                sg->n++;
+        }
+        return 0;
+}
+
 /* Load and check everything the config names.  0, or errors printed. */
-static int load_config(const char *path, struct conf **cp, struct templates **tp)
+static int load_config(const char *path, struct conf **cp, struct templates **tp, struct signing *sg)
 {
         struct conf *c = xcalloc(1, sizeof(*c));
         struct templates *t = xcalloc(1, sizeof(*t));
@@ -73,6 +109,10 @@ static int load_config(const char *path, struct conf **cp, struct templates **tp
                 r = 1;
                 goto fail;
         }
+        if (signing_load(c, sg) != 0) {
+                r = 1;
+                goto fail;
+        }
         conf_errors_free(&errs);
         *cp = c;
         *tp = t;
@@ -90,10 +130,10 @@ int daemon_check_config(const char *path)
 {
         struct conf *c;
         struct templates *t;
-        if (load_config(path, &c, &t) != 0)
+        struct signing sg;
+        if (load_config(path, &c, &t, &sg) != 0)
                 return 1;
-        if (c->dkim_selectors.n)
-                fprintf(stderr, "%s: note: [dkim] is accepted but this version does not sign yet\n", path);
+        signing_free(&sg);
         conf_free(c);
         free(c);
         templates_free(t);
@@ -216,10 +256,11 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         struct daemon *d = ud;
         struct conf *c;
         struct templates *t;
+        struct signing sg;
 
         sd_notify(0, "RELOADING=1");
         log_info("reloading %s", d->conf->path);
-        if (load_config(d->conf->path, &c, &t) != 0) {
+        if (load_config(d->conf->path, &c, &t, &sg) != 0) {
                 log_err("reload failed: the configuration has errors; the old one stays in use");
                 sd_notify(0, "READY=1");
                 return 0;
@@ -233,6 +274,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         struct admin_acl acl;
         if (admin_acl_build(c, &acl) < 0) {
                 log_err("reload failed: admin users or group unknown; the old configuration stays in use");
+                signing_free(&sg);
                 conf_free(c);
                 free(c);
                 templates_free(t);
@@ -242,7 +284,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         }
         server_set_admin_acl(d->server, &acl);
         log_set_level(c->log_level);
-        sender_set_relay(d->sender, relay_from_conf(c));
+        sender_set_relay(d->sender, relay_from_conf(c, sg.keys, sg.n));
         sched_configure(d->sched, c, t);
         d->hctx.conf = c;
         d->hctx.tmpl = t;
@@ -281,13 +323,15 @@ static void daemon_free(struct daemon *d)
 int daemon_run(const char *path)
 {
         struct daemon d = { .notify_fd = -1 };
+        struct signing sg = { 0 };
         int r;
 
-        if (load_config(path, &d.conf, &d.tmpl) != 0)
+        if (load_config(path, &d.conf, &d.tmpl, &sg) != 0)
                 return 1;
         log_set_level(d.conf->log_level);
-        if (d.conf->dkim_selectors.n)
-                log_warn("[dkim] is accepted but this version does not sign yet");
+        for (size_t i = 0; i < sg.n; i++)
+                log_info("DKIM: signing as %s for %s (%s)", dkim_key_selector(sg.keys[i]),
+                         dkim_key_domain(sg.keys[i]), dkim_key_is_ed25519(sg.keys[i]) ? "ed25519" : "rsa");
 
         if ((r = store_open(d.conf->database, &d.store)) < 0)
                 goto fail;
@@ -317,8 +361,10 @@ int daemon_run(const char *path)
         /* block before the sender threads start, so they inherit the mask */
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
-        if ((r = sender_new(d.conf->max_connections, relay_from_conf(d.conf), d.notify_fd,
-                            &d.sender)) < 0)
+        r = sender_new(d.conf->max_connections, relay_from_conf(d.conf, sg.keys, sg.n), d.notify_fd,
+                       &d.sender);
+        sg = (struct signing){ 0 };     /* the relay owns the keys now */
+        if (r < 0)
                 goto fail;
         d.sched = sched_new(d.store, d.sender);
         sched_configure(d.sched, d.conf, d.tmpl);
@@ -378,6 +424,7 @@ int daemon_run(const char *path)
 fail:
         if (r < 0)
                 log_err("cannot start: %s", strerror(-r));
+        signing_free(&sg);
         daemon_free(&d);
         return 1;
 }

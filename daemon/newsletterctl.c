@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "client.h"
 #include "conf.h"
 #include "csv.h"
+#include "dkim.h"
 #include "log.h"
 
 #define EXIT_REFUSED 1
@@ -677,6 +679,73 @@ static int cmd_cancel(int argc, char **argv)
         return issue_op("cancel", argc, argv);
 }
 
+
+/* ---- dkim-keygen (local: no daemon involved) ---- */
+
+static const char *kg_selector, *kg_domain, *kg_key;
+static bool kg_ed25519;
+
+static int keygen_opt(int o, const char *arg)
+{
+        switch (o) {
+        case 's': kg_selector = arg; return 0;
+        case 'd': kg_domain = arg; return 0;
+        case 'k': kg_key = arg; return 0;
+        case 'e': kg_ed25519 = true; return 0;
+        }
+        return -1;
+}
+
+static int cmd_dkim_keygen(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "selector", required_argument, NULL, 's' },
+                { "domain", required_argument, NULL, 'd' },
+                { "key", required_argument, NULL, 'k' },
+                { "ed25519", no_argument, NULL, 'e' },
+                { 0 },
+        };
+        int r = parse_opts(argc, argv, opts, "", keygen_opt, NULL);
+        if (r)
+                return r;
+        if (optind != argc || !kg_selector)
+                return '?';
+        for (const char *p = kg_selector; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                      *p == '-'))
+                        die(EXIT_USAGE, "the selector must be letters, digits and '-'");
+        struct conf c;
+        struct conf_errors errs = { 0 };
+        conf_defaults(&c);
+        if (!kg_domain && conf_load(&c, config_path, &errs) < 0)
+                die(EXIT_USAGE, "%s: cannot be read; name the domain with --domain", config_path);
+        conf_errors_free(&errs);
+        char domain[256], path[4096];
+        snprintf(domain, sizeof(domain), "%s", kg_domain ? kg_domain :
+                 *c.dkim_domain ? c.dkim_domain : c.from_domain);
+        conf_free(&c);
+        if (kg_key) {
+                snprintf(path, sizeof(path), "%s", kg_key);
+        } else {
+                if (mkdir("/etc/newsletterd/dkim", 0700) < 0 && errno != EEXIST)
+                        die(EXIT_REFUSED, "/etc/newsletterd/dkim: %s; name the file with --key", strerror(errno));
+                snprintf(path, sizeof(path), "/etc/newsletterd/dkim/%s.key", kg_selector);
+        }
+        char txt[DKIM_TXT_MAX], err[300];
+        r = dkim_keygen(path, kg_ed25519, txt, sizeof(txt), err, sizeof(err));
+        if (r != 0)
+                die(EXIT_REFUSED, "%s: %s", path, err);
+        printf("# %s key written to %s (mode 0600). Publish this record:\n",
+               kg_ed25519 ? "Ed25519" : "RSA 2048", path);
+        /* DNS strings hold at most 255 bytes each: longer records are split */
+        printf("%s._domainkey.%s. IN TXT (", kg_selector, domain);
+        for (size_t i = 0, n = strlen(txt); i < n; i += 250)
+                printf(" \"%.*s\"", (int)(n - i < 250 ? n - i : 250), txt + i);
+        printf(" )\n# and sign with it in newsletterd.conf (then: systemctl reload newsletterd):\n"
+               "# [dkim]\n# domain = %s\n# selector = %s\n# key_file = %s\n", domain, kg_selector, path);
+        return 0;
+}
+
 static const struct command commands[] = {
         { "expire", "expire [--json]",
           "Marks pending sign-ups older than confirm_ttl expired: their address, name and\n"
@@ -710,6 +779,13 @@ static const struct command commands[] = {
         { "stats", "stats [--json]",
           "Subscribers by state, mails by state, and sign-ups and confirmations per day\n"
           "for the last 30 days.", cmd_stats },
+        { "dkim-keygen", "dkim-keygen --selector S [--ed25519] [--domain D] [--key FILE]",
+          "Generates a DKIM key (RSA 2048, or Ed25519) and writes it to FILE (default\n"
+          "/etc/newsletterd/dkim/S.key) with mode 0600, never over an existing file; prints\n"
+          "the DNS TXT record to publish at S._domainkey.D (D: [dkim] domain, else the\n"
+          "domain of from) and the [dkim] lines for the config. Publish the record before\n"
+          "signing with the key. Ed25519 is smaller, but not every receiver checks it:\n"
+          "sign with both (two selectors) to be safe.", cmd_dkim_keygen },
         { "export", "export EMAIL",
           "Prints as JSON everything stored about the address: subscriptions, the consent\n"
           "record, mails, token dates (GDPR Art. 15).", cmd_export },

@@ -19,6 +19,8 @@
 
 #include <curl/curl.h>
 
+#include "buf.h"
+#include "dkim.h"
 #include "log.h"
 #include "sender.h"
 
@@ -58,7 +60,7 @@ void mail_job_free(struct mail_job *j)
         free(j);
 }
 
-struct relay *relay_from_conf(const struct conf *c)
+struct relay *relay_from_conf(const struct conf *c, struct dkim_key **dkim, size_t n_dkim)
 {
         struct relay *r = xcalloc(1, sizeof(*r));
         r->urls = xcalloc(c->urls.n, sizeof(char *));
@@ -70,6 +72,8 @@ struct relay *relay_from_conf(const struct conf *c)
         r->password = c->password ? xstrdup(c->password) : NULL;
         r->timeout_ms = (long)c->timeout * 1000;
         r->rate = c->rate;
+        r->dkim = dkim;
+        r->n_dkim = n_dkim;
         return r;
 }
 
@@ -81,6 +85,9 @@ void relay_free(struct relay *r)
                 free(r->urls[i]);
         free(r->urls);
         free(r->username);
+        for (size_t i = 0; i < r->n_dkim; i++)
+                dkim_key_free(r->dkim[i]);
+        free(r->dkim);
         if (r->password) {
                 explicit_bzero(r->password, strlen(r->password));
                 free(r->password);
@@ -221,6 +228,24 @@ static void wait_until(uint64_t at_ns)
                 ;
 }
 
+/* Put the DKIM signatures in front of the message; here, on a sender
+ * thread, because an RSA signature costs the main thread too much. */
+static void sign(const struct relay *r, struct mail_job *j)
+{
+        struct buf b;
+        buf_init(&b, 0);
+        int rc = dkim_sign(r->dkim, r->n_dkim, time(NULL), j->data, j->len, &b);
+        if (rc != 0) {
+                log_err("mail %lld could not be DKIM-signed (%d); sent unsigned", (long long)j->id, rc);
+                buf_free(&b);
+                return;
+        }
+        buf_append(&b, j->data, j->len);
+        explicit_bzero(j->data, j->len);
+        free(j->data);
+        j->data = buf_steal(&b, &j->len);
+}
+
 static struct mail_job *pop(struct sender *s)
 {
         for (int c = 0; c < 2; c++) {
@@ -255,6 +280,8 @@ static void *sender_thread(void *ud)
                 uint64_t slot = take_slot(s, ref->relay->rate);
                 pthread_mutex_unlock(&s->lock);
 
+                if (ref->relay->n_dkim)
+                        sign(ref->relay, j);
                 wait_until(slot);
                 transfer(h, ref->relay, j);
 

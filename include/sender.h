@@ -27,6 +27,8 @@ struct mail_job {
 };
 
 /* What the sender needs of [smtp]; a snapshot, replaced on reload. */
+struct dkim_key;
+
 struct relay {
         char **urls;
         size_t n_urls;
@@ -35,11 +37,14 @@ struct relay {
         char *password;
         long timeout_ms;
         unsigned rate;          /* messages per second, 0 = unlimited */
+        struct dkim_key **dkim; /* sign every mail with each of these (owned) */
+        size_t n_dkim;
 };
 
 struct sender;
 
-struct relay *relay_from_conf(const struct conf *c);
+/* The relay settings of a config; takes over the DKIM keys (may be NULL). */
+struct relay *relay_from_conf(const struct conf *c, struct dkim_key **dkim, size_t n_dkim);
 void relay_free(struct relay *r);
 
 /* Start n threads.  `notify_fd` (an eventfd) is written whenever a job is
