@@ -12,9 +12,10 @@
  * not clearly a failure or a complaint is BOUNCE_UNKNOWN, so the caller
  * changes nothing.
  */
-#include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "addr.h"
@@ -28,6 +29,8 @@
 #define NOTICE_MAX      (64u << 10)     /* human-readable text searched for codes */
 #define NEAR_LINES      6               /* lines above a status code searched for the recipient */
 #define VERP_ID_DIGITS  18              /* fits int64_t */
+
+#define N_ELEM(a)       (sizeof(a) / sizeof((a)[0]))
 
 struct span {
         const char *p;
@@ -680,6 +683,17 @@ static int64_t verp_match(const struct verp *v, struct span a)
         return id;
 }
 
+/* Prefix and suffix of the template, whatever stands between them. */
+static bool verp_like(const struct verp *v, struct span a)
+{
+        if (!v->on || a.n < v->prefix_len + v->suffix_len)
+                return false;
+        const char *at_p = memrchr(a.p, '@', a.n);
+        size_t at = at_p ? (size_t)(at_p - a.p) : SIZE_MAX;
+        return verp_piece_eq(a, 0, v->prefix, v->prefix_len, at) &&
+               verp_piece_eq(a, a.n - v->suffix_len, v->suffix, v->suffix_len, at);
+}
+
 struct verp_search {
         const struct verp *verp;
         int64_t id;
@@ -771,7 +785,7 @@ static int reply_at(const char *s, size_t n, size_t i)
         if (i + 3 > n || (s[i] != '4' && s[i] != '5') || s[i + 1] < '0' || s[i + 1] > '5' ||
             !is_digit(s[i + 2]))
                 return 0;
-        if (i > 0 && !is_wsp(s[i - 1]) && !strchr(":;([", s[i - 1]))
+        if (i > 0 && !is_wsp(s[i - 1]) && (s[i - 1] == '\0' || !strchr(":;([", s[i - 1])))
                 return 0;
         size_t k = i + 3;
         if (k == n)
@@ -942,7 +956,7 @@ static void original_parse(struct scan *sc, struct span text)
 
 /* ---- the MIME tree ------------------------------------------------------ */
 
-static void walk(struct scan *sc, struct span entity, unsigned depth);
+static void walk(struct scan *sc, struct span entity, unsigned depth, bool cut);
 
 static bool delimiter_line(struct span line, const char *boundary, size_t blen, bool *close)
 {
@@ -959,7 +973,7 @@ static bool delimiter_line(struct span line, const char *boundary, size_t blen, 
 }
 
 /* The parts between the delimiter lines; a part cut off by the end of the
- * message (no close delimiter) runs to the end. */
+ * message (no close delimiter) runs to the end and is marked cut. */
 static void walk_multipart(struct scan *sc, struct span body, const char *boundary,
                            unsigned depth)
 {
@@ -981,17 +995,19 @@ static void walk_multipart(struct scan *sc, struct span body, const char *bounda
                                 e--;
                         if (e > part && e[-1] == '\r')
                                 e--;
-                        walk(sc, (struct span){ part, (size_t)(e - part) }, depth + 1);
+                        walk(sc, (struct span){ part, (size_t)(e - part) }, depth + 1, false);
                 }
                 if (close)
                         return;
                 part = p;
         }
         if (part)
-                walk(sc, (struct span){ part, (size_t)(end - part) }, depth + 1);
+                walk(sc, (struct span){ part, (size_t)(end - part) }, depth + 1, true);
 }
 
-static void walk(struct scan *sc, struct span entity, unsigned depth)
+/* `cut`: the entity ran into the end of the message without its close
+ * delimiter, so its encoded content may stop in the middle of a line. */
+static void walk(struct scan *sc, struct span entity, unsigned depth, bool cut)
 {
         if (depth > MIME_DEPTH_MAX || sc->parts >= MIME_PARTS_MAX)
                 return;
@@ -1023,6 +1039,11 @@ static void walk(struct scan *sc, struct span entity, unsigned depth)
 
         char *owned;
         struct span text = body_decode(hdr, body, &owned);
+        if (cut && owned) {
+                /* a value cut short must not pass for a whole one */
+                const char *nl = memrchr(text.p, '\n', text.n);
+                text.n = nl ? (size_t)(nl - text.p) + 1 : 0;
+        }
         switch (what) {
         case DSN:
                 dsn_parse(sc, text);
@@ -1095,8 +1116,6 @@ static const char *const daemon_locals[] = {
         "mailer-daemon", "mailer_daemon", "mailerdaemon", "mail-daemon", "maildaemon",
         "postmaster",
 };
-
-#define N_ELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static bool has_any(const char *lowered, size_t n, const char *const *list, size_t n_list)
 {
@@ -1175,19 +1194,27 @@ static void origin_get(struct span hdr, struct origin *o)
                        subject_auto || (auto_replied && !from_daemon && !failed);
 }
 
-/* The first address in a line that is neither ours nor an MTA's. */
+static bool is_local_char(char c)
+{
+        return is_alnum_ascii(c) || c == '.' || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c));
+}
+
+static bool is_domain_char(char c)
+{
+        return is_alnum_ascii(c) || c == '.' || c == '-' || (unsigned char)c >= 0x80;
+}
+
+/* The first address in a line that is neither ours (whatever its id) nor
+ * an MTA's. */
 static bool line_recipient(struct span l, const struct verp *v, char *out)
 {
         for (size_t i = 0; i < l.n; i++) {
                 if (l.p[i] != '@')
                         continue;
                 size_t s = i, e = i + 1;
-                while (s > 0 && (is_alnum_ascii(l.p[s - 1]) || l.p[s - 1] == '.' ||
-                                 (l.p[s - 1] != '@' && strchr("!#$%&'*+-/=?^_`{|}~", l.p[s - 1]) &&
-                                  l.p[s - 1] != '\0')))
+                while (s > 0 && is_local_char(l.p[s - 1]))
                         s--;
-                while (e < l.n && (is_alnum_ascii(l.p[e]) || l.p[e] == '.' || l.p[e] == '-' ||
-                                   (unsigned char)l.p[e] >= 0x80))
+                while (e < l.n && is_domain_char(l.p[e]))
                         e++;
                 while (e > i + 1 && (l.p[e - 1] == '.' || l.p[e - 1] == '-'))
                         e--;
@@ -1195,7 +1222,7 @@ static bool line_recipient(struct span l, const struct verp *v, char *out)
                         s++;
                 struct span a = { l.p + s, e - s };
                 struct addr parsed;
-                if (a.n > ADDR_INPUT_MAX || verp_match(v, a) > 0 || local_is_daemon(a) ||
+                if (a.n > ADDR_INPUT_MAX || verp_like(v, a) || local_is_daemon(a) ||
                     addr_parse(a.p, a.n, &parsed) != ADDR_OK)
                         continue;
                 copy_str(out, ADDR_PATH_MAX + 1, parsed.mailbox);
@@ -1328,18 +1355,23 @@ static void notice_parse(struct span text, struct span hdr, const struct verp *v
                         return;
 }
 
-/* "Return-Path:" in the copy of the original that a plain report quotes. */
+/* "Return-Path:" in the header of the copy of the original that a plain
+ * report quotes. */
 static int64_t verp_in_copy(const struct verp *v, struct span copy)
 {
         const char *p = copy.p, *end = copy.p + copy.n;
-        struct field f;
-        char value[FIELD_MAX];
-        while (field_next(&p, end, &f)) {
-                if (span_eq_ci(f.name, "return-path") &&
-                    field_text(f.value, value, sizeof(value), false))
-                        return verp_in_value(v, value);
+        struct span line, hdr, body;
+        for (;;) {                      /* blank lines after the marker */
+                const char *start = p;
+                if (!line_next(&p, end, &line))
+                        return 0;
+                if (!line_blank(line)) {
+                        p = start;
+                        break;
+                }
         }
-        return 0;
+        entity_split((struct span){ p, (size_t)(end - p) }, &hdr, &body);
+        return verp_in_header(v, hdr, "return-path");
 }
 
 /* ---- the whole message -------------------------------------------------- */
@@ -1349,13 +1381,17 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, struct bo
         memset(out, 0, sizeof(*out));
         if (!msg || len > BOUNCE_MSG_MAX)
                 return 0;
+        /* An MTA delivers whole lines: a last line without its line break
+         * was cut, and a cut address or code must not pass for a whole one. */
+        const char *last_nl = memrchr(msg, '\n', len);
+        len = last_nl ? (size_t)(last_nl - msg) + 1 : 0;
 
         struct verp v;
         verp_init(&v, return_path);
         struct scan *sc = xcalloc(1, sizeof(*sc));
         struct span whole = { msg, len }, hdr, body, copy = { msg, 0 };
         entity_split(whole, &hdr, &body);
-        walk(sc, whole, 0);
+        walk(sc, whole, 0, false);
 
         if (sc->arf) {
                 const char *t = sc->feedback_type;

@@ -1,0 +1,43 @@
+/* Understanding bounces and complaints: RFC 3464 delivery status
+ * notifications, the common plain-text non-delivery reports and RFC 5965
+ * (ARF) feedback reports (a leaf: no I/O, no SQL). */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "bounds.h"
+
+/* A larger message is not looked at (BOUNCE_UNKNOWN). */
+#define BOUNCE_MSG_MAX          (10u << 20)
+
+enum bounce_kind {
+        BOUNCE_UNKNOWN = 0,     /* not a bounce or complaint, or not understood */
+        BOUNCE_PERMANENT,       /* the address does not take mail (5.x.x) */
+        BOUNCE_TEMPORARY,       /* delayed, or given up after 4.x.x failures */
+        BOUNCE_COMPLAINT,       /* the recipient reported the mail as abuse */
+};
+
+struct bounce_info {
+        enum bounce_kind kind;
+        /* from the VERP address; 0 when none found */
+        int64_t mail_id;
+        /* the failed/complaining recipient, normalised with addr_parse
+         * (mailbox form); "" when none */
+        char recipient[ADDR_PATH_MAX + 1];
+        /* enhanced status code "5.1.1"; "" when none */
+        char status[16];
+        /* printable ASCII excerpt of the diagnostic, for the log/status */
+        char diagnostic[256];
+};
+
+/* Parse one message as an MTA delivers it (headers, blank line, body; LF or
+ * CRLF; need not be NUL-terminated, may contain NUL).  `return_path` is the
+ * configured template with {id} (NULL or "": no VERP).  Returns 0 and fills
+ * *out; kind is BOUNCE_UNKNOWN when the message is not a bounce/complaint or
+ * cannot be understood, and when it is larger than BOUNCE_MSG_MAX.  mail_id,
+ * recipient, status and diagnostic are filled whatever the kind, as far as
+ * found.  A last line without a line break is ignored: MTAs deliver whole
+ * lines, so the message was cut there. */
+int bounce_parse(const char *msg, size_t len, const char *return_path, struct bounce_info *out);
+
+/* "unknown", "permanent", "temporary", "complaint" */
+const char *bounce_kind_name(enum bounce_kind k);
