@@ -71,6 +71,8 @@ static const struct key keys[] = {
         { "dkim", "selector", K_LIST, O(dkim_selectors), 0, 0 },
         { "dkim", "key_file", K_LIST, O(dkim_key_files), 0, 0 },
         { "bounce", "return_path", K_RETURNPATH, O(return_path), 0, 0 },
+        { "bounce", "temporary_limit", K_UINT, O(temporary_limit), 0, 1000 },
+        { "bounce", "temporary_window", K_DURATION, O(temporary_window), 1, 365 * 86400 },
 };
 #undef O
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -540,6 +542,8 @@ void conf_defaults(struct conf *c)
         c->templates = xstrdup("");
         c->dkim_domain = xstrdup("");
         c->return_path = xstrdup("");
+        c->temporary_limit = 5;
+        c->temporary_window = 30 * 86400;
 }
 
 void conf_free(struct conf *c)

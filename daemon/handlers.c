@@ -11,7 +11,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+#include <strings.h>
+
 #include "addr.h"
+#include "bounce.h"
 #include "conf.h"
 #include "csv.h"
 #include "handlers.h"
@@ -487,7 +491,11 @@ static int h_stats(struct handler_ctx *ctx, const struct request *req, struct re
                                                       "signups", (json_int_t)st.days[d].signups,
                                                       "confirmations", (json_int_t)st.days[d].confirmations));
         }
-        reply_ok(rep, json_pack("{sososo}", "subscribers", subs, "mails", mails, "days", days));
+        json_t *reports = json_pack("{sIsIsI}", "permanent", (json_int_t)st.bounces_permanent,
+                                    "temporary", (json_int_t)st.bounces_temporary,
+                                    "complaints", (json_int_t)st.complaints);
+        reply_ok(rep, json_pack("{sosososo}", "subscribers", subs, "mails", mails, "bounces", reports,
+                                "days", days));
         return 0;
 }
 
@@ -634,6 +642,11 @@ static int h_status(struct handler_ctx *ctx, const struct request *req, struct r
         for (int i = 0; i <= MS_SKIPPED; i++)
                 total += n[i];
         int64_t waiting = n[MS_QUEUED] + n[MS_SENDING] + n[MS_DEFERRED];
+        int64_t bounced = 0, complaints = 0;
+        if ((r = store_issue_bounces(ctx->store, is.id, &bounced, &complaints)) < 0) {
+                issue_clear(&is);
+                return r;
+        }
         json_t *o = json_pack("{sIsssssbsIsIsIsIsIsIsb}", "issue", (json_int_t)is.id,
                               "subject", is.subject, "issue_state", issue_state_name(is.state),
                               "test", is.test, "total", (json_int_t)total,
@@ -641,6 +654,8 @@ static int h_status(struct handler_ctx *ctx, const struct request *req, struct r
                               "sent", (json_int_t)n[MS_SENT], "deferred", (json_int_t)n[MS_DEFERRED],
                               "failed", (json_int_t)n[MS_FAILED], "skipped", (json_int_t)n[MS_SKIPPED],
                               "finished", waiting == 0);
+        json_object_set_new(o, "bounced", json_integer(bounced));
+        json_object_set_new(o, "complaints", json_integer(complaints));
         if (failures) {
                 json_t *list = json_array();
                 if ((r = store_issue_failed(ctx->store, is.id, 1000, failure_row, list)) < 0) {
@@ -704,6 +719,118 @@ static int h_cancel(struct handler_ctx *ctx, const struct request *req, struct r
         return issue_transition(ctx, req, rep, ISSUE_CANCELLED);
 }
 
+/* ---- bounces and complaints ---- */
+
+struct complaint_ctx {
+        struct handler_ctx *ctx;
+        const struct request *req;
+        int64_t subscriber_id;
+};
+
+static int complaint_consent(void *ud, const char *list)
+{
+        struct complaint_ctx *cc = ud;
+        struct consent c = {
+                .subscriber_id = cc->subscriber_id, .list = list, .event = "unsubscribe",
+                .at = cc->ctx->now, .source = "complaint",
+        };
+        return store_consent_add(cc->ctx->store, &c);
+}
+
+static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        static const char *const fields[] = { "message", NULL };
+        struct pstr b64 = { 0 };
+        if (!proto_fields_only(req, fields, rep) ||
+            !proto_str(req, "message", true, 4 * (BOUNCE_MSG_MAX / 3) + 8, &b64, rep))
+                return 0;
+        size_t cap = b64.len / 4 * 3 + 3;
+        unsigned char *msg = xmalloc(cap);
+        int n = b64.len % 4 ? -1 : EVP_DecodeBlock(msg, (const unsigned char *)b64.s, (int)b64.len);
+        if (n < 0) {
+                free(msg);
+                reply_error(rep, ERR_INVALID_REQUEST, "message must be base64");
+                return 0;
+        }
+        /* EVP_DecodeBlock counts the padding as data */
+        for (size_t k = b64.len; k > 0 && b64.s[k - 1] == '=' && n > 0; k--)
+                n--;
+        struct bounce_info bi;
+        bounce_parse((const char *)msg, (size_t)n, ctx->conf->return_path, &bi);
+        free(msg);
+        if (bi.kind == BOUNCE_UNKNOWN) {
+                reply_error(rep, ERR_INVALID_REQUEST, "not a bounce or complaint this daemon understands");
+                return 0;
+        }
+
+        /* whose is it: the mail the VERP address names, else the address reported */
+        int64_t subscriber_id = 0, issue_id = 0, outbox_id = 0;
+        char sent_to[256] = "";
+        int r;
+        if (bi.mail_id) {
+                r = store_mail_owner(ctx->store, bi.mail_id, &subscriber_id, sent_to, sizeof(sent_to),
+                                     &issue_id);
+                if (r < 0)
+                        return r;
+                if (r == 0) {
+                        outbox_id = bi.mail_id;
+                        /* a report about someone else than who got that mail is not believed */
+                        if (bi.recipient[0] && strcasecmp(bi.recipient, sent_to) != 0) {
+                                reply_error(rep, ERR_INVALID_REQUEST,
+                                            "the report names another recipient than its mail had");
+                                return 0;
+                        }
+                }
+        }
+        if (!subscriber_id && bi.recipient[0]) {
+                struct addr a;
+                if (addr_parse(bi.recipient, strlen(bi.recipient), &a) == ADDR_OK &&
+                    (r = store_subscriber_find(ctx->store, a.key, &subscriber_id)) < 0)
+                        return r;
+        }
+        if (!subscriber_id) {
+                reply_error(rep, ERR_INVALID_REQUEST, "the report names no mail or subscriber of ours");
+                return 0;
+        }
+
+        struct bounce_row row = {
+                .subscriber_id = subscriber_id, .outbox_id = outbox_id, .issue_id = issue_id,
+                .kind = bounce_kind_name(bi.kind), .status = bi.status, .diagnostic = bi.diagnostic,
+                .at = ctx->now,
+        };
+        if ((r = store_bounce_add(ctx->store, &row)) < 0)
+                return r;
+        const char *action = "counted";
+        int64_t changed = 0;
+        if (bi.kind == BOUNCE_PERMANENT) {
+                if ((r = store_subscriber_bounced(ctx->store, subscriber_id, &changed)) < 0)
+                        return r;
+                action = "suppressed";
+        } else if (bi.kind == BOUNCE_TEMPORARY) {
+                int64_t count = 0;
+                const struct conf *c = ctx->conf;
+                if ((r = store_bounce_temporary_count(ctx->store, subscriber_id,
+                                                      ctx->now - (int64_t)c->temporary_window, &count)) < 0)
+                        return r;
+                if (c->temporary_limit && count >= c->temporary_limit) {
+                        if ((r = store_subscriber_bounced(ctx->store, subscriber_id, &changed)) < 0)
+                                return r;
+                        action = "suppressed";
+                }
+        } else {
+                struct complaint_ctx cc = { .ctx = ctx, .req = req, .subscriber_id = subscriber_id };
+                if ((r = store_subscriber_unsubscribe_all(ctx->store, subscriber_id, ctx->now,
+                                                          complaint_consent, &cc)) < 0)
+                        return r;
+                action = "unsubscribed";
+        }
+        log_info("bounce: %s report (%s) for mail %lld: subscriber %s", bounce_kind_name(bi.kind),
+                 bi.status[0] ? bi.status : "no status", (long long)outbox_id, action);
+        reply_ok(rep, json_pack("{sssssIss}", "kind", bounce_kind_name(bi.kind), "action", action,
+                                "mail", (json_int_t)outbox_id, "status", bi.status));
+        return 0;
+}
+
 static const struct handler {
         const char *op;
         unsigned roles;
@@ -728,6 +855,7 @@ static const struct handler {
         { "pause", ROLE_ADMIN, true, h_pause },
         { "resume", ROLE_ADMIN, true, h_resume },
         { "cancel", ROLE_ADMIN, true, h_cancel },
+        { "bounce", ROLE_ADMIN, true, h_bounce },
 };
 
 static void reply_failure(struct reply *rep, int r)

@@ -16,6 +16,9 @@
 
 #include <jansson.h>
 
+#include <openssl/evp.h>
+
+#include "bounce.h"
 #include "client.h"
 #include "conf.h"
 #include "csv.h"
@@ -746,6 +749,69 @@ static int cmd_dkim_keygen(int argc, char **argv)
         return 0;
 }
 
+/* ---- bounce (from an MTA's pipe) ---- */
+
+/* sysexits.h EX_TEMPFAIL: the MTA keeps the message and tries again later */
+#define EXIT_TEMPFAIL 75
+
+static int cmd_bounce(int argc, char **argv)
+{
+        int r = parse_opts(argc, argv, NULL, "", NULL, NULL);
+        if (r)
+                return r;
+        if (optind != argc)
+                return '?';
+        struct buf in;
+        buf_init(&in, BOUNCE_MSG_MAX);
+        char chunk[65536];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+                if (!buf_append(&in, chunk, n))
+                        die(EXIT_REFUSED, "the message is larger than %u bytes; not looked at", BOUNCE_MSG_MAX);
+        if (ferror(stdin))
+                die(EXIT_TEMPFAIL, "could not read the message");
+        size_t cap = 4 * ((in.len + 2) / 3) + 1;
+        unsigned char *b64 = xmalloc(cap);
+        int len = EVP_EncodeBlock(b64, (const unsigned char *)(in.data ? in.data : ""), (int)in.len);
+        buf_free(&in);
+        json_t *req = request("bounce");
+        json_object_set_new(req, "message", json_stringn((const char *)b64, (size_t)len));
+        free(b64);
+
+        /* an MTA retries on EX_TEMPFAIL: use it whenever the daemon cannot be asked */
+        struct conf c;
+        struct conf_errors errs = { 0 };
+        conf_defaults(&c);
+        if (conf_load(&c, config_path, &errs) != 0) {
+                conf_errors_free(&errs);
+                die(EXIT_TEMPFAIL, "%s cannot be read", config_path);
+        }
+        r = client_connect(&cl, c.admin_socket, 120 * 1000);
+        conf_free(&c);
+        if (r < 0)
+                die(EXIT_TEMPFAIL, "cannot reach newsletterd: %s", strerror(-r));
+        json_t *ans = NULL;
+        r = client_call(&cl, req, &ans);
+        json_decref(req);
+        if (r < 0)
+                die(EXIT_TEMPFAIL, "no answer from newsletterd: %s", strerror(-r));
+        const char *state = json_string_value(json_object_get(ans, "state"));
+        if (!state || strcmp(state, "ok") != 0) {
+                const char *detail = json_string_value(json_object_get(ans, "detail"));
+                const char *code = json_string_value(json_object_get(ans, "error"));
+                char text[512];
+                snprintf(text, sizeof(text), "%s", detail ? detail : "refused");
+                bool retry = code && (strcmp(code, "unavailable") == 0 || strcmp(code, "internal") == 0);
+                json_decref(ans);
+                die(retry ? EXIT_TEMPFAIL : EXIT_REFUSED, "%s", text);
+        }
+        printf("%s report for mail %lld: subscriber %s\n",
+               json_string_value(json_object_get(ans, "kind")), (long long)int_of(ans, "mail"),
+               json_string_value(json_object_get(ans, "action")));
+        json_decref(ans);
+        return 0;
+}
+
 static const struct command commands[] = {
         { "expire", "expire [--json]",
           "Marks pending sign-ups older than confirm_ttl expired: their address, name and\n"
@@ -786,6 +852,16 @@ static const struct command commands[] = {
           "domain of from) and the [dkim] lines for the config. Publish the record before\n"
           "signing with the key. Ed25519 is smaller, but not every receiver checks it:\n"
           "sign with both (two selectors) to be safe.", cmd_dkim_keygen },
+        { "bounce", "bounce < MESSAGE",
+          "Reads one bounce (RFC 3464 delivery status notification or a plain\n"
+          "non-delivery report) or complaint (ARF) from stdin, as an MTA's pipe\n"
+          "transport delivers it to the [bounce] return_path address. A permanent\n"
+          "failure suppresses the subscriber (bounced: no further mail), temporary ones\n"
+          "are counted ([bounce] temporary_limit within temporary_window suppress too),\n"
+          "a complaint unsubscribes. Exit 0 when understood and applied; 1 when the\n"
+          "message is no report or names no mail or subscriber of ours (nothing\n"
+          "changes); 75 (EX_TEMPFAIL: the MTA tries again) when the daemon cannot be\n"
+          "reached.", cmd_bounce },
         { "export", "export EMAIL",
           "Prints as JSON everything stored about the address: subscriptions, the consent\n"
           "record, mails, token dates (GDPR Art. 15).", cmd_export },

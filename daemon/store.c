@@ -42,6 +42,8 @@ enum stmt_id {
         S_ISSUE_LATEST, S_ISSUE_STATE, S_ISSUE_PARK, S_ISSUE_UNPARK, S_ISSUE_CANCEL,
         S_ISSUE_FAILED, S_OUTBOX_SKIP,
         S_RATE_GET, S_RATE_PUT, S_RATE_PURGE,
+        S_MAIL_OWNER, S_BOUNCE_ADD, S_BOUNCE_COUNT, S_SUBS_BOUNCED, S_SUBS_UNSUBSCRIBE_ALL,
+        S_ISSUE_BOUNCES, S_STATS_BOUNCES,
         S_N
 };
 
@@ -217,6 +219,24 @@ static const char *const stmt_sql[S_N] = {
                 " LEFT JOIN subscription s ON s.id = o.subscription_id"
                 " LEFT JOIN subscriber u ON u.id = s.subscriber_id"
                 " WHERE o.issue_id = ?1 AND o.state = 'failed' ORDER BY o.id LIMIT ?2",
+        [S_MAIL_OWNER] =
+                "SELECT s.subscriber_id, u.email, o.issue_id FROM outbox o"
+                " JOIN subscription s ON s.id = o.subscription_id"
+                " JOIN subscriber u ON u.id = s.subscriber_id WHERE o.id = ?1",
+        [S_BOUNCE_ADD] =
+                "INSERT INTO bounce (subscriber_id, outbox_id, issue_id, kind, status, diagnostic, at)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        [S_BOUNCE_COUNT] =
+                "SELECT count(*) FROM bounce WHERE subscriber_id = ?1 AND kind = 'temporary' AND at >= ?2",
+        [S_SUBS_BOUNCED] =
+                "UPDATE subscription SET state = 'bounced' WHERE subscriber_id = ?1"
+                " AND state IN ('pending', 'confirmed')",
+        [S_SUBS_UNSUBSCRIBE_ALL] =
+                "UPDATE subscription SET state = 'unsubscribed', unsubscribed_at = ?2"
+                " WHERE subscriber_id = ?1 AND state IN ('pending', 'confirmed', 'bounced')"
+                " RETURNING list",
+        [S_STATS_BOUNCES] = "SELECT kind, count(*) FROM bounce GROUP BY kind",
+        [S_ISSUE_BOUNCES] = "SELECT kind, count(*) FROM bounce WHERE issue_id = ?1 GROUP BY kind",
         [S_RATE_GET] = "SELECT window_start, count FROM rate_limit WHERE key = ?1",
         [S_RATE_PUT] =
                 "INSERT INTO rate_limit (key, window_start, count) VALUES (?1, ?2, ?3)"
@@ -986,6 +1006,21 @@ int store_stats(struct store *st, int64_t now, struct store_stats *out)
         if (rc != SQLITE_DONE)
                 return fail(st, rc, "stats");
 
+        s = stmt(st, S_STATS_BOUNCES);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                const char *k = (const char *)sqlite3_column_text(s, 0);
+                int64_t v = sqlite3_column_int64(s, 1);
+                if (strcmp(k, "permanent") == 0)
+                        out->bounces_permanent = v;
+                else if (strcmp(k, "temporary") == 0)
+                        out->bounces_temporary = v;
+                else
+                        out->complaints = v;
+        }
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE)
+                return fail(st, rc, "stats");
+
         /* the last STATS_DAYS days, today last; day boundaries in UTC */
         int64_t today = now - now % 86400;
         int64_t first = today - (STATS_DAYS - 1) * 86400;
@@ -1318,4 +1353,101 @@ int store_rate_set(struct store *st, const uint8_t key[RATE_KEY_LEN], int64_t wi
 int store_rate_purge(struct store *st, int64_t ended_before)
 {
         return run_ints(st, S_RATE_PURGE, 1, ended_before, 0, NULL);
+}
+
+/* ---- bounces ---- */
+
+int store_mail_owner(struct store *st, int64_t outbox_id, int64_t *subscriber_id, char *email,
+                     size_t email_len, int64_t *issue_id)
+{
+        sqlite3_stmt *s = stmt(st, S_MAIL_OWNER);
+        sqlite3_bind_int64(s, 1, outbox_id);
+        int rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW) {
+                sqlite3_reset(s);
+                return rc == SQLITE_DONE ? 1 : fail(st, rc, "mail owner");
+        }
+        *subscriber_id = sqlite3_column_int64(s, 0);
+        snprintf(email, email_len, "%s", (const char *)sqlite3_column_text(s, 1));
+        *issue_id = sqlite3_column_int64(s, 2);
+        sqlite3_reset(s);
+        return 0;
+}
+
+int store_subscriber_find(struct store *st, const char *email_key, int64_t *id)
+{
+        return subscriber_by_key(st, email_key, id, NULL);
+}
+
+int store_bounce_add(struct store *st, const struct bounce_row *b)
+{
+        sqlite3_stmt *s = stmt(st, S_BOUNCE_ADD);
+        sqlite3_bind_int64(s, 1, b->subscriber_id);
+        if (b->outbox_id)
+                sqlite3_bind_int64(s, 2, b->outbox_id);
+        if (b->issue_id)
+                sqlite3_bind_int64(s, 3, b->issue_id);
+        sqlite3_bind_text(s, 4, b->kind, -1, SQLITE_STATIC);
+        bind_text_or_null(s, 5, b->status && *b->status ? b->status : NULL);
+        bind_text_or_null(s, 6, b->diagnostic && *b->diagnostic ? b->diagnostic : NULL);
+        sqlite3_bind_int64(s, 7, b->at);
+        return run(st, S_BOUNCE_ADD, s);
+}
+
+int store_bounce_temporary_count(struct store *st, int64_t subscriber_id, int64_t since, int64_t *n)
+{
+        sqlite3_stmt *s = stmt(st, S_BOUNCE_COUNT);
+        sqlite3_bind_int64(s, 1, subscriber_id);
+        sqlite3_bind_int64(s, 2, since);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+                *n = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        return rc == SQLITE_ROW ? 0 : fail(st, rc, "temporary bounces");
+}
+
+int store_subscriber_bounced(struct store *st, int64_t subscriber_id, int64_t *changed)
+{
+        return run_ints(st, S_SUBS_BOUNCED, 1, subscriber_id, 0, changed);
+}
+
+int store_subscriber_unsubscribe_all(struct store *st, int64_t subscriber_id, int64_t now,
+                                     int (*fn)(void *ud, const char *list), void *ud)
+{
+        sqlite3_stmt *s = stmt(st, S_SUBS_UNSUBSCRIBE_ALL);
+        sqlite3_bind_int64(s, 1, subscriber_id);
+        sqlite3_bind_int64(s, 2, now);
+        /* RETURNING rows are collected before fn writes elsewhere */
+        char lists[16][LIST_NAME_MAX_BYTES + 1];
+        size_t n = 0;
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+                if (n < 16)
+                        snprintf(lists[n++], sizeof(lists[0]), "%s", (const char *)sqlite3_column_text(s, 0));
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE)
+                return fail(st, rc, "unsubscribe all");
+        for (size_t i = 0; i < n; i++) {
+                int r = fn(ud, lists[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int store_issue_bounces(struct store *st, int64_t issue_id, int64_t *bounced, int64_t *complaints)
+{
+        sqlite3_stmt *s = stmt(st, S_ISSUE_BOUNCES);
+        sqlite3_bind_int64(s, 1, issue_id);
+        *bounced = *complaints = 0;
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                const char *k = (const char *)sqlite3_column_text(s, 0);
+                if (strcmp(k, "complaint") == 0)
+                        *complaints += sqlite3_column_int64(s, 1);
+                else
+                        *bounced += sqlite3_column_int64(s, 1);
+        }
+        sqlite3_reset(s);
+        return rc == SQLITE_DONE ? 0 : fail(st, rc, "issue bounces");
 }

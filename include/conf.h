@@ -63,6 +63,8 @@ struct conf {
 
         /* [bounce] */
         char *return_path;
+        unsigned temporary_limit;       /* this many temporary bounces ... */
+        uint64_t temporary_window;      /* ... within this window suppress the address */
 };
 
 /* Errors, each "file:line: message", collected while parsing. */

@@ -165,6 +165,7 @@ int store_import_apply(struct store *st, const struct import_spec *spec, struct 
 struct store_stats {
         int64_t subscriptions[SUB_BOUNCED + 1];
         int64_t mails[MS_SKIPPED + 1];
+        int64_t bounces_permanent, bounces_temporary, complaints;
         struct {
                 int64_t day;    /* Unix time of 00:00 UTC */
                 int64_t signups;
@@ -206,6 +207,28 @@ int store_rate_set(struct store *st, const uint8_t key[RATE_KEY_LEN], int64_t wi
                    int64_t count);
 /* Forget windows that started at or before this time. */
 int store_rate_purge(struct store *st, int64_t ended_before);
+
+/* Bounces and complaints. */
+struct bounce_row {
+        int64_t subscriber_id;
+        int64_t outbox_id;      /* 0: unknown */
+        int64_t issue_id;       /* 0: none */
+        const char *kind;       /* "permanent", "temporary", "complaint" */
+        const char *status, *diagnostic;
+        int64_t at;
+};
+/* Who a mail went to; 1 when the mail or its subscriber is gone. */
+int store_mail_owner(struct store *st, int64_t outbox_id, int64_t *subscriber_id, char *email,
+                     size_t email_len, int64_t *issue_id);
+int store_subscriber_find(struct store *st, const char *email_key, int64_t *id); /* 1: none */
+int store_bounce_add(struct store *st, const struct bounce_row *b);
+int store_bounce_temporary_count(struct store *st, int64_t subscriber_id, int64_t since, int64_t *n);
+/* Suppress: pending and confirmed subscriptions of the subscriber become 'bounced'. */
+int store_subscriber_bounced(struct store *st, int64_t subscriber_id, int64_t *changed);
+/* Unsubscribe from every list; fn is called with each list left. */
+int store_subscriber_unsubscribe_all(struct store *st, int64_t subscriber_id, int64_t now,
+                                     int (*fn)(void *ud, const char *list), void *ud);
+int store_issue_bounces(struct store *st, int64_t issue_id, int64_t *bounced, int64_t *complaints);
 
 const char *issue_state_name(enum issue_state s);
 const char *sub_state_name(enum sub_state s);
