@@ -27,6 +27,7 @@
 #include "daemon.h"
 #include "dkim.h"
 #include "handlers.h"
+#include "housekeeping.h"
 #include "log.h"
 #include "scheduler.h"
 #include "sender.h"
@@ -42,8 +43,10 @@ struct daemon {
         struct sched *sched;
         struct server *server;
         struct handler_ctx hctx;
+        struct housekeeping hk;
+        unsigned ticks;
         sd_event *ev;
-        sd_event_source *post, *tick, *notify, *stop_timer;
+        sd_event_source *post, *tick, *notify, *stop_timer, *more;
         int notify_fd;
         bool stopping;
 };
@@ -145,7 +148,8 @@ int daemon_check_config(const char *path)
 static void end_of_iteration(struct daemon *d)
 {
         int64_t now = (int64_t)time(NULL);
-        int r = sched_work(d->sched, now);
+        int more = d->stopping ? 0 : housekeeping_work(&d->hk, d->store, now);
+        int r = more < 0 ? more : sched_work(d->sched, now);
         if (r == 0 && d->stopping)
                 r = sched_requeue_unstarted(d->sched);
         if (r == 0)
@@ -165,8 +169,16 @@ static void end_of_iteration(struct daemon *d)
                 d->hctx.checkpoint_after_commit = false;
                 server_fail_answers(d->server, r == -EBUSY ? ERR_UNAVAILABLE : ERR_INTERNAL);
         }
+        /* housekeeping left for the next slice: come round again at once */
+        if (more > 0 || (more < 0 && d->hk.active))
+                sd_event_source_set_enabled(d->more, SD_EVENT_ONESHOT);
         if (d->stopping && sched_in_flight(d->sched) == 0 && server_connections(d->server) == 0)
                 sd_event_exit(d->ev, 0);
+}
+
+static int on_more(sd_event_source *s, void *ud)
+{
+        return 0;       /* the post source does the work */
 }
 
 static int on_post(sd_event_source *s, void *ud)
@@ -188,6 +200,9 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ud)
 {
         struct daemon *d = ud;
         sched_kick(d->sched);
+        /* expired sign-ups are stripped every minute, whether cron asks or not */
+        if (++d->ticks % 60 == 0)
+                housekeeping_request(&d->hk, d->conf, (int64_t)time(NULL));
         sd_event_source_set_time_relative(s, 1000000u);
         sd_event_source_set_enabled(s, SD_EVENT_ON);
         return 0;
@@ -310,6 +325,7 @@ static void daemon_free(struct daemon *d)
         sd_event_source_disable_unref(d->tick);
         sd_event_source_disable_unref(d->notify);
         sd_event_source_disable_unref(d->stop_timer);
+        sd_event_source_disable_unref(d->more);
         sd_event_unref(d->ev);
         if (d->notify_fd >= 0)
                 close(d->notify_fd);
@@ -369,13 +385,14 @@ int daemon_run(const char *path)
         d.sched = sched_new(d.store, d.sender);
         sched_configure(d.sched, d.conf, d.tmpl);
         d.hctx = (struct handler_ctx){ .conf = d.conf, .store = d.store, .tmpl = d.tmpl,
-                                       .sched = d.sched };
+                                       .sched = d.sched, .hk = &d.hk };
 
         if ((r = sd_event_default(&d.ev)) < 0 ||
             (r = sd_event_add_signal(d.ev, NULL, SIGTERM, on_term, &d)) < 0 ||
             (r = sd_event_add_signal(d.ev, NULL, SIGINT, on_term, &d)) < 0 ||
             (r = sd_event_add_signal(d.ev, NULL, SIGHUP, on_hup, &d)) < 0 ||
             (r = sd_event_add_post(d.ev, &d.post, on_post, &d)) < 0 ||
+            (r = sd_event_add_defer(d.ev, &d.more, on_more, &d)) < 0 ||
             (r = sd_event_add_io(d.ev, &d.notify, d.notify_fd, EPOLLIN, on_notify, &d)) < 0 ||
             (r = sd_event_add_time_relative(d.ev, &d.tick, CLOCK_MONOTONIC, 1000000u, 0, on_tick,
                                             &d)) < 0 ||
@@ -383,6 +400,7 @@ int daemon_run(const char *path)
                 goto fail;
         /* the post source must stay on for every iteration */
         sd_event_source_set_enabled(d.post, SD_EVENT_ON);
+        sd_event_source_set_enabled(d.more, SD_EVENT_OFF);
 
         gid_t gid = group_id(d.conf->public_group);
         if (gid == (gid_t)-2) {

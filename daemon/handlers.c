@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "csv.h"
 #include "handlers.h"
+#include "housekeeping.h"
 #include "log.h"
 #include "mime.h"
 #include "ratelimit.h"
@@ -176,18 +177,6 @@ static int find_token(struct handler_ctx *ctx, const struct request *req, enum t
         int r = store_token_find(ctx->store, t.hash, row);
         if (r < 0)
                 return r;
-        if (r == 1 && kind == TOKEN_CONFIRM) {
-                /* a sign-up `expire` removed: only its token hash is left */
-                r = store_expired_token_find(ctx->store, t.hash);
-                if (r < 0)
-                        return r;
-                if (r == 0) {
-                        memset(row, 0, sizeof(*row));
-                        row->kind = TOKEN_CONFIRM;
-                        row->state = SUB_EXPIRED;
-                        return 0;
-                }
-        }
         if (r == 1 || row->kind != kind) {
                 reply_error(rep, ERR_UNKNOWN_TOKEN, NULL);
                 return 1;
@@ -282,21 +271,35 @@ static void reply_ok(struct reply *rep, json_t *extra)
 
 static int h_expire(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
 {
-        static const char *const fields[] = { NULL };
-        if (!proto_fields_only(req, fields, rep))
+        static const char *const fields[] = { "progress", NULL };
+        bool progress = false;
+        if (!proto_fields_only(req, fields, rep) || !proto_bool(req, "progress", &progress, rep))
                 return 0;
-        int64_t expired = 0, purged = 0;
         const struct conf *c = ctx->conf;
-        int r = store_expire(ctx->store, ctx->now, ctx->now - (int64_t)c->confirm_ttl,
-                             ctx->now - (int64_t)c->expired_retention, &expired, &purged);
+        int64_t expire = 0, purge = 0;
+        if (progress) {
+                /* what the running stripping has still to do */
+                if (ctx->hk->active) {
+                        int r = store_expiry_count(ctx->store, ctx->hk->expire_before,
+                                                   ctx->hk->purge_before, &expire, &purge);
+                        if (r < 0)
+                                return r;
+                }
+                reply_ok(rep, json_pack("{sI}", "remaining", (json_int_t)(expire + purge)));
+                return 0;
+        }
+        int r = store_expiry_count(ctx->store, ctx->now - (int64_t)c->confirm_ttl,
+                                   ctx->now - (int64_t)c->expired_retention, &expire, &purge);
         if (r == 0)
                 r = store_rate_purge(ctx->store, ctx->now - RATE_WINDOW);
         if (r < 0)
                 return r;
-        if (expired || purged)
-                log_info("expire: %lld pending sign-ups expired, %lld expired records purged",
-                         (long long)expired, (long long)purged);
-        reply_ok(rep, json_pack("{sIsI}", "expired", (json_int_t)expired, "purged", (json_int_t)purged));
+        /* the rows are stripped and purged in the background, slice by slice */
+        housekeeping_request(ctx->hk, c, ctx->now);
+        log_info("expire: %lld pending sign-ups expired, %lld expired records to purge",
+                 (long long)expire, (long long)purge);
+        reply_ok(rep, json_pack("{sIsIsI}", "expired", (json_int_t)expire, "purged", (json_int_t)purge,
+                                "remaining", (json_int_t)(expire + purge)));
         return 0;
 }
 
@@ -471,7 +474,7 @@ static int h_stats(struct handler_ctx *ctx, const struct request *req, struct re
         if (!proto_fields_only(req, fields, rep))
                 return 0;
         struct store_stats st;
-        int r = store_stats(ctx->store, ctx->now, &st);
+        int r = store_stats(ctx->store, ctx->now, ctx->now - (int64_t)ctx->conf->confirm_ttl, &st);
         if (r < 0)
                 return r;
         json_t *subs = json_object(), *mails = json_object(), *days = json_array();

@@ -152,24 +152,47 @@ static int parse_opts(int argc, char **argv, const struct option *extra, const c
 
 /* ---- expire ---- */
 
+static int expire_wait;
+
+static int expire_opt(int o, const char *arg)
+{
+        if (o == 'w') {
+                expire_wait = 1;
+                return 0;
+        }
+        return -1;
+}
+
 static int cmd_expire(int argc, char **argv)
 {
+        static const struct option opts[] = { { "wait", no_argument, NULL, 'w' }, { 0 } };
         bool json = false;
-        int r = parse_opts(argc, argv, NULL, "", NULL, &json);
+        int r = parse_opts(argc, argv, opts, "", expire_opt, &json);
         if (r)
                 return r;
         if (optind != argc)
                 return '?';
         connect_daemon();
         json_t *ans = call(request("expire"));
+        long long remaining = (long long)int_of(ans, "remaining");
+        /* the daemon strips in the background; --wait follows it to the end */
+        while (expire_wait && remaining > 0) {
+                usleep(200000);
+                json_t *req = request("expire");
+                json_object_set_new(req, "progress", json_true());
+                json_t *p = call(req);
+                remaining = (long long)int_of(p, "remaining");
+                json_decref(p);
+        }
         if (json) {
-                json_t *o = json_pack("{sIsI}", "expired", int_of(ans, "expired"), "purged",
-                                      int_of(ans, "purged"));
+                json_t *o = json_pack("{sIsIsI}", "expired", int_of(ans, "expired"), "purged",
+                                      int_of(ans, "purged"), "remaining", (json_int_t)remaining);
                 print_json(o);
                 json_decref(o);
         } else {
-                printf("%lld pending sign-ups expired, %lld expired records purged\n",
-                       (long long)int_of(ans, "expired"), (long long)int_of(ans, "purged"));
+                printf("%lld pending sign-ups expired, %lld expired records purged%s\n",
+                       (long long)int_of(ans, "expired"), (long long)int_of(ans, "purged"),
+                       remaining ? " (their data is being deleted in the background)" : "");
         }
         json_decref(ans);
         return 0;
@@ -813,11 +836,14 @@ static int cmd_bounce(int argc, char **argv)
 }
 
 static const struct command commands[] = {
-        { "expire", "expire [--json]",
-          "Marks pending sign-ups older than confirm_ttl expired: their address, name and\n"
-          "consent record are deleted, only their token hashes stay so that a late click\n"
-          "still answers \"expired\". Purges expired records older than expired_retention.\n"
-          "Prints how many. Meant for cron or the newsletterd-expire timer.", cmd_expire },
+        { "expire", "expire [--wait] [--json]",
+          "Expires pending sign-ups whose confirmation mail is older than confirm_ttl:\n"
+          "their address, name and consent record are deleted, only the list, the dates\n"
+          "and the token hashes stay so that a late click still answers \"expired\".\n"
+          "Expired records older than expired_retention are purged. Prints how many.\n"
+          "The deleting runs in the daemon in the background, in slices that never\n"
+          "stall the website (the daemon also starts it every minute by itself);\n"
+          "--wait returns only when it is done. For cron or newsletterd-expire.timer.", cmd_expire },
         { "import", "import FILE [--pending] [--list L] [--lang de|en] [--json]",
           "Imports a CSV file of \"email[,name]\" lines (UTF-8, header line optional, FILE -\n"
           "reads stdin). Without --pending the addresses become confirmed subscribers\n"

@@ -29,15 +29,15 @@ enum stmt_id {
         S_TOKEN_ADD, S_TOKEN_FIND, S_TOKENS_DELETE,
         S_OUTBOX_ADD, S_OUTBOX_DUE, S_OUTBOX_SENDING, S_OUTBOX_FINISH, S_OUTBOX_DELETE,
         S_OUTBOX_REQUEUE, S_OUTBOX_GET,
-        S_EXPIRED_TOKEN_FIND,
-        S_EXP_CLEAR, S_EXP_SELECT, S_EXP_SIGNUPS, S_EXP_TOKENS, S_EXP_SUBS, S_EXP_SUBSCRIBERS,
-        S_EXP_PURGE,
+        S_EXP_COUNT, S_PURGE_COUNT,
+        S_EXP_CLEAR, S_EXP_SELECT, S_EXP_CONSENT, S_EXP_OUTBOX, S_EXP_MARK, S_EXP_SUBSCRIBERS,
+        S_PURGE,
         S_IMP_STAGE, S_IMP_CLEAR_STAGE, S_IMP_CLEAR_KEYS, S_IMP_KEYS, S_IMP_COUNT_STAGE,
         S_IMP_SUBSCRIBERS, S_IMP_SUBSCRIBER_IDS, S_IMP_EXISTING, S_IMP_SUBSCRIPTIONS,
         S_IMP_CONSENT, S_IMP_OUTBOX,
-        S_STATS_SUBS, S_STATS_EXPIRED, S_STATS_MAILS, S_STATS_DAYS,
+        S_STATS_SUBS, S_STATS_MAILS, S_STATS_DAYS,
         S_SUBSCRIBER_BY_KEY, S_EXPORT_SUBS, S_EXPORT_CONSENT, S_EXPORT_MAILS, S_EXPORT_TOKENS,
-        S_ERASE,
+        S_ERASE_SUBS, S_ERASE,
         S_ISSUE_ADD, S_ISSUE_RECIPIENTS, S_ISSUE_TEST_RCPT, S_ISSUE_GET, S_ISSUE_COUNTS,
         S_ISSUE_LATEST, S_ISSUE_STATE, S_ISSUE_PARK, S_ISSUE_UNPARK, S_ISSUE_CANCEL,
         S_ISSUE_FAILED, S_OUTBOX_SKIP,
@@ -107,26 +107,30 @@ static const char *const stmt_sql[S_N] = {
         [S_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id = ?1",
         [S_OUTBOX_REQUEUE] = "UPDATE outbox SET state = 'queued' WHERE state = 'sending'",
         [S_OUTBOX_GET] = "SELECT attempts, created_at FROM outbox WHERE id = ?1",
-        [S_EXPIRED_TOKEN_FIND] = "SELECT 1 FROM expired_token WHERE hash = ?1",
-
-        /* expire: pending sign-ups whose last mail is older than confirm_ttl */
+        /* expiry: pending sign-ups whose last mail is older than confirm_ttl are
+         * stripped in slices (each a range of the subscription_pending index) */
+        [S_EXP_COUNT] =
+                "SELECT count(*) FROM subscription WHERE state = 'pending' AND mailed_at <= ?1",
+        [S_PURGE_COUNT] =
+                "SELECT count(*) FROM subscription WHERE state = 'expired' AND expired_at <= ?1",
         [S_EXP_CLEAR] = "DELETE FROM temp.expire_ids",
         [S_EXP_SELECT] =
-                "INSERT INTO temp.expire_ids (id, subscriber_id) SELECT id, subscriber_id"
-                " FROM subscription WHERE state = 'pending' AND mailed_at <= ?1",
-        [S_EXP_SIGNUPS] =
-                "INSERT INTO expired_signup (id, list, created_at, expired_at)"
-                " SELECT s.id, s.list, s.created_at, ?1 FROM temp.expire_ids e"
-                " JOIN subscription s ON s.id = e.id",
-        [S_EXP_TOKENS] =
-                "INSERT INTO expired_token (hash, signup_id) SELECT t.hash, t.subscription_id"
-                " FROM temp.expire_ids e JOIN token t ON t.subscription_id = e.id"
-                " WHERE t.kind = 'confirm'",
-        [S_EXP_SUBS] = "DELETE FROM subscription WHERE id IN (SELECT id FROM temp.expire_ids)",
+                "INSERT INTO temp.expire_ids (id, subscriber_id, list) SELECT id, subscriber_id, list"
+                " FROM subscription WHERE state = 'pending' AND mailed_at <= ?1 LIMIT ?2",
+        [S_EXP_CONSENT] =
+                "DELETE FROM consent WHERE rowid IN (SELECT c.rowid FROM temp.expire_ids e"
+                " JOIN consent c ON c.subscriber_id = e.subscriber_id AND c.list = e.list)",
+        [S_EXP_OUTBOX] =
+                "DELETE FROM outbox WHERE subscription_id IN (SELECT id FROM temp.expire_ids)",
+        [S_EXP_MARK] =
+                "UPDATE subscription SET state = 'expired', expired_at = ?1, subscriber_id = NULL,"
+                " confirm_ip = NULL WHERE id IN (SELECT id FROM temp.expire_ids)",
         [S_EXP_SUBSCRIBERS] =
                 "DELETE FROM subscriber WHERE id IN (SELECT subscriber_id FROM temp.expire_ids)"
                 " AND NOT EXISTS (SELECT 1 FROM subscription s WHERE s.subscriber_id = subscriber.id)",
-        [S_EXP_PURGE] = "DELETE FROM expired_signup WHERE expired_at <= ?1",
+        [S_PURGE] =
+                "DELETE FROM subscription WHERE id IN (SELECT id FROM subscription"
+                " WHERE state = 'expired' AND expired_at <= ?1 LIMIT ?2)",
 
         /* import: lines are staged, then applied in one go */
         [S_IMP_STAGE] =
@@ -163,7 +167,6 @@ static const char *const stmt_sql[S_N] = {
                 " ORDER BY k.rowid",
 
         [S_STATS_SUBS] = "SELECT state, count(*) FROM subscription GROUP BY state",
-        [S_STATS_EXPIRED] = "SELECT count(*) FROM expired_signup",
         [S_STATS_MAILS] = "SELECT state, count(*) FROM outbox GROUP BY state",
         [S_STATS_DAYS] =
                 "SELECT event, (at - ?1) / 86400, count(*) FROM consent"
@@ -185,6 +188,7 @@ static const char *const stmt_sql[S_N] = {
                 "SELECT s.list, t.kind, t.issued_at, t.expires_at FROM token t"
                 " JOIN subscription s ON s.id = t.subscription_id WHERE s.subscriber_id = ?1"
                 " ORDER BY t.issued_at",
+        [S_ERASE_SUBS] = "DELETE FROM subscription WHERE subscriber_id = ?1",
         [S_ERASE] = "DELETE FROM subscriber WHERE id = ?1",
 
         [S_ISSUE_ADD] =
@@ -401,7 +405,7 @@ static int migrate(struct store *st)
 /* Scratch tables of this connection (never on disk with the data). */
 static const char temp_schema[] =
         "PRAGMA temp_store = FILE;"
-        "CREATE TEMP TABLE expire_ids (id INTEGER PRIMARY KEY, subscriber_id INTEGER);"
+        "CREATE TEMP TABLE expire_ids (id INTEGER PRIMARY KEY, subscriber_id INTEGER, list TEXT);"
         "CREATE TEMP TABLE import_stage (line INTEGER, email_key TEXT, email TEXT, name TEXT);"
         "CREATE TEMP TABLE import_keys (email_key TEXT PRIMARY KEY, email TEXT, name TEXT,"
         " subscriber_id INTEGER);";
@@ -844,20 +848,7 @@ int store_outbox_get(struct store *st, int64_t id, struct outbox_row *out)
         return r;
 }
 
-/* ---- expired sign-ups ---- */
-
-int store_expired_token_find(struct store *st, const uint8_t hash[32])
-{
-        sqlite3_stmt *s = stmt(st, S_EXPIRED_TOKEN_FIND);
-        sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
-        int rc = sqlite3_step(s);
-        sqlite3_reset(s);
-        if (rc == SQLITE_ROW)
-                return 0;
-        if (rc == SQLITE_DONE)
-                return 1;
-        return fail(st, rc, "find expired token");
-}
+/* ---- expiry ---- */
 
 /* Run a statement with up to two integer parameters; count changed rows. */
 static int run_ints(struct store *st, enum stmt_id id, int n, int64_t a, int64_t b, int64_t *changes)
@@ -873,22 +864,45 @@ static int run_ints(struct store *st, enum stmt_id id, int n, int64_t a, int64_t
         return r;
 }
 
-int store_expire(struct store *st, int64_t now, int64_t mailed_before, int64_t purge_before,
-                 int64_t *expired, int64_t *purged)
+static int count_ints(struct store *st, enum stmt_id id, int64_t a, int64_t *n)
+{
+        sqlite3_stmt *s = stmt(st, id);
+        sqlite3_bind_int64(s, 1, a);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+                *n = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        return rc == SQLITE_ROW ? 0 : fail(st, rc, stmt_sql[id]);
+}
+
+int store_expiry_count(struct store *st, int64_t mailed_before, int64_t expired_before,
+                       int64_t *to_expire, int64_t *to_purge)
+{
+        int r = count_ints(st, S_EXP_COUNT, mailed_before, to_expire);
+        if (r == 0)
+                r = count_ints(st, S_PURGE_COUNT, expired_before, to_purge);
+        return r;
+}
+
+int store_expire_slice(struct store *st, int64_t now, int64_t mailed_before, unsigned limit,
+                       int64_t *n)
 {
         int r;
+        *n = 0;
         if ((r = run_ints(st, S_EXP_CLEAR, 0, 0, 0, NULL)) < 0 ||
-            (r = run_ints(st, S_EXP_SELECT, 1, mailed_before, 0, expired)) < 0)
+            (r = run_ints(st, S_EXP_SELECT, 2, mailed_before, limit, n)) < 0 || *n == 0)
                 return r;
-        if (*expired) {
-                if ((r = run_ints(st, S_EXP_SIGNUPS, 1, now, 0, NULL)) < 0 ||
-                    (r = run_ints(st, S_EXP_TOKENS, 0, 0, 0, NULL)) < 0 ||
-                    (r = run_ints(st, S_EXP_SUBS, 0, 0, 0, NULL)) < 0 ||
-                    (r = run_ints(st, S_EXP_SUBSCRIBERS, 0, 0, 0, NULL)) < 0 ||
-                    (r = run_ints(st, S_EXP_CLEAR, 0, 0, 0, NULL)) < 0)
-                        return r;
-        }
-        return run_ints(st, S_EXP_PURGE, 1, purge_before, 0, purged);
+        if ((r = run_ints(st, S_EXP_CONSENT, 0, 0, 0, NULL)) < 0 ||
+            (r = run_ints(st, S_EXP_OUTBOX, 0, 0, 0, NULL)) < 0 ||
+            (r = run_ints(st, S_EXP_MARK, 1, now, 0, NULL)) < 0 ||
+            (r = run_ints(st, S_EXP_SUBSCRIBERS, 0, 0, 0, NULL)) < 0)
+                return r;
+        return run_ints(st, S_EXP_CLEAR, 0, 0, 0, NULL);
+}
+
+int store_purge_slice(struct store *st, int64_t expired_before, unsigned limit, int64_t *n)
+{
+        return run_ints(st, S_PURGE, 2, expired_before, limit, n);
 }
 
 /* ---- import ---- */
@@ -975,7 +989,7 @@ int store_import_apply(struct store *st, const struct import_spec *spec, struct 
 
 /* ---- stats ---- */
 
-int store_stats(struct store *st, int64_t now, struct store_stats *out)
+int store_stats(struct store *st, int64_t now, int64_t expired_mailed_before, struct store_stats *out)
 {
         sqlite3_stmt *s;
         int rc;
@@ -990,12 +1004,13 @@ int store_stats(struct store *st, int64_t now, struct store_stats *out)
         sqlite3_reset(s);
         if (rc != SQLITE_DONE)
                 return fail(st, rc, "stats");
-        s = stmt(st, S_STATS_EXPIRED);
-        if ((rc = sqlite3_step(s)) == SQLITE_ROW)
-                out->subscriptions[SUB_EXPIRED] += sqlite3_column_int64(s, 0);
-        sqlite3_reset(s);
-        if (rc != SQLITE_ROW)
-                return fail(st, rc, "stats");
+        /* pending sign-ups past confirm_ttl are expired, stripped or not yet */
+        int64_t overdue = 0;
+        int r = count_ints(st, S_EXP_COUNT, expired_mailed_before, &overdue);
+        if (r < 0)
+                return r;
+        out->subscriptions[SUB_PENDING] -= overdue;
+        out->subscriptions[SUB_EXPIRED] += overdue;
         s = stmt(st, S_STATS_MAILS);
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
                 int i = NAME_INDEX(mail_state_names, sqlite3_column_text(s, 0));
@@ -1148,7 +1163,10 @@ int store_erase(struct store *st, const char *email_key)
         int r = subscriber_by_key(st, email_key, &id, NULL);
         if (r)
                 return r;
-        /* cascades: subscriptions, tokens, queued mails, consent record */
+        /* subscriptions cascade to tokens and queued mails; the subscriber to
+         * the consent record and bounces */
+        if ((r = run_ints(st, S_ERASE_SUBS, 1, id, 0, NULL)) < 0)
+                return r;
         return run_ints(st, S_ERASE, 1, id, 0, NULL);
 }
 

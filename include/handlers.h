@@ -11,6 +11,7 @@ struct conf;
 struct store;
 struct templates;
 struct sched;
+struct housekeeping;
 
 enum role { ROLE_PUBLIC = 1, ROLE_ADMIN = 2 };
 
@@ -19,6 +20,7 @@ struct handler_ctx {
         struct store *store;
         const struct templates *tmpl;
         struct sched *sched;
+        struct housekeeping *hk;
         int64_t now;
         uint64_t conn;                  /* the connection the request came on */
         bool checkpoint_after_commit;   /* an erase asks for the WAL to be folded in */

@@ -134,13 +134,16 @@ int store_outbox_get(struct store *st, int64_t id, struct outbox_row *out);
 /* After a crash or a stop: whatever was 'sending' is queued again. */
 int store_outbox_requeue(struct store *st, int64_t *count);
 
-/* Expired sign-ups: 0 when the hash belongs to one, 1 when not. */
-int store_expired_token_find(struct store *st, const uint8_t hash[32]);
-/* Move pending sign-ups mailed before `mailed_before` to expired_signup
- * (deleting address, name and consent record), purge expired sign-ups
- * from before `purge_before`. */
-int store_expire(struct store *st, int64_t now, int64_t mailed_before, int64_t purge_before,
-                 int64_t *expired, int64_t *purged);
+/* Expiry.  A pending sign-up mailed before now - confirm_ttl is expired; it
+ * is stripped (state 'expired', detached from its subscriber, consent record
+ * and mails deleted, the subscriber too when nothing else is left of them)
+ * in slices, and purged (tokens and all) once expired before now -
+ * expired_retention. */
+int store_expiry_count(struct store *st, int64_t mailed_before, int64_t expired_before,
+                       int64_t *to_expire, int64_t *to_purge);
+int store_expire_slice(struct store *st, int64_t now, int64_t mailed_before, unsigned limit,
+                       int64_t *n);
+int store_purge_slice(struct store *st, int64_t expired_before, unsigned limit, int64_t *n);
 
 /* Import: stage valid lines, then apply all of them at once. */
 struct import_spec {
@@ -172,7 +175,8 @@ struct store_stats {
                 int64_t confirmations;
         } days[STATS_DAYS];
 };
-int store_stats(struct store *st, int64_t now, struct store_stats *out);
+/* Sign-ups mailed before expired_mailed_before count as expired. */
+int store_stats(struct store *st, int64_t now, int64_t expired_mailed_before, struct store_stats *out);
 
 /* Everything stored about an address as JSON; 1 when unknown. */
 int store_export(struct store *st, const char *email_key, json_t **out);

@@ -14,11 +14,15 @@ CREATE TABLE subscriber (
 );
 
 -- One row per address and list: the state the website's visitor sees.
--- AUTOINCREMENT: an id is never reused, so an expired sign-up's record
--- (sql/002) can keep the id its tokens were issued under.
+-- A pending sign-up whose last confirmation mail is older than confirm_ttl
+-- is expired by then, whatever its row says; the daemon strips such rows
+-- (sql/002): state 'expired', subscriber_id NULL, the address, name and
+-- consent record deleted.  What stays (list, dates, token hashes) tells a
+-- late click "expired" until expired_retention has passed.
+-- AUTOINCREMENT: an id is never reused.
 CREATE TABLE subscription (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    subscriber_id   INTEGER NOT NULL REFERENCES subscriber(id) ON DELETE CASCADE,
+    subscriber_id   INTEGER REFERENCES subscriber(id) ON DELETE SET NULL,
     list            TEXT NOT NULL,
     state           TEXT NOT NULL CHECK (state IN
                         ('pending', 'confirmed', 'expired', 'unsubscribed', 'bounced')),
@@ -28,9 +32,9 @@ CREATE TABLE subscription (
     confirmed_at    INTEGER,
     confirm_ip      TEXT,
     unsubscribed_at INTEGER,
+    expired_at      INTEGER,            -- when the daemon stripped it
     UNIQUE (subscriber_id, list)
 );
-CREATE INDEX subscription_state ON subscription (state, created_at);
 
 -- Secrets are never stored: only the SHA-256 of each token.  A confirmation
 -- token expires confirm_ttl after it was issued; an unsubscribe token does

@@ -11,6 +11,7 @@
 
 #include "conf.h"
 #include "handlers.h"
+#include "housekeeping.h"
 #include "log.h"
 #include "scheduler.h"
 #include "store.h"
@@ -20,6 +21,7 @@ static struct conf conf;
 static struct templates tmpl;
 static struct store *store;
 static struct sched *sched;
+static struct housekeeping hk;
 
 static void setup(void)
 {
@@ -41,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!store)
                 setup();
         struct handler_ctx ctx = { .conf = &conf, .store = store, .tmpl = &tmpl, .sched = sched,
-                                   .now = 1800000000, .conn = 1 };
+                                   .hk = &hk, .now = 1800000000, .conn = 1 };
         struct reply rep;
         enum lang lang;
         /* the admin role reaches every op */

@@ -1,0 +1,53 @@
+/*
+ * housekeeping.c - strips expired sign-ups and purges old ones.  A pending
+ * sign-up whose last confirmation mail is older than confirm_ttl is expired
+ * from that moment on (the handlers see it from the dates); what has to
+ * happen to the row, promptly, is that the address, the name and the
+ * consent record go.  That is done here in slices of a few thousand rows,
+ * one per loop iteration inside the batch transaction, so a million
+ * expired sign-ups cost the website a few milliseconds per iteration rather
+ * than one long write lock.  Owns no data; the store does the SQL.
+ */
+#include "conf.h"
+#include "housekeeping.h"
+#include "log.h"
+#include "store.h"
+
+#define SLICE_ROWS 1000
+
+void housekeeping_request(struct housekeeping *hk, const struct conf *c, int64_t now)
+{
+        if (!hk->active) {
+                hk->stripped = 0;
+                hk->purged = 0;
+        }
+        hk->active = true;
+        hk->expire_before = now - (int64_t)c->confirm_ttl;
+        hk->purge_before = now - (int64_t)c->expired_retention;
+}
+
+int housekeeping_work(struct housekeeping *hk, struct store *st, int64_t now)
+{
+        if (!hk->active)
+                return 0;
+        int64_t n = 0;
+        int r = store_batch_begin(st);
+        if (r < 0)
+                return r;
+        if ((r = store_expire_slice(st, now, hk->expire_before, SLICE_ROWS, &n)) < 0)
+                return r;
+        hk->stripped += n;
+        if (n == SLICE_ROWS)
+                return 1;
+        unsigned room = SLICE_ROWS - (unsigned)n;
+        if ((r = store_purge_slice(st, hk->purge_before, room, &n)) < 0)
+                return r;
+        hk->purged += n;
+        if (n == room)
+                return 1;
+        hk->active = false;
+        if (hk->stripped || hk->purged)
+                log_info("expiry: %lld sign-ups stripped, %lld purged", (long long)hk->stripped,
+                         (long long)hk->purged);
+        return 0;
+}

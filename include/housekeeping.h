@@ -1,0 +1,23 @@
+/* Housekeeping: stripping expired sign-ups and purging old ones, in small
+ * slices between the requests, so that a million of them never stall the
+ * website. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+struct conf;
+struct store;
+
+struct housekeeping {
+        bool active;
+        int64_t expire_before;  /* pending sign-ups mailed before this are expired */
+        int64_t purge_before;   /* expired sign-ups stripped before this are purged */
+        int64_t stripped;       /* done in the current run */
+        int64_t purged;
+};
+
+/* Start (or widen) a run with the cutoffs of `now`. */
+void housekeeping_request(struct housekeeping *hk, const struct conf *c, int64_t now);
+/* One slice, inside the batch (opened here when there is work): 1 when more
+ * is left, 0 when the run is complete, negative on a store failure. */
+int housekeeping_work(struct housekeeping *hk, struct store *st, int64_t now);
