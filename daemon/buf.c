@@ -33,7 +33,7 @@ void buf_reset(struct buf *b)
         b->overflow = false;
 }
 
-static bool buf_reserve(struct buf *b, size_t extra)
+bool buf_reserve(struct buf *b, size_t extra)
 {
         if (extra > SIZE_MAX - b->len - 1) {
                 b->overflow = true;

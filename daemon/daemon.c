@@ -9,7 +9,10 @@
  * leaves them 'sending' for the next start to send again) and exits.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,8 +51,42 @@ struct daemon {
         sd_event *ev;
         sd_event_source *post, *tick, *notify, *stop_timer, *more;
         int notify_fd;
+        int lock_fd;
         bool stopping;
 };
+
+/* An exclusive lock on DATABASE.lock, held for the life of the process. */
+static int database_lock(const char *db, int *fd_out)
+{
+        char path[4096];
+        if (snprintf(path, sizeof(path), "%s.lock", db) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+                int e = -errno;
+                log_err("%s: %s", path, strerror(errno));
+                return e;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int e = errno == EWOULDBLOCK ? -EBUSY : -errno;
+                log_err("database %s is in use by another newsletterd", db);
+                close(fd);
+                return e;
+        }
+        *fd_out = fd;
+        return 0;
+}
+
+/* Every client is a file descriptor: take what the hard limit allows. */
+static void raise_fd_limit(void)
+{
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        log_debug("RLIMIT_NOFILE stays as it is");
+        }
+}
 
 struct signing {
         struct dkim_key **keys;
@@ -330,6 +367,8 @@ static void daemon_free(struct daemon *d)
         if (d->notify_fd >= 0)
                 close(d->notify_fd);
         store_close(d->store);
+        if (d->lock_fd >= 0)
+                close(d->lock_fd);
         templates_free(d->tmpl);
         free(d->tmpl);
         conf_free(d->conf);
@@ -338,7 +377,7 @@ static void daemon_free(struct daemon *d)
 
 int daemon_run(const char *path)
 {
-        struct daemon d = { .notify_fd = -1 };
+        struct daemon d = { .notify_fd = -1, .lock_fd = -1 };
         struct signing sg = { 0 };
         int r;
 
@@ -349,6 +388,10 @@ int daemon_run(const char *path)
                 log_info("DKIM: signing as %s for %s (%s)", dkim_key_selector(sg.keys[i]),
                          dkim_key_domain(sg.keys[i]), dkim_key_is_ed25519(sg.keys[i]) ? "ed25519" : "rsa");
 
+        /* one daemon per database: a second one must not touch the first one's mails */
+        if ((r = database_lock(d.conf->database, &d.lock_fd)) < 0)
+                goto fail;
+        raise_fd_limit();
         if ((r = store_open(d.conf->database, &d.store)) < 0)
                 goto fail;
         int64_t requeued = 0;

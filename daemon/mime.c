@@ -31,6 +31,16 @@ bool mime_utf8_valid(const char *str, size_t n)
         const unsigned char *s = (const unsigned char *)str;
         size_t i = 0;
         while (i < n) {
+                /* runs of ASCII, eight octets at a time */
+                while (n - i >= 8) {
+                        uint64_t w;
+                        memcpy(&w, s + i, 8);
+                        if (w & UINT64_C(0x8080808080808080))
+                                break;
+                        i += 8;
+                }
+                if (i >= n)
+                        break;
                 unsigned char c = s[i];
                 size_t len;
                 uint32_t cp;
@@ -159,6 +169,10 @@ static enum mime_result encode_display_name(const char *name, const char *addr, 
 void mime_encode_qp(const char *s, size_t n, struct buf *out)
 {
         static const char hex[] = "0123456789ABCDEF";
+        /* worst case: every octet as =XX, plus a soft break per 25 of them */
+        if (n > (SIZE_MAX - 64) / 4 || !buf_reserve(out, 3 * n + n / 8 + 64))
+                return;
+        char *o = out->data + out->len;
         size_t i = 0;
         while (i < n) {
                 const char *nl = memchr(s + i, '\n', n - i);
@@ -170,35 +184,44 @@ void mime_encode_qp(const char *s, size_t n, struct buf *out)
                 size_t col = 0;
                 for (size_t k = i; k < line_end;) {
                         unsigned char c = (unsigned char)s[k];
-                        char piece[12];
-                        size_t plen = 0, take = 1;
                         if ((c >= 33 && c <= 126 && c != '=') ||
                             ((c == ' ' || c == '\t') && k + 1 < line_end)) {
-                                piece[plen++] = (char)c;
-                        } else {
-                                /* a UTF-8 sequence stays on one line */
-                                if (c >= 0xc0)
-                                        while (take < 4 && k + take < line_end &&
-                                               ((unsigned char)s[k + take] & 0xc0) == 0x80)
-                                                take++;
-                                for (size_t t = 0; t < take; t++) {
-                                        unsigned char b = (unsigned char)s[k + t];
-                                        piece[plen++] = '=';
-                                        piece[plen++] = hex[b >> 4];
-                                        piece[plen++] = hex[b & 15];
+                                if (col + 1 > 75) {
+                                        memcpy(o, "=\r\n", 3);
+                                        o += 3;
+                                        col = 0;
                                 }
+                                *o++ = (char)c;
+                                col++;
+                                k++;
+                                continue;
                         }
-                        if (col + plen > 75) {
-                                buf_append(out, "=\r\n", 3);
+                        /* a UTF-8 sequence stays on one line */
+                        size_t take = 1;
+                        if (c >= 0xc0)
+                                while (take < 4 && k + take < line_end &&
+                                       ((unsigned char)s[k + take] & 0xc0) == 0x80)
+                                        take++;
+                        if (col + 3 * take > 75) {
+                                memcpy(o, "=\r\n", 3);
+                                o += 3;
                                 col = 0;
                         }
-                        buf_append(out, piece, plen);
-                        col += plen;
+                        for (size_t t = 0; t < take; t++) {
+                                unsigned char b = (unsigned char)s[k + t];
+                                *o++ = '=';
+                                *o++ = hex[b >> 4];
+                                *o++ = hex[b & 15];
+                        }
+                        col += 3 * take;
                         k += take;
                 }
-                buf_append(out, "\r\n", 2);
+                *o++ = '\r';
+                *o++ = '\n';
                 i = nl ? end + 1 : n;
         }
+        out->len = (size_t)(o - out->data);
+        out->data[out->len] = '\0';
 }
 
 void mime_format_date(time_t t, char out[40])
@@ -290,6 +313,8 @@ enum mime_result mime_build(const struct mime_msg *m, struct buf *out)
                         return MIME_TOO_LONG;
         }
 
+        /* one allocation for the whole message, as far as it can be foreseen */
+        buf_reserve(out, 2048 + m->text_len + m->text_len / 4 + (m->html ? m->html_len + m->html_len / 4 : 0));
         mime_format_date(m->date, date);
         mime_message_id(m->msgid_domain, msgid);
         buf_printf(out, "Date: %s\r\nFrom: ", date);

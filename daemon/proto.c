@@ -101,11 +101,13 @@ static const char *const confirmable_text[LANG_N] = {
 };
 
 /* The expired text names the confirmation period. */
-static const char *const expired_days_text[LANG_N][2] = {
+static const char *const expired_days_text[LANG_N][3] = {
         { "Der Bestätigungslink ist abgelaufen: Eine Anmeldung muss innerhalb von ",
-          " Tagen bestätigt werden. Bitte melden Sie sich erneut an." },
+          " Tagen bestätigt werden. Bitte melden Sie sich erneut an.",
+          " Tag bestätigt werden. Bitte melden Sie sich erneut an." },
         { "The confirmation link has expired: a sign-up must be confirmed within ",
-          " days. Please sign up again." },
+          " days. Please sign up again.",
+          " day. Please sign up again." },
 };
 
 /* The fields of the public ops; admin ops check their own. */
@@ -239,7 +241,8 @@ bool proto_parse(const char *line, size_t len, struct request *req, struct reply
                 size_t n = json_string_length(val);
                 const char *s = json_string_value(val);
                 if (n > field_max[f]) {
-                        reply_error(err, f == F_EMAIL ? ERR_INVALID_EMAIL : ERR_INVALID_REQUEST,
+                        reply_error(err, f == F_EMAIL ? ERR_INVALID_EMAIL :
+                                         f == F_TOKEN ? ERR_UNKNOWN_TOKEN : ERR_INVALID_REQUEST,
                                     "field too long");
                         goto fail;
                 }
@@ -344,8 +347,12 @@ char *proto_format(const struct reply *r, enum lang lang, size_t *len)
         if (r->state == ST_EXPIRED && r->days) {
                 char text[512];
                 enum lang l = (unsigned)lang < LANG_N ? lang : LANG_DEFAULT;
-                snprintf(text, sizeof(text), "%s%u%s", expired_days_text[l][0], r->days,
-                         expired_days_text[l][1]);
+                if (r->days == 1)
+                        snprintf(text, sizeof(text), "%s%s%s", expired_days_text[l][0],
+                                 l == LANG_DE ? "einem" : "one", expired_days_text[l][2]);
+                else
+                        snprintf(text, sizeof(text), "%s%u%s", expired_days_text[l][0], r->days,
+                                 expired_days_text[l][1]);
                 json_object_set_new(o, "message", json_string(text));
         } else if (r->state == ST_PENDING && r->confirmable) {
                 json_object_set_new(o, "message",

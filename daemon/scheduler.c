@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "log.h"
 #include "mime.h"
+#include "draft.h"
 #include "scheduler.h"
 #include "sender.h"
 #include "store.h"
@@ -38,7 +39,7 @@ struct sched {
         bool maybe_due;
         bool held;
         int64_t now;                    /* of the current sched_work() */
-        struct issue issue;             /* the issue being sent (one at a time is the rule) */
+        struct issue_text *issue;       /* texts of the issue being sent */
 };
 
 struct sched *sched_new(struct store *st, struct sender *snd)
@@ -66,7 +67,7 @@ void sched_free(struct sched *s)
         free_list(s->claimed);
         free_list(s->recorded);
         free_list(s->results);
-        issue_clear(&s->issue);
+        issue_text_unref(s->issue);
         free(s);
 }
 
@@ -148,36 +149,26 @@ static int build_confirmation(struct sched *s, const struct outbox_row *row, int
         };
         char *subject = tmpl_fill(mt->subject, vars, 3);
         char *body = tmpl_fill(mt->body, vars, 3);
+        explicit_bzero(url, strlen(url));
+        free(url);
         if (!subject || !body)
                 fatal("template placeholders were checked at load time");
 
-        struct mime_header extra[] = { { "Auto-Submitted", "auto-generated" } };
-        struct mime_msg m = {
-                .from_name = c->from_name, .from_addr = c->from_addr, .to_addr = row->email,
-                .subject = subject, .msgid_domain = c->from_domain, .date = (time_t)now,
-                .extra = extra, .n_extra = 1, .text = body, .text_len = strlen(body),
-        };
-        struct buf b;
-        buf_init(&b, 0);
-        enum mime_result mr = mime_build(&m, &b);
-        explicit_bzero(url, strlen(url));
-        free(url);
-        free(subject);
-        explicit_bzero(body, strlen(body));
-        free(body);
-        if (mr != MIME_OK) {
-                /* only a stored address that no longer passes the header checks gets here */
-                log_err("mail %lld could not be built (%d); marked failed", (long long)row->id, mr);
-                explicit_bzero(b.data, b.len);
-                buf_free(&b);
-                return 1;
-        }
+        /* the sender thread builds the message from this */
+        struct mail_draft *m = xcalloc(1, sizeof(*m));
+        m->subject = subject;
+        m->text = body;
+        m->to = xstrdup(row->email);
+        m->from_name = xstrdup(c->from_name);
+        m->from_addr = xstrdup(c->from_addr);
+        m->from_domain = xstrdup(c->from_domain);
+        m->date = (time_t)now;
         struct mail_job *j = xcalloc(1, sizeof(*j));
         j->id = row->id;
         j->urgent = row->priority <= PRIO_CONFIRM;
         j->env_from = envelope_sender(c, row->id);
         j->rcpt = xstrdup(row->email);
-        j->data = buf_steal(&b, &j->len);
+        j->draft = m;
         *out = j;
         return 0;
 }
@@ -191,111 +182,63 @@ static void mark_batch(struct sched *s, int *r)
 /* How long an unsubscribe link in a newsletter keeps working. */
 #define UNSUBSCRIBE_TOKEN_TTL (366 * 86400)
 
-static const char *const footer_text[LANG_N] = {
-        "\n\n-- \nNewsletter abbestellen: {{unsubscribe_url}}\n",
-        "\n\n-- \nUnsubscribe: {{unsubscribe_url}}\n",
-};
-static const char *const footer_html[LANG_N] = {
-        "<p><a href=\"{{unsubscribe_url}}\">Newsletter abbestellen</a></p>",
-        "<p><a href=\"{{unsubscribe_url}}\">Unsubscribe</a></p>",
-};
-
-/* A body with its placeholders filled; the unsubscribe link is added at
- * the end when the author did not place it. */
-static char *newsletter_body(const char *body, bool html, const char *url, const char *name,
-                             const char *list, enum lang lang)
+/* The texts of the issue being sent, shared with the sender threads. */
+static int issue_texts(struct sched *s, int64_t id, struct issue_text **out)
 {
-        char *eurl = html ? html_escape(url) : NULL, *ename = html ? html_escape(name) : NULL;
-        struct tmpl_var vars[] = {
-                { "unsubscribe_url", html ? eurl : url }, { "name", html ? ename : name },
-                { "list", list },
-        };
-        struct buf b;
-        buf_init(&b, 0);
-        buf_puts(&b, body);
-        if (!strstr(body, "{{unsubscribe_url}}")) {
-                const char *footer = html ? footer_html[lang] : footer_text[lang];
-                const char *end = html ? strstr(b.data, "</body>") : NULL;
-                if (end) {
-                        size_t at = (size_t)(end - b.data);
-                        struct buf t;
-                        buf_init(&t, 0);
-                        buf_append(&t, b.data, at);
-                        buf_puts(&t, footer);
-                        buf_puts(&t, b.data + at);
-                        buf_free(&b);
-                        b = t;
-                } else {
-                        buf_puts(&b, footer);
-                }
+        if (!s->issue || s->issue->id != id) {
+                struct issue is;
+                int r = store_issue_get(s->store, id, &is);
+                if (r != 0)
+                        return r < 0 ? r : 1;
+                issue_text_unref(s->issue);
+                s->issue = issue_text_new(id, is.subject, is.text, is.html);
+                free(is.list);
         }
-        char *out = tmpl_fill(b.data, vars, 3);
-        buf_free(&b);
-        free(eurl);
-        free(ename);
-        if (!out)
-                fatal("newsletter placeholders were checked when the issue was queued");
-        return out;
+        *out = issue_text_ref(s->issue);
+        return 0;
 }
 
-/* Build one newsletter mail, with a new unsubscribe token for its recipient. */
+/* Claim one newsletter mail: a new unsubscribe token for its recipient goes
+ * into the store; the mail itself is rendered by the sender thread. */
 static int build_newsletter(struct sched *s, const struct outbox_row *row, int64_t now,
                             struct mail_job **out)
 {
         const struct conf *c = s->conf;
-        int r;
-        if (s->issue.id != row->issue_id) {
-                issue_clear(&s->issue);
-                if ((r = store_issue_get(s->store, row->issue_id, &s->issue)) != 0)
-                        return r < 0 ? r : 1;
-        }
-        struct token t;
-        if ((r = token_new(&t)) < 0)
+        struct issue_text *it;
+        int r = issue_texts(s, row->issue_id, &it);
+        if (r != 0)
                 return r;
+        struct token t;
+        if ((r = token_new(&t)) < 0) {
+                issue_text_unref(it);
+                return r;
+        }
         /* a test send's link opens nothing: it belongs to no subscription */
         if (row->subscription_id &&
             (r = store_token_add(s->store, t.hash, row->subscription_id, TOKEN_UNSUBSCRIBE, now,
-                                 now + UNSUBSCRIBE_TOKEN_TTL)) < 0)
+                                 now + UNSUBSCRIBE_TOKEN_TTL)) < 0) {
+                issue_text_unref(it);
                 return r;
-        char *url = link_with_token(c->unsubscribe_url, t.text);
-        explicit_bzero(&t, sizeof(t));
-        char *text = newsletter_body(s->issue.text, false, url, row->name, row->list, row->lang);
-        char *html = s->issue.html ?
-                     newsletter_body(s->issue.html, true, url, row->name, row->list, row->lang) : NULL;
-
-        char list_id[LIST_NAME_MAX_BYTES + 300], unsub[4200];
-        snprintf(list_id, sizeof(list_id), "<%s.%s>", row->list, c->from_domain);
-        snprintf(unsub, sizeof(unsub), "<%s>", url);
-        struct mime_header extra[] = {
-                { "List-Id", list_id },
-                { "List-Unsubscribe", unsub },
-                { "List-Unsubscribe-Post", "List-Unsubscribe=One-Click" },
-        };
-        struct mime_msg m = {
-                .from_name = c->from_name, .from_addr = c->from_addr, .to_addr = row->email,
-                .subject = s->issue.subject, .msgid_domain = c->from_domain, .date = (time_t)now,
-                .extra = extra, .n_extra = 3, .text = text, .text_len = strlen(text),
-                .html = html, .html_len = html ? strlen(html) : 0,
-        };
-        struct buf b;
-        buf_init(&b, 0);
-        enum mime_result mr = mime_build(&m, &b);
-        explicit_bzero(url, strlen(url));
-        explicit_bzero(unsub, sizeof(unsub));
-        free(url);
-        free(text);
-        free(html);
-        if (mr != MIME_OK) {
-                log_err("mail %lld could not be built (%d); marked failed", (long long)row->id, mr);
-                buf_free(&b);
-                return 1;
         }
+        struct mail_draft *m = xcalloc(1, sizeof(*m));
+        m->issue = it;
+        m->to = xstrdup(row->email);
+        m->unsubscribe_url = link_with_token(c->unsubscribe_url, t.text);
+        explicit_bzero(&t, sizeof(t));
+        m->name = xstrdup(row->name);
+        m->list = xstrdup(row->list);
+        m->lang = row->lang;
+        m->from_name = xstrdup(c->from_name);
+        m->from_addr = xstrdup(c->from_addr);
+        m->from_domain = xstrdup(c->from_domain);
+        m->date = (time_t)now;
+
         struct mail_job *j = xcalloc(1, sizeof(*j));
         j->id = row->id;
         j->urgent = row->priority <= PRIO_CONFIRM;
         j->env_from = envelope_sender(c, row->id);
         j->rcpt = xstrdup(row->email);
-        j->data = buf_steal(&b, &j->len);
+        j->draft = m;
         *out = j;
         return 0;
 }
@@ -442,7 +385,8 @@ void sched_rolled_back(struct sched *s)
                 struct mail_job *j = s->claimed;
                 s->claimed = j->next;
                 s->in_flight--;
-                explicit_bzero(j->data, j->len);
+                if (j->data)
+                        explicit_bzero(j->data, j->len);
                 mail_job_free(j);
         }
         /* write the outcomes again in the next batch */
@@ -466,7 +410,8 @@ int sched_requeue_unstarted(struct sched *s)
                 mark_batch(s, &r);
                 if (r == 0)
                         r = store_outbox_finish(s->store, j->id, MS_QUEUED, s->now, s->now, NULL);
-                explicit_bzero(j->data, j->len);
+                if (j->data)
+                        explicit_bzero(j->data, j->len);
                 mail_job_free(j);
         }
         return r;

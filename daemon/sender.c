@@ -22,6 +22,7 @@
 #include "buf.h"
 #include "dkim.h"
 #include "log.h"
+#include "draft.h"
 #include "sender.h"
 
 struct relay_ref {
@@ -47,6 +48,7 @@ struct transfer {
         const struct mail_job *job;
         size_t pos;
         bool mail_sent;         /* MAIL FROM went out: the relay took the session */
+        bool closing;           /* QUIT or RSET went out: later replies say nothing of the mail */
         char last_reply[SMTP_REPLY_MAX];
 };
 
@@ -54,6 +56,7 @@ void mail_job_free(struct mail_job *j)
 {
         if (!j)
                 return;
+        draft_free(j->draft);
         free(j->env_from);
         free(j->rcpt);
         free(j->data);
@@ -119,7 +122,10 @@ static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *
         struct transfer *t = ud;
         if (type == CURLINFO_HEADER_OUT && size >= 10 && strncasecmp(data, "MAIL FROM:", 10) == 0)
                 t->mail_sent = true;
-        if (type != CURLINFO_HEADER_IN)
+        if (type == CURLINFO_HEADER_OUT && size >= 4 &&
+            (strncasecmp(data, "QUIT", 4) == 0 || strncasecmp(data, "RSET", 4) == 0))
+                t->closing = true;
+        if (type != CURLINFO_HEADER_IN || t->closing)
                 return 0;
         size_t n = size < sizeof(t->last_reply) - 1 ? size : sizeof(t->last_reply) - 1;
         memcpy(t->last_reply, data, n);
@@ -228,6 +234,27 @@ static void wait_until(uint64_t at_ns)
                 ;
 }
 
+/* A draft becomes the message here, off the main thread. */
+static int render(struct mail_job *j)
+{
+        if (!j->draft)
+                return 0;
+        struct buf b;
+        buf_init(&b, 0);
+        int r = draft_render(j->draft, &b);
+        draft_free(j->draft);
+        j->draft = NULL;
+        if (r != 0) {
+                buf_free(&b);
+                j->outcome = OUTCOME_FAILED;
+                j->code = 0;
+                snprintf(j->reply, sizeof(j->reply), "the message could not be built (%d)", r);
+                return -1;
+        }
+        j->data = buf_steal(&b, &j->len);
+        return 0;
+}
+
 /* Put the DKIM signatures in front of the message; here, on a sender
  * thread, because an RSA signature costs the main thread too much. */
 static void sign(const struct relay *r, struct mail_job *j)
@@ -280,10 +307,12 @@ static void *sender_thread(void *ud)
                 uint64_t slot = take_slot(s, ref->relay->rate);
                 pthread_mutex_unlock(&s->lock);
 
-                if (ref->relay->n_dkim)
-                        sign(ref->relay, j);
-                wait_until(slot);
-                transfer(h, ref->relay, j);
+                if (render(j) == 0) {
+                        if (ref->relay->n_dkim)
+                                sign(ref->relay, j);
+                        wait_until(slot);
+                        transfer(h, ref->relay, j);
+                }
 
                 pthread_mutex_lock(&s->lock);
                 relay_unref(ref);

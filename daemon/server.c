@@ -54,6 +54,7 @@ struct listener {
         enum role role;
         char *path;
         sd_event_source *io;
+        sd_event_source *resume;        /* accepting paused: out of file descriptors */
 };
 
 struct server {
@@ -331,13 +332,38 @@ static void refuse(int cfd, enum errcode e, const char *detail)
         close(cfd);
 }
 
+static int on_resume_accept(sd_event_source *es, uint64_t usec, void *ud)
+{
+        struct listener *l = ud;
+        sd_event_source_set_enabled(l->io, SD_EVENT_ON);
+        return 0;
+}
+
+/* Out of file descriptors: the waiting connection would wake us at once
+ * again and again.  Stop listening for a moment instead. */
+static void pause_accepting(struct listener *l)
+{
+        log_warn("accept on %s: %s; not accepting for a second", l->path, strerror(errno));
+        sd_event_source_set_enabled(l->io, SD_EVENT_OFF);
+        if (!l->resume) {
+                if (sd_event_add_time_relative(l->srv->ev, &l->resume, CLOCK_MONOTONIC, 1000000u, 0,
+                                               on_resume_accept, l) < 0)
+                        sd_event_source_set_enabled(l->io, SD_EVENT_ON);
+        } else {
+                sd_event_source_set_time_relative(l->resume, 1000000u);
+                sd_event_source_set_enabled(l->resume, SD_EVENT_ONESHOT);
+        }
+}
+
 static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *ud)
 {
         struct listener *l = ud;
         for (int i = 0; i < 64; i++) {
                 int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
-                        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                                pause_accepting(l);
+                        else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                                 log_warn("accept on %s: %s", l->path, strerror(errno));
                         break;
                 }
@@ -504,6 +530,7 @@ void server_shutdown(struct server *s)
         for (size_t i = 0; i < s->n_listeners; i++) {
                 struct listener *l = &s->listeners[i];
                 l->io = sd_event_source_disable_unref(l->io);
+                l->resume = sd_event_source_disable_unref(l->resume);
                 close(l->fd);
                 unlink(l->path);
                 free(l->path);

@@ -37,7 +37,7 @@
 #define SMTP_REPLY_MAX          256     /* kept per mail */
 
 /* Outbox scheduling */
-#define JOBS_PER_SENDER         2       /* claimed ahead per sender thread */
+#define JOBS_PER_SENDER         8       /* claimed ahead per sender thread */
 #define CLAIM_BATCH_MAX         256     /* rows claimed per query */
 #define SENDER_MAX              64      /* [smtp] max_connections cap */
 

@@ -15,6 +15,8 @@ struct buf {
 void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);
 void buf_reset(struct buf *b);
+/* Make room for `extra` more bytes at once (false past max). */
+bool buf_reserve(struct buf *b, size_t extra);
 /* Appends fail (return false, set overflow) only when max would be passed. */
 bool buf_append(struct buf *b, const void *p, size_t n);
 bool buf_puts(struct buf *b, const char *s);

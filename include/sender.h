@@ -19,6 +19,8 @@ struct mail_job {
         char *rcpt;             /* the one recipient */
         char *data;             /* the message, CRLF line ends */
         size_t len;
+        /* or, when data is NULL: what the sender thread renders it from */
+        struct mail_draft *draft;
         void *userdata;         /* the scheduler's */
         /* filled in by the sender */
         enum mail_outcome outcome;
