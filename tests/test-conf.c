@@ -58,8 +58,10 @@ static bool check_error_at(const char *text, size_t len, unsigned line, const ch
         struct conf c;
         struct conf_errors e;
         int r = load(&c, &e, text, len);
-        bool ok = unit_check_int(r, 1, file, srcline, "conf_load_string()", "1 error") &
-                  unit_check_uint(e.n, 1, file, srcline, "errors.n", "1");
+        /* both checks run (and report) whatever the first one found */
+        bool ok_r = unit_check_int(r, 1, file, srcline, "conf_load_string()", "1 error");
+        bool ok_n = unit_check_uint(e.n, 1, file, srcline, "errors.n", "1");
+        bool ok = ok_r && ok_n;
         if (!unit_check(has_error(&e, line, what), file, srcline, "error at the line")) {
                 fprintf(stderr, "    expected at line %u: %s\n", line, what);
                 ok = false;
