@@ -1,0 +1,75 @@
+"""Rate limits: sign-ups per client ip and per network per hour, a ceiling
+of confirmation mails; over a limit the answer is rate_limited and nothing
+is stored or mailed; the counters survive a restart."""
+from nlhelpers import check_answer
+
+
+def addresses_in_db(d):
+    return {r["email"] for r in d.query("SELECT email FROM subscriber")}
+
+
+def limits(**kw):
+    return {"limits": {k: str(v) for k, v in kw.items()}}
+
+
+def test_signups_per_ip(daemon_factory, smtp):
+    d = daemon_factory(limits(signups_per_ip=3, signups_per_network=100))
+    for i in range(3):
+        check_answer(d.subscribe("ip%d@example.org" % i, ip="192.0.2.7"), "pending")
+    over = d.subscribe("ip3@example.org", ip="192.0.2.7")
+    check_answer(over, "error", "rate_limited")
+    assert over["message"]
+    # nothing of the refused sign-up: no row, no mail
+    assert "ip3@example.org" not in addresses_in_db(d)
+    smtp.wait_for(3)
+    d.settle()
+    assert all("ip3@" not in "".join(m.rcpt_tos) for m in smtp.mails)
+    # another client ip, and a request without ip, are not held back
+    check_answer(d.subscribe("other@example.org", ip="192.0.2.8"), "pending")
+    check_answer(d.subscribe("noip@example.org"), "pending")
+
+
+def test_signups_per_network_ipv4_and_ipv6(daemon_factory):
+    d = daemon_factory(limits(signups_per_ip=100, signups_per_network=2))
+    check_answer(d.subscribe("n1@example.org", ip="198.51.100.1"), "pending")
+    check_answer(d.subscribe("n2@example.org", ip="198.51.100.200"), "pending")
+    check_answer(d.subscribe("n3@example.org", ip="198.51.100.77"), "error", "rate_limited")
+    # the same /24 seen through an IPv6 socket
+    check_answer(d.subscribe("n4@example.org", ip="::ffff:198.51.100.9"), "error", "rate_limited")
+    check_answer(d.subscribe("n5@example.org", ip="198.51.101.1"), "pending")
+    # IPv6: one /56
+    check_answer(d.subscribe("v1@example.org", ip="2001:db8:0:100::1"), "pending")
+    check_answer(d.subscribe("v2@example.org", ip="2001:db8:0:1ff::2"), "pending")
+    check_answer(d.subscribe("v3@example.org", ip="2001:db8:0:1aa::3"), "error", "rate_limited")
+    check_answer(d.subscribe("v4@example.org", ip="2001:db8:0:200::1"), "pending")
+
+
+def test_limits_survive_a_restart(daemon_factory):
+    d = daemon_factory(limits(signups_per_ip=1))
+    check_answer(d.subscribe("r1@example.org", ip="203.0.113.5"), "pending")
+    check_answer(d.subscribe("r2@example.org", ip="203.0.113.5"), "error", "rate_limited")
+    assert d.stop() == 0
+    d.start()
+    check_answer(d.subscribe("r3@example.org", ip="203.0.113.5"), "error", "rate_limited")
+    # the counters keep no ip address, only hashed keys (the ip of the
+    # accepted sign-up is in its consent record, where it belongs)
+    keys = [bytes(r["key"]) for r in d.query("SELECT key FROM rate_limit")]
+    assert len(keys) == 2 and all(len(k) == 16 for k in keys)
+    assert all(b"203.0.113" not in k for k in keys)
+
+
+def test_ceiling_of_confirmation_mails(daemon_factory, smtp):
+    d = daemon_factory(limits(mails_per_hour=2))
+    check_answer(d.subscribe("c1@example.org"), "pending")
+    check_answer(d.subscribe("c2@example.org"), "pending")
+    check_answer(d.subscribe("c3@example.org"), "error", "rate_limited")
+    assert "c3@example.org" not in addresses_in_db(d)
+    smtp.wait_for(2)
+    d.settle()
+    assert len(smtp.mails) == 2
+
+
+def test_limits_off(daemon_factory):
+    d = daemon_factory(limits(signups_per_ip=0, signups_per_network=0))
+    for i in range(15):
+        check_answer(d.subscribe("f%d@example.org" % i, ip="192.0.2.99"), "pending")
