@@ -185,8 +185,9 @@ int daemon_check_config(const char *path)
 static void end_of_iteration(struct daemon *d)
 {
         int64_t now = (int64_t)time(NULL);
+        /* a failing slice undoes itself only; the requests go on */
         int more = d->stopping ? 0 : housekeeping_work(&d->hk, d->store, now);
-        int r = more < 0 ? more : sched_work(d->sched, now);
+        int r = sched_work(d->sched, now);
         if (r == 0 && d->stopping)
                 r = sched_requeue_unstarted(d->sched);
         if (r == 0)
@@ -206,8 +207,9 @@ static void end_of_iteration(struct daemon *d)
                 d->hctx.checkpoint_after_commit = false;
                 server_fail_answers(d->server, r == -EBUSY ? ERR_UNAVAILABLE : ERR_INTERNAL);
         }
-        /* housekeeping left for the next slice: come round again at once */
-        if (more > 0 || (more < 0 && d->hk.active))
+        /* housekeeping left for the next slice: come round again at once (after
+         * a failure the minute tick tries again, rather than spinning) */
+        if (more > 0 && r == 0)
                 sd_event_source_set_enabled(d->more, SD_EVENT_ONESHOT);
         if (d->stopping && sched_in_flight(d->sched) == 0 && server_connections(d->server) == 0)
                 sd_event_exit(d->ev, 0);

@@ -8,6 +8,9 @@
  * expired sign-ups cost the website a few milliseconds per iteration rather
  * than one long write lock.  Owns no data; the store does the SQL.
  */
+#include <errno.h>
+#include <string.h>
+
 #include "conf.h"
 #include "housekeeping.h"
 #include "log.h"
@@ -26,14 +29,12 @@ void housekeeping_request(struct housekeeping *hk, const struct conf *c, int64_t
         hk->purge_before = now - (int64_t)c->expired_retention;
 }
 
-int housekeeping_work(struct housekeeping *hk, struct store *st, int64_t now)
+/* One slice; its own savepoint, so that a failure here undoes only the slice
+ * and not the requests that share the batch. */
+static int slice(struct housekeeping *hk, struct store *st, int64_t now)
 {
-        if (!hk->active)
-                return 0;
         int64_t n = 0;
-        int r = store_batch_begin(st);
-        if (r < 0)
-                return r;
+        int r;
         if ((r = store_expire_slice(st, now, hk->expire_before, SLICE_ROWS, &n)) < 0)
                 return r;
         hk->stripped += n;
@@ -46,8 +47,32 @@ int housekeeping_work(struct housekeeping *hk, struct store *st, int64_t now)
         if (n == room)
                 return 1;
         hk->active = false;
-        if (hk->stripped || hk->purged)
+        return 0;
+}
+
+int housekeeping_work(struct housekeeping *hk, struct store *st, int64_t now)
+{
+        if (!hk->active)
+                return 0;
+        int r = store_batch_begin(st);
+        if (r == 0)
+                r = store_savepoint(st);
+        if (r < 0)
+                return r;
+        r = slice(hk, st, now);
+        if (r < 0) {
+                store_rollback_to(st);
+                log_err("expiry: a slice failed (%s); tried again in a minute", strerror(-r));
+                hk->active = false;
+                return r;
+        }
+        if (store_release(st) < 0) {
+                store_rollback_to(st);
+                hk->active = false;
+                return -EIO;
+        }
+        if (r == 0 && (hk->stripped || hk->purged))
                 log_info("expiry: %lld sign-ups stripped, %lld purged", (long long)hk->stripped,
                          (long long)hk->purged);
-        return 0;
+        return r;
 }
