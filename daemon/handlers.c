@@ -801,15 +801,16 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
                 .kind = bounce_kind_name(bi.kind), .status = bi.status, .diagnostic = bi.diagnostic,
                 .at = ctx->now,
         };
-        if ((r = store_bounce_add(ctx->store, &row)) < 0)
+        bool added = true;
+        if ((r = store_bounce_add(ctx->store, &row, &added)) < 0)
                 return r;
-        const char *action = "counted";
+        const char *action = added ? "counted" : "already recorded";
         int64_t changed = 0;
         if (bi.kind == BOUNCE_PERMANENT) {
                 if ((r = store_subscriber_bounced(ctx->store, subscriber_id, &changed)) < 0)
                         return r;
                 action = "suppressed";
-        } else if (bi.kind == BOUNCE_TEMPORARY) {
+        } else if (bi.kind == BOUNCE_TEMPORARY && added) {
                 int64_t count = 0;
                 const struct conf *c = ctx->conf;
                 if ((r = store_bounce_temporary_count(ctx->store, subscriber_id,
@@ -820,7 +821,7 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
                                 return r;
                         action = "suppressed";
                 }
-        } else {
+        } else if (bi.kind == BOUNCE_COMPLAINT) {
                 struct complaint_ctx cc = { .ctx = ctx, .req = req, .subscriber_id = subscriber_id };
                 if ((r = store_subscriber_unsubscribe_all(ctx->store, subscriber_id, ctx->now,
                                                           complaint_consent, &cc)) < 0)

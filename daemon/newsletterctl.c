@@ -338,7 +338,8 @@ static int cmd_stats(int argc, char **argv)
         json_t *ans = call(request("stats"));
         json_t *subs = json_object_get(ans, "subscribers"), *mails = json_object_get(ans, "mails");
         if (json) {
-                json_t *o = json_pack("{sOsOsO}", "subscribers", subs, "mails", mails, "days",
+                json_t *o = json_pack("{sOsOsOsO}", "subscribers", subs, "mails", mails, "bounces",
+                                      json_object_get(ans, "bounces"), "days",
                                       json_object_get(ans, "days"));
                 print_json(o);
                 json_decref(o);
@@ -352,6 +353,10 @@ static int cmd_stats(int argc, char **argv)
         printf("mails:       %lld queued, %lld sent, %lld deferred, %lld failed\n",
                (long long)int_of(mails, "queued"), (long long)int_of(mails, "sent"),
                (long long)int_of(mails, "deferred"), (long long)int_of(mails, "failed"));
+        json_t *b = json_object_get(ans, "bounces");
+        printf("reports:     %lld permanent bounces, %lld temporary, %lld complaints\n",
+               (long long)int_of(b, "permanent"), (long long)int_of(b, "temporary"),
+               (long long)int_of(b, "complaints"));
         printf("\n%-10s  %8s  %13s\n", "day (UTC)", "sign-ups", "confirmations");
         size_t i;
         json_t *d;
@@ -644,10 +649,12 @@ static int cmd_status(int argc, char **argv)
         connect_daemon();
         json_t *ans = call(req);
         if (json) {
-                json_t *o = json_pack("{sIsIsIsIsIsIsIsb}", "issue", int_of(ans, "issue"),
+                json_t *o = json_pack("{sIsIsIsIsIsIsIsIsIsb}", "issue", int_of(ans, "issue"),
                                       "total", int_of(ans, "total"), "queued", int_of(ans, "queued"),
                                       "sent", int_of(ans, "sent"), "deferred", int_of(ans, "deferred"),
                                       "failed", int_of(ans, "failed"), "skipped", int_of(ans, "skipped"),
+                                      "bounced", int_of(ans, "bounced"),
+                                      "complaints", int_of(ans, "complaints"),
                                       "finished", json_is_true(json_object_get(ans, "finished")));
                 if (status_failed)
                         json_object_set(o, "failures", json_object_get(ans, "failures"));
@@ -659,10 +666,12 @@ static int cmd_status(int argc, char **argv)
                        json_string_value(json_object_get(ans, "subject")),
                        json_string_value(json_object_get(ans, "issue_state")),
                        json_is_true(json_object_get(ans, "finished")) ? ", finished" : "");
-                printf("  total %lld: sent %lld, queued %lld, deferred %lld, failed %lld, skipped %lld\n",
+                printf("  total %lld: sent %lld, queued %lld, deferred %lld, failed %lld, skipped %lld;"
+                       " bounced %lld, complaints %lld\n",
                        (long long)int_of(ans, "total"), (long long)int_of(ans, "sent"),
                        (long long)int_of(ans, "queued"), (long long)int_of(ans, "deferred"),
-                       (long long)int_of(ans, "failed"), (long long)int_of(ans, "skipped"));
+                       (long long)int_of(ans, "failed"), (long long)int_of(ans, "skipped"),
+                       (long long)int_of(ans, "bounced"), (long long)int_of(ans, "complaints"));
                 size_t i;
                 json_t *v;
                 json_array_foreach(json_object_get(ans, "failures"), i, v)

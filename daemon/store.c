@@ -227,9 +227,11 @@ static const char *const stmt_sql[S_N] = {
                 "SELECT s.subscriber_id, u.email, o.issue_id FROM outbox o"
                 " JOIN subscription s ON s.id = o.subscription_id"
                 " JOIN subscriber u ON u.id = s.subscriber_id WHERE o.id = ?1",
+        /* a report the MTA delivers twice (it retries after a failed pipe) counts once */
         [S_BOUNCE_ADD] =
                 "INSERT INTO bounce (subscriber_id, outbox_id, issue_id, kind, status, diagnostic, at)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE ?2 IS NULL OR NOT EXISTS"
+                " (SELECT 1 FROM bounce WHERE outbox_id = ?2 AND kind = ?4)",
         [S_BOUNCE_COUNT] =
                 "SELECT count(*) FROM bounce WHERE subscriber_id = ?1 AND kind = 'temporary' AND at >= ?2",
         [S_SUBS_BOUNCED] =
@@ -1397,7 +1399,7 @@ int store_subscriber_find(struct store *st, const char *email_key, int64_t *id)
         return subscriber_by_key(st, email_key, id, NULL);
 }
 
-int store_bounce_add(struct store *st, const struct bounce_row *b)
+int store_bounce_add(struct store *st, const struct bounce_row *b, bool *added)
 {
         sqlite3_stmt *s = stmt(st, S_BOUNCE_ADD);
         sqlite3_bind_int64(s, 1, b->subscriber_id);
@@ -1409,7 +1411,10 @@ int store_bounce_add(struct store *st, const struct bounce_row *b)
         bind_text_or_null(s, 5, b->status && *b->status ? b->status : NULL);
         bind_text_or_null(s, 6, b->diagnostic && *b->diagnostic ? b->diagnostic : NULL);
         sqlite3_bind_int64(s, 7, b->at);
-        return run(st, S_BOUNCE_ADD, s);
+        int r = run(st, S_BOUNCE_ADD, s);
+        if (r == 0 && added)
+                *added = sqlite3_changes64(st->db) > 0;
+        return r;
 }
 
 int store_bounce_temporary_count(struct store *st, int64_t subscriber_id, int64_t since, int64_t *n)

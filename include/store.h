@@ -225,7 +225,8 @@ struct bounce_row {
 int store_mail_owner(struct store *st, int64_t outbox_id, int64_t *subscriber_id, char *email,
                      size_t email_len, int64_t *issue_id);
 int store_subscriber_find(struct store *st, const char *email_key, int64_t *id); /* 1: none */
-int store_bounce_add(struct store *st, const struct bounce_row *b);
+/* `added` false: the same report about the same mail was recorded before. */
+int store_bounce_add(struct store *st, const struct bounce_row *b, bool *added);
 int store_bounce_temporary_count(struct store *st, int64_t subscriber_id, int64_t since, int64_t *n);
 /* Suppress: pending and confirmed subscriptions of the subscriber become 'bounced'. */
 int store_subscriber_bounced(struct store *st, int64_t subscriber_id, int64_t *changed);

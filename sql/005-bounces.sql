@@ -14,3 +14,4 @@ CREATE TABLE bounce (
 );
 CREATE INDEX bounce_subscriber ON bounce (subscriber_id, kind, at);
 CREATE INDEX bounce_issue ON bounce (issue_id, kind) WHERE issue_id IS NOT NULL;
+CREATE INDEX bounce_outbox ON bounce (outbox_id, kind) WHERE outbox_id IS NOT NULL;
