@@ -49,7 +49,7 @@ struct daemon {
         struct housekeeping hk;
         unsigned ticks;
         sd_event *ev;
-        sd_event_source *post, *tick, *notify, *stop_timer, *more;
+        sd_event_source *post, *tick, *notify, *collect, *stop_timer, *more;
         int notify_fd;
         int lock_fd;
         bool stopping;
@@ -185,8 +185,10 @@ int daemon_check_config(const char *path)
 static void end_of_iteration(struct daemon *d)
 {
         int64_t now = (int64_t)time(NULL);
-        /* a failing slice undoes itself only; the requests go on */
-        int more = d->stopping ? 0 : housekeeping_work(&d->hk, d->store, now);
+        /* housekeeping gives way to requests: a slice only runs in an iteration
+         * no client waits on (a failing slice undoes itself only) */
+        int more = d->stopping ? 0 : server_busy(d->server) ? d->hk.active :
+                   housekeeping_work(&d->hk, d->store, now);
         int r = sched_work(d->sched, now);
         if (r == 0 && d->stopping)
                 r = sched_requeue_unstarted(d->sched);
@@ -226,12 +228,28 @@ static int on_post(sd_event_source *s, void *ud)
         return 0;
 }
 
+/* Outcomes are collected a few milliseconds after the first of them
+ * arrives, so that one commit records many (each commit is an fsync), while
+ * the senders still have claimed mails to work on. */
+#define COLLECT_DELAY_USEC 3000
+
+static int on_collect(sd_event_source *s, uint64_t usec, void *ud)
+{
+        struct daemon *d = ud;
+        sched_kick(d->sched);   /* the post source collects the outcomes */
+        sd_event_source_set_enabled(d->notify, SD_EVENT_ON);
+        return 0;
+}
+
 static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *ud)
 {
+        struct daemon *d = ud;
         uint64_t v;
         if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                 log_err("eventfd: %s", strerror(errno));
-        /* the post source collects the outcomes */
+        sd_event_source_set_enabled(d->notify, SD_EVENT_OFF);
+        sd_event_source_set_time_relative(d->collect, COLLECT_DELAY_USEC);
+        sd_event_source_set_enabled(d->collect, SD_EVENT_ONESHOT);
         return 0;
 }
 
@@ -365,6 +383,7 @@ static void daemon_free(struct daemon *d)
         sd_event_source_disable_unref(d->notify);
         sd_event_source_disable_unref(d->stop_timer);
         sd_event_source_disable_unref(d->more);
+        sd_event_source_disable_unref(d->collect);
         sd_event_unref(d->ev);
         if (d->notify_fd >= 0)
                 close(d->notify_fd);
@@ -438,6 +457,8 @@ int daemon_run(const char *path)
             (r = sd_event_add_signal(d.ev, NULL, SIGHUP, on_hup, &d)) < 0 ||
             (r = sd_event_add_post(d.ev, &d.post, on_post, &d)) < 0 ||
             (r = sd_event_add_defer(d.ev, &d.more, on_more, &d)) < 0 ||
+            (r = sd_event_add_time_relative(d.ev, &d.collect, CLOCK_MONOTONIC, COLLECT_DELAY_USEC, 0,
+                                            on_collect, &d)) < 0 ||
             (r = sd_event_add_io(d.ev, &d.notify, d.notify_fd, EPOLLIN, on_notify, &d)) < 0 ||
             (r = sd_event_add_time_relative(d.ev, &d.tick, CLOCK_MONOTONIC, 1000000u, 0, on_tick,
                                             &d)) < 0 ||
@@ -446,6 +467,7 @@ int daemon_run(const char *path)
         /* the post source must stay on for every iteration */
         sd_event_source_set_enabled(d.post, SD_EVENT_ON);
         sd_event_source_set_enabled(d.more, SD_EVENT_OFF);
+        sd_event_source_set_enabled(d.collect, SD_EVENT_OFF);
 
         gid_t gid = group_id(d.conf->public_group);
         if (gid == (gid_t)-2) {

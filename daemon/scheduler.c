@@ -40,6 +40,7 @@ struct sched {
         bool held;
         int64_t now;                    /* of the current sched_work() */
         struct issue_text *issue;       /* texts of the issue being sent */
+        uint8_t token_hash[32];         /* of the newsletter mail being claimed */
 };
 
 struct sched *sched_new(struct store *st, struct sender *snd)
@@ -179,9 +180,6 @@ static void mark_batch(struct sched *s, int *r)
                 *r = store_batch_begin(s->store);
 }
 
-/* How long an unsubscribe link in a newsletter keeps working. */
-#define UNSUBSCRIBE_TOKEN_TTL (366 * 86400)
-
 /* The texts of the issue being sent, shared with the sender threads. */
 static int issue_texts(struct sched *s, int64_t id, struct issue_text **out)
 {
@@ -208,18 +206,15 @@ static int build_newsletter(struct sched *s, const struct outbox_row *row, int64
         int r = issue_texts(s, row->issue_id, &it);
         if (r != 0)
                 return r;
+        /* the token names this mail's row, which keeps its hash (see
+         * claim_row); a test send's link opens nothing: no hash is kept */
         struct token t;
-        if ((r = token_new(&t)) < 0) {
+        if ((r = token_new_for_row(&t, row->id)) < 0) {
                 issue_text_unref(it);
                 return r;
         }
-        /* a test send's link opens nothing: it belongs to no subscription */
-        if (row->subscription_id &&
-            (r = store_token_add(s->store, t.hash, row->subscription_id, TOKEN_UNSUBSCRIBE, now,
-                                 now + UNSUBSCRIBE_TOKEN_TTL)) < 0) {
-                issue_text_unref(it);
-                return r;
-        }
+        if (row->subscription_id)
+                memcpy(s->token_hash, t.hash, sizeof(t.hash));
         struct mail_draft *m = xcalloc(1, sizeof(*m));
         m->issue = it;
         m->to = xstrdup(row->email);
@@ -258,16 +253,21 @@ static int claim_row(void *ud, const struct outbox_row *row)
         }
         if (row->kind == MAIL_NEWSLETTER && row->sub_state != SUB_CONFIRMED)
                 return store_outbox_skip(s->store, row->id, "no longer subscribed", s->now);
-        if (row->kind == MAIL_CONFIRM)
+        bool keep_hash = false;
+        if (row->kind == MAIL_CONFIRM) {
                 r = build_confirmation(s, row, s->now, &j);
-        else
+        } else {
                 r = build_newsletter(s, row, s->now, &j);
+                keep_hash = r == 0 && row->subscription_id;
+        }
         if (r < 0)
                 return r;
         if (r == 1)
                 return store_outbox_finish(s->store, row->id, MS_FAILED, s->now, s->now,
                                            "message could not be built");
-        if ((r = store_outbox_sending(s->store, row->id)) < 0) {
+        r = store_outbox_sending(s->store, row->id, keep_hash ? s->token_hash : NULL);
+        explicit_bzero(s->token_hash, sizeof(s->token_hash));
+        if (r < 0) {
                 mail_job_free(j);
                 return r;
         }

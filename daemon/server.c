@@ -550,6 +550,11 @@ void server_set_admin_acl(struct server *s, const struct admin_acl *acl)
         s->acl = *acl;
 }
 
+bool server_busy(const struct server *s)
+{
+        return s->held != NULL;
+}
+
 size_t server_connections(const struct server *s)
 {
         return s->n_conns;

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include "embedded.h"
@@ -27,7 +28,7 @@ enum stmt_id {
         S_SUB_ADD, S_SUB_RESTART, S_SUB_MAILED, S_SUB_CONFIRM, S_SUB_UNSUBSCRIBE,
         S_CONSENT_ADD,
         S_TOKEN_ADD, S_TOKEN_FIND, S_TOKENS_DELETE,
-        S_OUTBOX_ADD, S_OUTBOX_DUE, S_OUTBOX_SENDING, S_OUTBOX_FINISH, S_OUTBOX_DELETE,
+        S_OUTBOX_ADD, S_OUTBOX_DUE, S_OUTBOX_SENDING, S_MAIL_TOKEN, S_OUTBOX_FINISH, S_OUTBOX_DELETE,
         S_OUTBOX_REQUEUE, S_OUTBOX_GET,
         S_EXP_COUNT, S_PURGE_COUNT,
         S_EXP_CLEAR, S_EXP_SELECT, S_EXP_CONSENT, S_EXP_OUTBOX, S_EXP_MARK, S_EXP_SUBSCRIBERS,
@@ -100,7 +101,12 @@ static const char *const stmt_sql[S_N] = {
                 " WHERE o.state IN ('queued', 'deferred') AND o.priority = ?3 AND o.next_at <= ?1"
                 " ORDER BY o.next_at LIMIT ?2",
         [S_OUTBOX_SENDING] =
-                "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?1",
+                "UPDATE outbox SET state = 'sending', attempts = attempts + 1,"
+                " token_hash = coalesce(?2, token_hash) WHERE id = ?1",
+        [S_MAIL_TOKEN] =
+                "SELECT o.token_hash, o.created_at, s.id, s.subscriber_id, s.state, s.list"
+                " FROM outbox o JOIN subscription s ON s.id = o.subscription_id"
+                " WHERE o.id = ?1 AND o.kind = 'newsletter'",
         [S_OUTBOX_FINISH] =
                 "UPDATE outbox SET state = ?2, next_at = ?3, reply = ?5,"
                 " done_at = CASE WHEN ?2 IN ('sent', 'failed') THEN ?4 END WHERE id = ?1",
@@ -797,11 +803,39 @@ int store_outbox_due(struct store *st, int64_t now, unsigned limit,
         return 0;
 }
 
-int store_outbox_sending(struct store *st, int64_t id)
+int store_outbox_sending(struct store *st, int64_t id, const uint8_t *token_hash)
 {
         sqlite3_stmt *s = stmt(st, S_OUTBOX_SENDING);
         sqlite3_bind_int64(s, 1, id);
+        if (token_hash)
+                sqlite3_bind_blob(s, 2, token_hash, 32, SQLITE_STATIC);
         return run(st, S_OUTBOX_SENDING, s);
+}
+
+int store_mail_token_find(struct store *st, const struct token_lookup *t, struct token_row *out)
+{
+        sqlite3_stmt *s = stmt(st, S_MAIL_TOKEN);
+        sqlite3_bind_int64(s, 1, t->row);
+        int rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW) {
+                sqlite3_reset(s);
+                return rc == SQLITE_DONE ? 1 : fail(st, rc, "mail token");
+        }
+        int r = 1;
+        if (sqlite3_column_bytes(s, 0) == 32 &&
+            CRYPTO_memcmp(sqlite3_column_blob(s, 0), t->hash, 32) == 0) {
+                int state = NAME_INDEX(sub_state_names, sqlite3_column_text(s, 4));
+                out->kind = TOKEN_UNSUBSCRIBE;
+                out->issued_at = sqlite3_column_int64(s, 1);
+                out->expires_at = 0;
+                out->subscription_id = sqlite3_column_int64(s, 2);
+                out->subscriber_id = sqlite3_column_int64(s, 3);
+                out->state = state < 0 ? SUB_UNSUBSCRIBED : (enum sub_state)state;
+                snprintf(out->list, sizeof(out->list), "%s", (const char *)sqlite3_column_text(s, 5));
+                r = 0;
+        }
+        sqlite3_reset(s);
+        return r;
 }
 
 int store_outbox_finish(struct store *st, int64_t id, enum mail_state state, int64_t next_at,

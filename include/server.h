@@ -2,6 +2,7 @@
  * buffers and limits.  Lines go to the handlers; answers are held until the
  * batch they depend on has committed. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -30,4 +31,6 @@ void server_fail_answers(struct server *s, enum errcode e);
 /* Stop accepting; close each connection once its answers are out. */
 void server_shutdown(struct server *s);
 size_t server_connections(const struct server *s);
+/* Answers are waiting for this iteration's commit. */
+bool server_busy(const struct server *s);
 void server_set_admin_acl(struct server *s, const struct admin_acl *acl);

@@ -125,7 +125,15 @@ int store_outbox_add(struct store *st, enum mail_kind kind, int64_t subscription
  * to go on, non-zero to stop (and that value is returned). */
 int store_outbox_due(struct store *st, int64_t now, unsigned limit,
                      int (*fn)(void *ud, const struct outbox_row *row), void *ud);
-int store_outbox_sending(struct store *st, int64_t id);
+/* Handed to a sender; a newsletter mail's unsubscribe token hash goes into its row. */
+int store_outbox_sending(struct store *st, int64_t id, const uint8_t *token_hash);
+struct token_lookup {
+        int64_t row;
+        const uint8_t *hash;
+};
+/* The unsubscribe token of a newsletter mail (the row its token names);
+ * 1 when that row holds another hash or does not exist. */
+int store_mail_token_find(struct store *st, const struct token_lookup *t, struct token_row *out);
 int store_outbox_finish(struct store *st, int64_t id, enum mail_state state, int64_t next_at,
                         int64_t now, const char *reply);
 int store_outbox_delete(struct store *st, int64_t id);

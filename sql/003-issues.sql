@@ -17,5 +17,8 @@ CREATE TABLE issue (
 ALTER TABLE outbox ADD COLUMN issue_id INTEGER REFERENCES issue(id) ON DELETE CASCADE;
 -- the recipient of a mail with no subscription (a test send)
 ALTER TABLE outbox ADD COLUMN rcpt TEXT;
+-- the SHA-256 of the unsubscribe token in that newsletter mail; the token
+-- names this row in its first 8 bytes (see token_new_for_row)
+ALTER TABLE outbox ADD COLUMN token_hash BLOB;
 
 CREATE INDEX outbox_issue ON outbox (issue_id, state) WHERE issue_id IS NOT NULL;
