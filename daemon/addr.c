@@ -130,13 +130,12 @@ enum addr_result addr_parse(const char *s, size_t len, struct addr *out)
         char domain[ADDR_DOMAIN_MAX + 1];
         size_t domain_len;
         if (needs_idna(dom, dom_len)) {
-                char *in = strndup(dom, dom_len);
+                char in[ADDR_INPUT_MAX + 1];    /* idn2 wants a terminated string */
                 uint8_t *alabel = NULL;
-                if (!in)
-                        return ADDR_DOMAIN;
+                memcpy(in, dom, dom_len);
+                in[dom_len] = '\0';
                 int rc = idn2_lookup_u8((const uint8_t *)in, &alabel,
                                         IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
-                free(in);
                 if (rc != IDN2_OK) {
                         idn2_free(alabel);
                         return rc == IDN2_TOO_BIG_DOMAIN || rc == IDN2_TOO_BIG_LABEL ||

@@ -126,10 +126,13 @@ char *xstrdup(const char *s)
         return p;
 }
 
+/* Like strndup, but never looks past s[n - 1]: s need not be terminated. */
 char *xstrndup(const char *s, size_t n)
 {
-        char *p = strndup(s, n);
-        if (!p)
-                oom();
+        const char *nul = memchr(s, '\0', n);
+        size_t len = nul ? (size_t)(nul - s) : n;
+        char *p = xmalloc(len + 1);
+        memcpy(p, s, len);
+        p[len] = '\0';
         return p;
 }
