@@ -79,7 +79,10 @@ int client_call(struct client *c, json_t *req, json_t **answer)
         free(text);
         if (r == 0)
                 r = send_all(c, "\n", 1);
-        if (r < 0)
+        /* a daemon that refuses us answers and closes at once: its answer may
+         * be waiting although our request could not be written */
+        int send_error = r;
+        if (r < 0 && r != -EPIPE && r != -ECONNRESET)
                 return r;
 
         long long deadline = mono_ms() + c->timeout_ms;
@@ -104,9 +107,9 @@ int client_call(struct client *c, json_t *req, json_t **answer)
                 char chunk[65536];
                 ssize_t got = read(c->fd, chunk, sizeof(chunk));
                 if (got < 0 && errno != EINTR)
-                        return -errno;
+                        return send_error < 0 ? send_error : -errno;
                 if (got == 0)
-                        return -ECONNRESET;
+                        return send_error < 0 ? send_error : -ECONNRESET;
                 if (got > 0 && !buf_append(&c->in, chunk, (size_t)got))
                         return -EPROTO;
         }

@@ -247,6 +247,11 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *ud)
         uint64_t v;
         if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                 log_err("eventfd: %s", strerror(errno));
+        /* a sender waits for this commit: no delay */
+        if (sender_held_back(d->sender)) {
+                sched_kick(d->sched);
+                return 0;
+        }
         sd_event_source_set_enabled(d->notify, SD_EVENT_OFF);
         sd_event_source_set_time_relative(d->collect, COLLECT_DELAY_USEC);
         sd_event_source_set_enabled(d->collect, SD_EVENT_ONESHOT);

@@ -301,8 +301,9 @@ static int cmd_import(int argc, char **argv)
         if (f != stdin)
                 fclose(f);
         if (invalid) {
-                json_t *ans = NULL;
-                client_call(&cl, request("import_abort"), &ans);
+                json_t *abort_req = request("import_abort"), *ans = NULL;
+                client_call(&cl, abort_req, &ans);
+                json_decref(abort_req);
                 json_decref(ans);
                 die(EXIT_REFUSED, "%s: %lld invalid lines; nothing was imported", file, invalid);
         }

@@ -253,6 +253,12 @@ static int claim_row(void *ud, const struct outbox_row *row)
         }
         if (row->kind == MAIL_NEWSLETTER && row->sub_state != SUB_CONFIRMED)
                 return store_outbox_skip(s->store, row->id, "no longer subscribed", s->now);
+        /* a mail that was with a sender when its issue was paused or cancelled
+         * and came back deferred */
+        if (row->kind == MAIL_NEWSLETTER && row->issue_state == ISSUE_PAUSED)
+                return store_outbox_park(s->store, row->id);
+        if (row->kind == MAIL_NEWSLETTER && row->issue_state == ISSUE_CANCELLED)
+                return store_outbox_skip(s->store, row->id, "cancelled", s->now);
         bool keep_hash = false;
         if (row->kind == MAIL_CONFIRM) {
                 r = build_confirmation(s, row, s->now, &j);
@@ -370,8 +376,13 @@ int sched_work(struct sched *s, int64_t now)
 
 void sched_committed(struct sched *s)
 {
+        unsigned sent = 0;
+        for (struct mail_job *j = s->recorded; j; j = j->next)
+                sent += j->outcome == OUTCOME_SENT;
         free_list(s->recorded);
         s->recorded = NULL;
+        if (sent)
+                sender_committed(s->sender, sent);
         while (s->claimed) {
                 struct mail_job *j = s->claimed;
                 s->claimed = j->next;

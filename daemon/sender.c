@@ -39,6 +39,14 @@ struct sender {
         struct relay_ref *relay;
         bool stopping;
         int notify_fd;
+        /* Mails the relay took whose outcome is not committed yet would go out
+         * twice after a crash.  Those and the transfers under way together
+         * stay within a budget, so a stalled commit cannot let the senders
+         * run ahead of what the database knows. */
+        unsigned transferring;
+        unsigned unrecorded;
+        unsigned budget;
+        unsigned waiting;
         uint64_t next_slot_ns;          /* [smtp] rate: when the next transfer may start */
         pthread_t *threads;
         unsigned n_threads;
@@ -298,10 +306,18 @@ static void *sender_thread(void *ud)
         pthread_mutex_lock(&s->lock);
         for (;;) {
                 struct mail_job *j = NULL;
-                while (!s->stopping && !(j = pop(s)))
+                for (;;) {
+                        if (s->stopping)
+                                break;
+                        if (s->transferring + s->unrecorded < s->budget && (j = pop(s)))
+                                break;
+                        s->waiting += s->head[0] || s->head[1];
                         pthread_cond_wait(&s->cond, &s->lock);
+                        s->waiting -= s->waiting > 0;
+                }
                 if (!j)
                         break;
+                s->transferring++;
                 struct relay_ref *ref = s->relay;
                 ref->refs++;
                 uint64_t slot = take_slot(s, ref->relay->rate);
@@ -316,6 +332,9 @@ static void *sender_thread(void *ud)
 
                 pthread_mutex_lock(&s->lock);
                 relay_unref(ref);
+                s->transferring--;
+                if (j->outcome == OUTCOME_SENT)
+                        s->unrecorded++;
                 j->next = s->done;
                 s->done = j;
                 uint64_t one = 1;
@@ -336,6 +355,7 @@ int sender_new(unsigned n, struct relay *relay, int notify_fd, struct sender **o
         s->relay->relay = relay;
         s->relay->refs = 1;
         s->notify_fd = notify_fd;
+        s->budget = 2 * n;
         s->threads = xcalloc(n, sizeof(pthread_t));
         for (unsigned i = 0; i < n; i++) {
                 int r = pthread_create(&s->threads[i], NULL, sender_thread, s);
@@ -362,7 +382,8 @@ void sender_push(struct sender *s, struct mail_job *job)
                 s->head[c] = job;
         s->tail[c] = job;
         s->busy++;
-        pthread_cond_signal(&s->cond);
+        /* broadcast: a signal might wake a thread held back by the budget */
+        pthread_cond_broadcast(&s->cond);
         pthread_mutex_unlock(&s->lock);
 }
 
@@ -375,6 +396,22 @@ struct mail_job *sender_collect(struct sender *s)
                 s->busy--;
         pthread_mutex_unlock(&s->lock);
         return list;
+}
+
+void sender_committed(struct sender *s, unsigned sent)
+{
+        pthread_mutex_lock(&s->lock);
+        s->unrecorded -= sent < s->unrecorded ? sent : s->unrecorded;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+}
+
+bool sender_held_back(struct sender *s)
+{
+        pthread_mutex_lock(&s->lock);
+        bool held = s->waiting > 0;
+        pthread_mutex_unlock(&s->lock);
+        return held;
 }
 
 size_t sender_busy(struct sender *s)

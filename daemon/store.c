@@ -38,10 +38,10 @@ enum stmt_id {
         S_IMP_CONSENT, S_IMP_OUTBOX,
         S_STATS_SUBS, S_STATS_MAILS, S_STATS_DAYS,
         S_SUBSCRIBER_BY_KEY, S_EXPORT_SUBS, S_EXPORT_CONSENT, S_EXPORT_MAILS, S_EXPORT_TOKENS,
-        S_ERASE_SUBS, S_ERASE,
+        S_ERASE_SUBS, S_ERASE_RCPT, S_ERASE,
         S_ISSUE_ADD, S_ISSUE_RECIPIENTS, S_ISSUE_TEST_RCPT, S_ISSUE_GET, S_ISSUE_COUNTS,
         S_ISSUE_LATEST, S_ISSUE_STATE, S_ISSUE_PARK, S_ISSUE_UNPARK, S_ISSUE_CANCEL,
-        S_ISSUE_FAILED, S_OUTBOX_SKIP,
+        S_ISSUE_FAILED, S_OUTBOX_SKIP, S_OUTBOX_PARK,
         S_RATE_GET, S_RATE_PUT, S_RATE_PURGE,
         S_MAIL_OWNER, S_BOUNCE_ADD, S_BOUNCE_COUNT, S_SUBS_BOUNCED, S_SUBS_UNSUBSCRIBE_ALL,
         S_ISSUE_BOUNCES, S_STATS_BOUNCES,
@@ -94,7 +94,7 @@ static const char *const stmt_sql[S_N] = {
                 " VALUES (?1, ?2, 'queued', ?3, ?4, ?4)",
         [S_OUTBOX_DUE] =
                 "SELECT o.id, o.kind, o.subscription_id, s.state, s.lang, o.attempts, o.created_at,"
-                " coalesce(o.rcpt, u.email), coalesce(s.list, i.list), o.issue_id, u.name"
+                " coalesce(o.rcpt, u.email), coalesce(s.list, i.list), o.issue_id, u.name, i.state"
                 " FROM outbox o LEFT JOIN subscription s ON s.id = o.subscription_id"
                 " LEFT JOIN subscriber u ON u.id = s.subscriber_id"
                 " LEFT JOIN issue i ON i.id = o.issue_id"
@@ -102,9 +102,11 @@ static const char *const stmt_sql[S_N] = {
                 " ORDER BY o.next_at LIMIT ?2",
         [S_OUTBOX_SENDING] =
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1,"
+                " token_hash_prev = CASE WHEN ?2 IS NULL THEN token_hash_prev ELSE token_hash END,"
                 " token_hash = coalesce(?2, token_hash) WHERE id = ?1",
         [S_MAIL_TOKEN] =
-                "SELECT o.token_hash, o.created_at, s.id, s.subscriber_id, s.state, s.list"
+                "SELECT o.token_hash, o.created_at, s.id, s.subscriber_id, s.state, s.list,"
+                " o.token_hash_prev"
                 " FROM outbox o JOIN subscription s ON s.id = o.subscription_id"
                 " WHERE o.id = ?1 AND o.kind = 'newsletter'",
         [S_OUTBOX_FINISH] =
@@ -195,6 +197,7 @@ static const char *const stmt_sql[S_N] = {
                 " JOIN subscription s ON s.id = t.subscription_id WHERE s.subscriber_id = ?1"
                 " ORDER BY t.issued_at",
         [S_ERASE_SUBS] = "DELETE FROM subscription WHERE subscriber_id = ?1",
+        [S_ERASE_RCPT] = "DELETE FROM outbox WHERE rcpt IS NOT NULL AND lower(rcpt) = ?1",
         [S_ERASE] = "DELETE FROM subscriber WHERE id = ?1",
 
         [S_ISSUE_ADD] =
@@ -255,6 +258,7 @@ static const char *const stmt_sql[S_N] = {
                 " ON CONFLICT (key) DO UPDATE SET window_start = excluded.window_start,"
                 " count = excluded.count",
         [S_RATE_PURGE] = "DELETE FROM rate_limit WHERE window_start <= ?1",
+        [S_OUTBOX_PARK] = "UPDATE outbox SET next_at = next_at + ?2 WHERE id = ?1 AND next_at < ?2",
         [S_OUTBOX_SKIP] =
                 "UPDATE outbox SET state = 'skipped', reply = ?2, done_at = ?3 WHERE id = ?1",
 };
@@ -770,6 +774,10 @@ static int due_class(struct store *st, int priority, int64_t now, unsigned limit
                 r->issue_id = sqlite3_column_int64(s, 9);
                 if (sqlite3_column_type(s, 10) != SQLITE_NULL)
                         snprintf(r->name, sizeof(r->name), "%s", (const char *)sqlite3_column_text(s, 10));
+                if (sqlite3_column_type(s, 11) != SQLITE_NULL) {
+                        int is = NAME_INDEX(issue_state_names, sqlite3_column_text(s, 11));
+                        r->issue_state = is < 0 ? ISSUE_CANCELLED : (enum issue_state)is;
+                }
                 if (kind < 0 || state < 0)
                         fatal("outbox row %lld with an unknown kind or state", (long long)r->id);
                 r->kind = (enum mail_kind)kind;
@@ -822,8 +830,12 @@ int store_mail_token_find(struct store *st, const struct token_lookup *t, struct
                 return rc == SQLITE_DONE ? 1 : fail(st, rc, "mail token");
         }
         int r = 1;
-        if (sqlite3_column_bytes(s, 0) == 32 &&
-            CRYPTO_memcmp(sqlite3_column_blob(s, 0), t->hash, 32) == 0) {
+        /* both compared, always, in constant time */
+        bool now_ok = sqlite3_column_bytes(s, 0) == 32 &&
+                      CRYPTO_memcmp(sqlite3_column_blob(s, 0), t->hash, 32) == 0;
+        bool prev_ok = sqlite3_column_bytes(s, 6) == 32 &&
+                       CRYPTO_memcmp(sqlite3_column_blob(s, 6), t->hash, 32) == 0;
+        if (now_ok | prev_ok) {
                 int state = NAME_INDEX(sub_state_names, sqlite3_column_text(s, 4));
                 out->kind = TOKEN_UNSUBSCRIBE;
                 out->issued_at = sqlite3_column_int64(s, 1);
@@ -1195,10 +1207,17 @@ int store_export(struct store *st, const char *email_key, json_t **out)
 
 int store_erase(struct store *st, const char *email_key)
 {
-        int64_t id;
-        int r = subscriber_by_key(st, email_key, &id, NULL);
-        if (r)
+        /* test sends went to the address without a subscription */
+        sqlite3_stmt *s = stmt(st, S_ERASE_RCPT);
+        sqlite3_bind_text(s, 1, email_key, -1, SQLITE_STATIC);
+        int r = run(st, S_ERASE_RCPT, s);
+        if (r < 0)
                 return r;
+        int64_t test_sends = sqlite3_changes64(st->db);
+        int64_t id;
+        r = subscriber_by_key(st, email_key, &id, NULL);
+        if (r)
+                return r == 1 && test_sends ? 0 : r;
         /* subscriptions cascade to tokens and queued mails; the subscriber to
          * the consent record and bounces */
         if ((r = run_ints(st, S_ERASE_SUBS, 1, id, 0, NULL)) < 0)
@@ -1360,6 +1379,11 @@ int store_issue_failed(struct store *st, int64_t id, unsigned limit,
         }
         sqlite3_reset(s);
         return rc == SQLITE_DONE ? 0 : fail(st, rc, "failed recipients");
+}
+
+int store_outbox_park(struct store *st, int64_t id)
+{
+        return run_ints(st, S_OUTBOX_PARK, 2, id, PARK_OFFSET, NULL);
 }
 
 int store_outbox_skip(struct store *st, int64_t id, const char *why, int64_t now)

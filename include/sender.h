@@ -56,6 +56,11 @@ int sender_new(unsigned n, struct relay *relay, int notify_fd, struct sender **o
 void sender_push(struct sender *s, struct mail_job *job);
 /* Take all finished jobs (a list), or NULL. */
 struct mail_job *sender_collect(struct sender *s);
+/* The outcomes of `sent` mails the relay took are committed now: that much
+ * of the budget of taken-but-unrecorded mails is free again. */
+void sender_committed(struct sender *s, unsigned sent);
+/* A thread waits for a commit before it may start its next transfer. */
+bool sender_held_back(struct sender *s);
 /* Jobs queued or in transfer. */
 size_t sender_busy(struct sender *s);
 /* Use a new relay from the next transfer on (takes ownership). */

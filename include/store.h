@@ -66,6 +66,7 @@ struct outbox_row {
         char email[256];
         char list[65];
         int64_t issue_id;       /* newsletters */
+        enum issue_state issue_state;
         char name[NAME_MAX_BYTES + 1];
 };
 
@@ -207,6 +208,8 @@ int store_issue_set_state(struct store *st, int64_t id, enum issue_state from, e
                           int64_t now, int64_t *changed);
 int store_issue_failed(struct store *st, int64_t id, unsigned limit,
                        int (*fn)(void *ud, const char *email, const char *reply, int64_t at), void *ud);
+/* A mail of a paused issue: out of the due scans until resume. */
+int store_outbox_park(struct store *st, int64_t id);
 /* A mail not sent on purpose. */
 int store_outbox_skip(struct store *st, int64_t id, const char *why, int64_t now);
 

@@ -20,5 +20,8 @@ ALTER TABLE outbox ADD COLUMN rcpt TEXT;
 -- the SHA-256 of the unsubscribe token in that newsletter mail; the token
 -- names this row in its first 8 bytes (see token_new_for_row)
 ALTER TABLE outbox ADD COLUMN token_hash BLOB;
+-- and of the attempt before: a mail the relay took but whose answer got lost
+-- is sent again with a new token, and the first copy's link must still work
+ALTER TABLE outbox ADD COLUMN token_hash_prev BLOB;
 
 CREATE INDEX outbox_issue ON outbox (issue_id, state) WHERE issue_id IS NOT NULL;
