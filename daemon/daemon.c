@@ -462,7 +462,7 @@ int daemon_run(const char *path)
             (r = sd_event_add_signal(d.ev, NULL, SIGHUP, on_hup, &d)) < 0 ||
             (r = sd_event_add_post(d.ev, &d.post, on_post, &d)) < 0 ||
             (r = sd_event_add_defer(d.ev, &d.more, on_more, &d)) < 0 ||
-            (r = sd_event_add_time_relative(d.ev, &d.collect, CLOCK_MONOTONIC, COLLECT_DELAY_USEC, 0,
+            (r = sd_event_add_time_relative(d.ev, &d.collect, CLOCK_MONOTONIC, COLLECT_DELAY_USEC, 1,
                                             on_collect, &d)) < 0 ||
             (r = sd_event_add_io(d.ev, &d.notify, d.notify_fd, EPOLLIN, on_notify, &d)) < 0 ||
             (r = sd_event_add_time_relative(d.ev, &d.tick, CLOCK_MONOTONIC, 1000000u, 0, on_tick,
