@@ -48,9 +48,11 @@ struct daemon {
         struct handler_ctx hctx;
         struct housekeeping hk;
         unsigned ticks;
+        bool collect_due;               /* record the senders' outcomes in this iteration */
         sd_event *ev;
-        sd_event_source *post, *tick, *notify, *collect, *stop_timer, *more;
+        sd_event_source *post, *tick, *notify, *urgent, *collect, *stop_timer, *more;
         int notify_fd;
+        int urgent_fd;
         int lock_fd;
         bool stopping;
 };
@@ -189,11 +191,14 @@ static void end_of_iteration(struct daemon *d)
          * no client waits on (a failing slice undoes itself only) */
         int more = d->stopping ? 0 : server_busy(d->server) ? d->hk.active :
                    housekeeping_work(&d->hk, d->store, now);
-        int r = sched_work(d->sched, now);
+        bool collect = d->collect_due || d->stopping;
+        d->collect_due = false;
+        int r = sched_work(d->sched, now, collect);
         if (r == 0 && d->stopping)
                 r = sched_requeue_unstarted(d->sched);
+        /* answers wait for a durable commit; the scheduler's bookkeeping alone does not */
         if (r == 0)
-                r = store_batch_commit(d->store);
+                r = store_batch_commit(d->store, server_busy(d->server) || d->stopping);
         else
                 store_batch_rollback(d->store);
         if (r == 0) {
@@ -236,7 +241,8 @@ static int on_post(sd_event_source *s, void *ud)
 static int on_collect(sd_event_source *s, uint64_t usec, void *ud)
 {
         struct daemon *d = ud;
-        sched_kick(d->sched);   /* the post source collects the outcomes */
+        d->collect_due = true;
+        sched_kick(d->sched);
         sd_event_source_set_enabled(d->notify, SD_EVENT_ON);
         return 0;
 }
@@ -247,14 +253,24 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *ud)
         uint64_t v;
         if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                 log_err("eventfd: %s", strerror(errno));
-        /* a sender waits for this commit: no delay */
-        if (sender_held_back(d->sender)) {
-                sched_kick(d->sched);
-                return 0;
-        }
         sd_event_source_set_enabled(d->notify, SD_EVENT_OFF);
         sd_event_source_set_time_relative(d->collect, COLLECT_DELAY_USEC);
         sd_event_source_set_enabled(d->collect, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+/* A sender may not start its next transfer before outcomes are committed:
+ * no window then. */
+static int on_urgent(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+        struct daemon *d = ud;
+        uint64_t v;
+        if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                log_err("eventfd: %s", strerror(errno));
+        d->collect_due = true;
+        sched_kick(d->sched);
+        sd_event_source_set_enabled(d->collect, SD_EVENT_OFF);
+        sd_event_source_set_enabled(d->notify, SD_EVENT_ON);
         return 0;
 }
 
@@ -386,12 +402,15 @@ static void daemon_free(struct daemon *d)
         sd_event_source_disable_unref(d->post);
         sd_event_source_disable_unref(d->tick);
         sd_event_source_disable_unref(d->notify);
+        sd_event_source_disable_unref(d->urgent);
         sd_event_source_disable_unref(d->stop_timer);
         sd_event_source_disable_unref(d->more);
         sd_event_source_disable_unref(d->collect);
         sd_event_unref(d->ev);
         if (d->notify_fd >= 0)
                 close(d->notify_fd);
+        if (d->urgent_fd >= 0)
+                close(d->urgent_fd);
         store_close(d->store);
         if (d->lock_fd >= 0)
                 close(d->lock_fd);
@@ -403,7 +422,7 @@ static void daemon_free(struct daemon *d)
 
 int daemon_run(const char *path)
 {
-        struct daemon d = { .notify_fd = -1, .lock_fd = -1 };
+        struct daemon d = { .notify_fd = -1, .urgent_fd = -1, .lock_fd = -1 };
         struct signing sg = { 0 };
         int r;
 
@@ -433,7 +452,8 @@ int daemon_run(const char *path)
                 goto fail;
         }
         d.notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (d.notify_fd < 0) {
+        d.urgent_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (d.notify_fd < 0 || d.urgent_fd < 0) {
                 r = -errno;
                 goto fail;
         }
@@ -447,7 +467,7 @@ int daemon_run(const char *path)
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
         r = sender_new(d.conf->max_connections, relay_from_conf(d.conf, sg.keys, sg.n), d.notify_fd,
-                       &d.sender);
+                       d.urgent_fd, &d.sender);
         sg = (struct signing){ 0 };     /* the relay owns the keys now */
         if (r < 0)
                 goto fail;
@@ -465,6 +485,7 @@ int daemon_run(const char *path)
             (r = sd_event_add_time_relative(d.ev, &d.collect, CLOCK_MONOTONIC, COLLECT_DELAY_USEC, 1,
                                             on_collect, &d)) < 0 ||
             (r = sd_event_add_io(d.ev, &d.notify, d.notify_fd, EPOLLIN, on_notify, &d)) < 0 ||
+            (r = sd_event_add_io(d.ev, &d.urgent, d.urgent_fd, EPOLLIN, on_urgent, &d)) < 0 ||
             (r = sd_event_add_time_relative(d.ev, &d.tick, CLOCK_MONOTONIC, 1000000u, 0, on_tick,
                                             &d)) < 0 ||
             (r = server_new(d.ev, &d.hctx, &d.server)) < 0)
@@ -503,8 +524,8 @@ int daemon_run(const char *path)
                 log_err("event loop: %s", strerror(-r));
         /* record what finished while we stopped */
         sender_stop(d.sender);
-        if (sched_work(d.sched, (int64_t)time(NULL)) == 0)
-                store_batch_commit(d.store);
+        if (sched_work(d.sched, (int64_t)time(NULL), true) == 0)
+                store_batch_commit(d.store, true);
         else
                 store_batch_rollback(d.store);
         daemon_free(&d);

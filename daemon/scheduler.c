@@ -323,13 +323,13 @@ static int record_outcome(struct sched *s, struct mail_job *j, const struct outb
         return store_outbox_finish(s->store, j->id, state, next, s->now, j->reply);
 }
 
-int sched_work(struct sched *s, int64_t now)
+int sched_work(struct sched *s, int64_t now, bool collect)
 {
         int r = 0;
         s->now = now;
 
         /* outcomes first: they free room for the next claims */
-        struct mail_job *done = sender_collect(s->sender);
+        struct mail_job *done = collect ? sender_collect(s->sender) : NULL;
         while (done) {
                 struct mail_job *j = done;
                 done = j->next;

@@ -39,6 +39,7 @@ struct sender {
         struct relay_ref *relay;
         bool stopping;
         int notify_fd;
+        int urgent_fd;                  /* a thread waits for a commit */
         /* Mails the relay took whose outcome is not committed yet would go out
          * twice after a crash.  Those and the transfers under way together
          * stay within a budget, so a stalled commit cannot let the senders
@@ -311,9 +312,17 @@ static void *sender_thread(void *ud)
                                 break;
                         if (s->transferring + s->unrecorded < s->budget && (j = pop(s)))
                                 break;
-                        s->waiting += s->head[0] || s->head[1];
+                        bool held = s->head[0] || s->head[1];
+                        if (held) {
+                                /* tell the main thread: a commit is awaited */
+                                s->waiting++;
+                                uint64_t one = 1;
+                                if (write(s->urgent_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+                                        log_err("sender: eventfd: %s", strerror(errno));
+                        }
                         pthread_cond_wait(&s->cond, &s->lock);
-                        s->waiting -= s->waiting > 0;
+                        if (held)
+                                s->waiting--;
                 }
                 if (!j)
                         break;
@@ -346,7 +355,7 @@ static void *sender_thread(void *ud)
         return NULL;
 }
 
-int sender_new(unsigned n, struct relay *relay, int notify_fd, struct sender **out)
+int sender_new(unsigned n, struct relay *relay, int notify_fd, int urgent_fd, struct sender **out)
 {
         struct sender *s = xcalloc(1, sizeof(*s));
         pthread_mutex_init(&s->lock, NULL);
@@ -355,6 +364,7 @@ int sender_new(unsigned n, struct relay *relay, int notify_fd, struct sender **o
         s->relay->relay = relay;
         s->relay->refs = 1;
         s->notify_fd = notify_fd;
+        s->urgent_fd = urgent_fd;
         s->budget = 2 * n;
         s->threads = xcalloc(n, sizeof(pthread_t));
         for (unsigned i = 0; i < n; i++) {

@@ -23,7 +23,8 @@
 #include "store.h"
 
 enum stmt_id {
-        S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+        S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO, S_SYNC_FULL,
+        S_SYNC_NORMAL,
         S_SUB_FIND, S_SUBSCRIBER_FIND, S_SUBSCRIBER_ADD, S_SUBSCRIBER_NAME,
         S_SUB_ADD, S_SUB_RESTART, S_SUB_MAILED, S_SUB_CONFIRM, S_SUB_UNSUBSCRIBE,
         S_CONSENT_ADD,
@@ -55,6 +56,8 @@ static const char *const stmt_sql[S_N] = {
         [S_SAVEPOINT] = "SAVEPOINT req",
         [S_RELEASE] = "RELEASE req",
         [S_ROLLBACK_TO] = "ROLLBACK TO req",
+        [S_SYNC_FULL] = "PRAGMA synchronous = FULL",
+        [S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
         [S_SUB_FIND] =
                 "SELECT s.id, s.subscriber_id, s.state, s.lang, s.created_at, s.mailed_at"
                 " FROM subscriber u JOIN subscription s ON s.subscriber_id = u.id"
@@ -267,6 +270,7 @@ struct store {
         sqlite3 *db;
         sqlite3_stmt *stmt[S_N];
         bool in_batch;
+        bool sync_full;
 };
 
 static const char *const sub_state_names[] = {
@@ -475,6 +479,7 @@ int store_open(const char *path, struct store **out)
                         return r;
                 }
         }
+        st->sync_full = true;
         *out = st;
         return 0;
 }
@@ -508,10 +513,20 @@ bool store_batch_open(struct store *st)
         return st->in_batch;
 }
 
-int store_batch_commit(struct store *st)
+int store_batch_commit(struct store *st, bool durable)
 {
         if (!st->in_batch)
                 return 0;
+        /* the setting counts at COMMIT: FULL syncs the WAL now, NORMAL at the
+         * next checkpoint (a crash of the process loses nothing either way) */
+        if (durable != st->sync_full) {
+                enum stmt_id id = durable ? S_SYNC_FULL : S_SYNC_NORMAL;
+                sqlite3_stmt *s = stmt(st, id);
+                while (sqlite3_step(s) == SQLITE_ROW)
+                        ;
+                sqlite3_reset(s);
+                st->sync_full = durable;
+        }
         int r = run(st, S_COMMIT, stmt(st, S_COMMIT));
         if (r < 0) {
                 if (!sqlite3_get_autocommit(st->db))

@@ -22,10 +22,11 @@ void sched_kick(struct sched *s);
 /* Stop claiming (shutdown). */
 void sched_hold(struct sched *s);
 
-/* In the batch: record the outcomes the sender has finished, then claim
- * due mails while the sender has room.  Opens the batch when it writes.
- * 0 or negative (the batch must then be rolled back). */
-int sched_work(struct sched *s, int64_t now);
+/* In the batch: record the outcomes the sender has finished (when
+ * `collect`; the caller gathers them into windows), then claim due mails
+ * while the sender has room.  Opens the batch when it writes.  0 or
+ * negative (the batch must then be rolled back). */
+int sched_work(struct sched *s, int64_t now, bool collect);
 /* After the batch committed: hand the claimed mails to the sender. */
 void sched_committed(struct sched *s);
 /* After the batch was rolled back: forget the claims, keep the outcomes

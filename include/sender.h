@@ -50,8 +50,9 @@ struct relay *relay_from_conf(const struct conf *c, struct dkim_key **dkim, size
 void relay_free(struct relay *r);
 
 /* Start n threads.  `notify_fd` (an eventfd) is written whenever a job is
- * finished.  0 or -errno. */
-int sender_new(unsigned n, struct relay *relay, int notify_fd, struct sender **out);
+ * finished, `urgent_fd` whenever a thread waits for outcomes to be
+ * committed before it may go on.  0 or -errno. */
+int sender_new(unsigned n, struct relay *relay, int notify_fd, int urgent_fd, struct sender **out);
 /* Queue a job (takes ownership). */
 void sender_push(struct sender *s, struct mail_job *job);
 /* Take all finished jobs (a list), or NULL. */

@@ -91,7 +91,12 @@ const char *store_errmsg(struct store *st);
  * atomic inside it. */
 int store_batch_begin(struct store *st);
 bool store_batch_open(struct store *st);
-int store_batch_commit(struct store *st);
+/* durable: the batch holds writes a client was or will be told about; it
+ * is on disk (fsync) before the commit returns.  Otherwise (the scheduler's
+ * and housekeeping's own bookkeeping) it survives a crash of the process and
+ * reaches the disk with the next durable commit or checkpoint: a power
+ * loss can at worst send a few mails again. */
+int store_batch_commit(struct store *st, bool durable);
 void store_batch_rollback(struct store *st);
 int store_savepoint(struct store *st);
 int store_release(struct store *st);

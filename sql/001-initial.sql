@@ -67,8 +67,9 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox (priority, next_at)
     WHERE state IN ('queued', 'deferred');
-CREATE INDEX outbox_state ON outbox (state);
 CREATE INDEX outbox_subscription ON outbox (subscription_id);
+-- (no index on state alone: every mail changes state twice, and only the
+-- start-up requeue and stats, both rare, ask by state over the whole table)
 
 -- The proof of consent: what happened, when, from where.  Append-only.
 CREATE TABLE consent (
