@@ -124,6 +124,25 @@ static char *envelope_sender(const struct conf *c, int64_t id)
         return buf_steal(&b, NULL);
 }
 
+/* The job for a claimed row: its draft gets the sender and recipient. */
+static struct mail_job *job_for(struct sched *s, const struct outbox_row *row, struct mail_draft *m,
+                                int64_t now)
+{
+        const struct conf *c = s->conf;
+        m->to = xstrdup(row->email);
+        m->from_name = xstrdup(c->from_name);
+        m->from_addr = xstrdup(c->from_addr);
+        m->from_domain = xstrdup(c->from_domain);
+        m->date = (time_t)now;
+        struct mail_job *j = xcalloc(1, sizeof(*j));
+        j->id = row->id;
+        j->urgent = row->priority <= PRIO_CONFIRM;
+        j->env_from = envelope_sender(c, row->id);
+        j->rcpt = xstrdup(row->email);
+        j->draft = m;
+        return j;
+}
+
 /* Build the confirmation mail for a claimed row, with a new token. */
 static int build_confirmation(struct sched *s, const struct outbox_row *row, int64_t now,
                               struct mail_job **out)
@@ -159,18 +178,7 @@ static int build_confirmation(struct sched *s, const struct outbox_row *row, int
         struct mail_draft *m = xcalloc(1, sizeof(*m));
         m->subject = subject;
         m->text = body;
-        m->to = xstrdup(row->email);
-        m->from_name = xstrdup(c->from_name);
-        m->from_addr = xstrdup(c->from_addr);
-        m->from_domain = xstrdup(c->from_domain);
-        m->date = (time_t)now;
-        struct mail_job *j = xcalloc(1, sizeof(*j));
-        j->id = row->id;
-        j->urgent = row->priority <= PRIO_CONFIRM;
-        j->env_from = envelope_sender(c, row->id);
-        j->rcpt = xstrdup(row->email);
-        j->draft = m;
-        *out = j;
+        *out = job_for(s, row, m, now);
         return 0;
 }
 
@@ -217,24 +225,12 @@ static int build_newsletter(struct sched *s, const struct outbox_row *row, int64
                 memcpy(s->token_hash, t.hash, sizeof(t.hash));
         struct mail_draft *m = xcalloc(1, sizeof(*m));
         m->issue = it;
-        m->to = xstrdup(row->email);
         m->unsubscribe_url = link_with_token(c->unsubscribe_url, t.text);
         explicit_bzero(&t, sizeof(t));
         m->name = xstrdup(row->name);
         m->list = xstrdup(row->list);
         m->lang = row->lang;
-        m->from_name = xstrdup(c->from_name);
-        m->from_addr = xstrdup(c->from_addr);
-        m->from_domain = xstrdup(c->from_domain);
-        m->date = (time_t)now;
-
-        struct mail_job *j = xcalloc(1, sizeof(*j));
-        j->id = row->id;
-        j->urgent = row->priority <= PRIO_CONFIRM;
-        j->env_from = envelope_sender(c, row->id);
-        j->rcpt = xstrdup(row->email);
-        j->draft = m;
-        *out = j;
+        *out = job_for(s, row, m, now);
         return 0;
 }
 
