@@ -42,8 +42,9 @@ struct sender {
         int urgent_fd;                  /* a thread waits for a commit */
         /* Mails the relay took whose outcome is not committed yet would go out
          * twice after a crash.  Those and the transfers under way together
-         * stay within a budget, so a stalled commit cannot let the senders
-         * run ahead of what the database knows. */
+         * stay within max_connections, so a crash sends at most that many
+         * twice, and a stalled commit cannot let the senders run ahead of
+         * what the database knows. */
         unsigned transferring;
         unsigned unrecorded;
         unsigned budget;
@@ -365,7 +366,7 @@ int sender_new(unsigned n, struct relay *relay, int notify_fd, int urgent_fd, st
         s->relay->refs = 1;
         s->notify_fd = notify_fd;
         s->urgent_fd = urgent_fd;
-        s->budget = 2 * n;
+        s->budget = n;
         s->threads = xcalloc(n, sizeof(pthread_t));
         for (unsigned i = 0; i < n; i++) {
                 int r = pthread_create(&s->threads[i], NULL, sender_thread, s);
