@@ -76,11 +76,15 @@ def ctl_is_sanitized():
         return False
 
 
-def ctl(daemon, *args, stdin=None, timeout=60, preexec_fn=None, config=None, leak_check=True):
+def ctl(daemon, *args, stdin=None, timeout=60, preexec_fn=None, config=None, leak_check=True,
+        binary=None):
     """Run newsletterctl -c CONFIG ARGS...; a Result.  leak_check=False: an
     ASan build of the CLI does not look for leaks (for a known leak that has
-    its own test)."""
+    its own test).  binary: another copy of newsletterctl to run (one that
+    another user may reach)."""
     cmd = ctl_command(config or daemon.config_path, *args)
+    if binary:
+        cmd[0] = binary
     env = None
     if not leak_check:
         env = dict(os.environ)

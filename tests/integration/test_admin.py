@@ -6,6 +6,7 @@ import base64
 import datetime
 import json
 import os
+import shutil
 import grp
 import pwd
 import re
@@ -670,8 +671,20 @@ def raw_as_nobody(path, linger=2.0):
 
 
 def open_to_nobody(daemon):
+    """Let user nobody reach the daemon's directory, its config and a copy of
+    newsletterctl there (the build directory may sit where nobody cannot
+    go, e.g. in a fresh clone under a 0700 temporary directory)."""
     os.chmod(daemon.dir, 0o755)
     os.chmod(daemon.config_path, 0o644)
+    copy = os.path.join(daemon.dir, "newsletterctl")
+    if not os.path.exists(copy):
+        shutil.copy(NEWSLETTERCTL, copy)
+        os.chmod(copy, 0o755)
+    daemon.ctl_for_nobody = copy
+
+
+def ctl_as_nobody(daemon, *args):
+    return ctl(daemon, *args, preexec_fn=as_nobody, binary=daemon.ctl_for_nobody)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
@@ -680,7 +693,7 @@ def test_admin_socket_refuses_a_peer_that_is_no_admin(daemon):
     st = os.stat(daemon.admin_socket)
     assert stat.S_IMODE(st.st_mode) == 0o660
     # first fence: the file mode
-    r = ctl(daemon, "stats", preexec_fn=as_nobody)
+    r = ctl_as_nobody(daemon, "stats")
     r.fails(UNREACHABLE)
     # second fence: with the mode wrong, the credentials
     os.chmod(daemon.admin_socket, 0o666)
@@ -693,7 +706,7 @@ def test_admin_socket_refuses_a_peer_that_is_no_admin(daemon):
     assert "admin connection of uid %d refused" % NOBODY.pw_uid in daemon.stderr()
     # whatever the CLI makes of it, it gets nothing and says why
     for _ in range(5):
-        r = ctl(daemon, "stats", "--json", preexec_fn=as_nobody)
+        r = ctl_as_nobody(daemon, "stats", "--json")
         assert r.rc in (REFUSED, UNREACHABLE), r
         one_line_reason(r)
         assert r.out == ""
@@ -707,7 +720,7 @@ def test_newsletterctl_says_forbidden_to_a_peer_that_is_no_admin(daemon):
     # twenty tries: each outcome depends on who is faster, the CLI's send or the
     # daemon's close (the wrong answer came 20 to 37 times in 40, plain, ASan, valgrind)
     for _ in range(20):
-        r = ctl(daemon, "stats", "--json", preexec_fn=as_nobody)
+        r = ctl_as_nobody(daemon, "stats", "--json")
         r.fails(REFUSED)
         assert "forbidden" in one_line_reason(r)
         assert r.out == ""
@@ -727,7 +740,7 @@ def test_admin_socket_admits_configured_admins(daemon_factory, smtp, grant):
     else:
         os.chmod(d.admin_socket, 0o666)
     check_answer(d.subscribe("seen@example.org"), "pending")
-    out = ctl_json(d, "stats", "--json", preexec_fn=as_nobody)
+    out = ctl_as_nobody(d, "stats", "--json").ok().json
     assert out["subscribers"]["pending"] == 1
     seen = raw_as_nobody(d.admin_socket, linger=0.1)
     answer = json.loads(seen["answer"].splitlines()[0])
