@@ -183,19 +183,31 @@ void mime_encode_qp(const char *s, size_t n, struct buf *out)
                         line_end--;
                 size_t col = 0;
                 for (size_t k = i; k < line_end;) {
-                        unsigned char c = (unsigned char)s[k];
-                        if ((c >= 33 && c <= 126 && c != '=') ||
-                            ((c == ' ' || c == '\t') && k + 1 < line_end)) {
-                                if (col + 1 > 75) {
+                        /* a run of octets that stand for themselves, copied
+                         * in pieces that fit the line */
+                        size_t run = k;
+                        while (run < line_end) {
+                                unsigned char c = (unsigned char)s[run];
+                                if (!((c >= 33 && c <= 126 && c != '=') ||
+                                      ((c == ' ' || c == '\t') && run + 1 < line_end)))
+                                        break;
+                                run++;
+                        }
+                        while (k < run) {
+                                if (col == 75) {
                                         memcpy(o, "=\r\n", 3);
                                         o += 3;
                                         col = 0;
                                 }
-                                *o++ = (char)c;
-                                col++;
-                                k++;
-                                continue;
+                                size_t take = run - k < 75 - col ? run - k : 75 - col;
+                                memcpy(o, s + k, take);
+                                o += take;
+                                col += take;
+                                k += take;
                         }
+                        if (k == line_end)
+                                break;
+                        unsigned char c = (unsigned char)s[k];
                         /* a UTF-8 sequence stays on one line */
                         size_t take = 1;
                         if (c >= 0xc0)

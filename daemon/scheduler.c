@@ -266,7 +266,7 @@ static int claim_row(void *ud, const struct outbox_row *row)
                 return r;
         if (r == 1)
                 return store_outbox_finish(s->store, row->id, MS_FAILED, s->now, s->now,
-                                           "message could not be built");
+                                           "message could not be built", false);
         r = store_outbox_sending(s->store, row->id, keep_hash ? s->token_hash : NULL);
         explicit_bzero(s->token_hash, sizeof(s->token_hash));
         if (r < 0) {
@@ -316,7 +316,10 @@ static int record_outcome(struct sched *s, struct mail_job *j, const struct outb
         else
                 log_info("mail %lld: %s, SMTP code %ld", (long long)j->id, mail_state_name(state), j->code);
         log_debug("mail %lld: %s", (long long)j->id, j->reply);
-        return store_outbox_finish(s->store, j->id, state, next, s->now, j->reply);
+        /* the token of a mail the relay cannot have is no copy's: the one
+         * before it stays the previous hash (see claim_row) */
+        return store_outbox_finish(s->store, j->id, state, next, s->now, j->reply,
+                                   state != MS_SENT && !j->data_sent);
 }
 
 int sched_work(struct sched *s, int64_t now, bool collect)
@@ -416,7 +419,8 @@ int sched_requeue_unstarted(struct sched *s)
                 s->in_flight--;
                 mark_batch(s, &r);
                 if (r == 0)
-                        r = store_outbox_finish(s->store, j->id, MS_QUEUED, s->now, s->now, NULL);
+                        r = store_outbox_finish(s->store, j->id, MS_QUEUED, s->now, s->now, NULL,
+                                                true);
                 if (j->data)
                         explicit_bzero(j->data, j->len);
                 mail_job_free(j);

@@ -32,7 +32,8 @@ struct relay_ref {
 
 struct sender {
         pthread_mutex_t lock;
-        pthread_cond_t cond;
+        pthread_cond_t cond;            /* a job was queued */
+        pthread_cond_t room;            /* mails at risk were recorded */
         struct mail_job *head[2], *tail[2];     /* 0: confirmations, 1: the rest */
         struct mail_job *done;
         size_t busy;
@@ -40,13 +41,15 @@ struct sender {
         bool stopping;
         int notify_fd;
         int urgent_fd;                  /* a thread waits for a commit */
-        /* Mails the relay took whose outcome is not committed yet would go out
-         * twice after a crash.  Those and the transfers under way together
-         * stay within max_connections, so a crash sends at most that many
-         * twice, and a stalled commit cannot let the senders run ahead of
-         * what the database knows. */
-        unsigned transferring;
-        unsigned unrecorded;
+        /* A mail the relay may have taken whose outcome is not committed yet
+         * would go out twice after a crash.  Such mails (counted from the
+         * moment their data starts, before which no relay takes a mail)
+         * stay within max_connections: a transfer runs up to its data and
+         * waits there for room, so a crash sends at most that many twice,
+         * and a stalled commit cannot let the senders run ahead of what the
+         * database knows.  Connecting, MAIL, RCPT and DATA overlap with the
+         * commit it waits for. */
+        unsigned at_risk;
         unsigned budget;
         unsigned waiting;
         uint64_t next_slot_ns;          /* [smtp] rate: when the next transfer may start */
@@ -55,8 +58,10 @@ struct sender {
 };
 
 struct transfer {
+        struct sender *sender;
         const struct mail_job *job;
         size_t pos;
+        bool gated;             /* its data was let through: counted in at_risk */
         bool mail_sent;         /* MAIL FROM went out: the relay took the session */
         bool closing;           /* QUIT or RSET went out: later replies say nothing of the mail */
         char last_reply[SMTP_REPLY_MAX];
@@ -116,11 +121,42 @@ static void relay_unref(struct relay_ref *ref)
         }
 }
 
+/* Before the data goes out (after its end, the relay may have the mail):
+ * wait until the mails at risk leave room for one more. */
+static bool gate(struct transfer *t)
+{
+        struct sender *s = t->sender;
+        pthread_mutex_lock(&s->lock);
+        if (s->at_risk >= s->budget && !s->stopping) {
+                /* tell the main thread: a commit is awaited */
+                s->waiting++;
+                uint64_t one = 1;
+                if (write(s->urgent_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+                        log_err("sender: eventfd: %s", strerror(errno));
+                while (s->at_risk >= s->budget && !s->stopping)
+                        pthread_cond_wait(&s->room, &s->lock);
+                s->waiting--;
+        }
+        bool go = !s->stopping;
+        if (go) {
+                s->at_risk++;
+                t->gated = true;
+        }
+        pthread_mutex_unlock(&s->lock);
+        return go;
+}
+
 static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
 {
         struct transfer *t = ud;
         size_t room = size * nitems, left = t->job->len - t->pos;
         size_t n = left < room ? left : room;
+        /* curl ends the data by itself once it has the size it was told, so
+         * the gate comes before the first byte: MAIL, RCPT and DATA overlap
+         * with the commit it waits for, and the message still goes out in
+         * one write (stopping: the mail is sent after the next start) */
+        if (!t->gated && !gate(t))
+                return CURL_READFUNC_ABORT;
         memcpy(buf, t->job->data + t->pos, n);
         t->pos += n;
         return n;
@@ -148,8 +184,10 @@ static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *
         return 0;
 }
 
-static void transfer(CURL *h, const struct relay *r, struct mail_job *j)
+/* Returns whether the data went out (the mail counts in at_risk). */
+static bool transfer(struct sender *s, CURL *h, const struct relay *r, struct mail_job *j)
 {
+        bool gated = false;
         char errbuf[CURL_ERROR_SIZE];
         char from[300];
         struct curl_slist *rcpt = NULL;
@@ -163,7 +201,7 @@ static void transfer(CURL *h, const struct relay *r, struct mail_job *j)
         snprintf(j->reply, sizeof(j->reply), "no relay configured");
 
         for (size_t u = 0; u < r->n_urls; u++) {
-                struct transfer t = { .job = j };
+                struct transfer t = { .sender = s, .job = j };
                 errbuf[0] = '\0';
                 curl_easy_setopt(h, CURLOPT_URL, r->urls[u]);
                 curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
@@ -189,6 +227,7 @@ static void transfer(CURL *h, const struct relay *r, struct mail_job *j)
                 curl_easy_setopt(h, CURLOPT_DEBUGDATA, &t);
 
                 CURLcode rc = curl_easy_perform(h);
+                gated |= t.gated;
                 long code = 0;
                 curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
                 j->code = code;
@@ -215,6 +254,7 @@ static void transfer(CURL *h, const struct relay *r, struct mail_job *j)
         curl_easy_setopt(h, CURLOPT_MAIL_RCPT, NULL);
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
         curl_slist_free_all(rcpt);
+        return gated;
 }
 
 static uint64_t mono_ns(void)
@@ -308,47 +348,48 @@ static void *sender_thread(void *ud)
         pthread_mutex_lock(&s->lock);
         for (;;) {
                 struct mail_job *j = NULL;
-                for (;;) {
-                        if (s->stopping)
-                                break;
-                        if (s->transferring + s->unrecorded < s->budget && (j = pop(s)))
-                                break;
-                        bool held = s->head[0] || s->head[1];
-                        if (held) {
-                                /* tell the main thread: a commit is awaited */
-                                s->waiting++;
-                                uint64_t one = 1;
-                                if (write(s->urgent_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-                                        log_err("sender: eventfd: %s", strerror(errno));
-                        }
+                while (!s->stopping && !(j = pop(s)))
                         pthread_cond_wait(&s->cond, &s->lock);
-                        if (held)
-                                s->waiting--;
-                }
                 if (!j)
                         break;
-                s->transferring++;
                 struct relay_ref *ref = s->relay;
                 ref->refs++;
                 uint64_t slot = take_slot(s, ref->relay->rate);
                 pthread_mutex_unlock(&s->lock);
 
+                bool gated = false;
                 if (render(j) == 0) {
                         if (ref->relay->n_dkim)
                                 sign(ref->relay, j);
                         wait_until(slot);
-                        transfer(h, ref->relay, j);
+                        gated = transfer(s, h, ref->relay, j);
+                }
+                j->data_sent = gated;
+                if (j->outcome != OUTCOME_SENT) {
+                        /* after a timeout or an error the relay may still answer
+                         * an earlier command: no later mail may read that as its
+                         * own reply, so the next transfer opens a new connection */
+                        curl_easy_cleanup(h);
+                        if (!(h = curl_easy_init()))
+                                fatal("curl_easy_init failed");
                 }
 
                 pthread_mutex_lock(&s->lock);
                 relay_unref(ref);
-                s->transferring--;
-                if (j->outcome == OUTCOME_SENT)
-                        s->unrecorded++;
+                /* a sent mail stays at risk until its outcome is committed
+                 * (sender_committed); one the relay did not take is not */
+                if (gated && j->outcome != OUTCOME_SENT) {
+                        s->at_risk--;
+                        pthread_cond_signal(&s->room);
+                } else if (!gated && j->outcome == OUTCOME_SENT) {
+                        s->at_risk++;           /* cannot happen: kept consistent anyway */
+                }
+                /* the main thread takes the whole list: one wake-up for it */
+                bool first = !s->done;
                 j->next = s->done;
                 s->done = j;
                 uint64_t one = 1;
-                if (write(s->notify_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+                if (first && write(s->notify_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
                         log_err("sender: eventfd: %s", strerror(errno));
         }
         pthread_mutex_unlock(&s->lock);
@@ -361,6 +402,7 @@ int sender_new(unsigned n, struct relay *relay, int notify_fd, int urgent_fd, st
         struct sender *s = xcalloc(1, sizeof(*s));
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->cond, NULL);
+        pthread_cond_init(&s->room, NULL);
         s->relay = xcalloc(1, sizeof(*s->relay));
         s->relay->relay = relay;
         s->relay->refs = 1;
@@ -377,6 +419,8 @@ int sender_new(unsigned n, struct relay *relay, int notify_fd, int urgent_fd, st
                         return -r;
                 }
                 s->n_threads++;
+                /* so that top -H and perf tell them from the main thread */
+                pthread_setname_np(s->threads[i], "sender");
         }
         *out = s;
         return 0;
@@ -393,8 +437,7 @@ void sender_push(struct sender *s, struct mail_job *job)
                 s->head[c] = job;
         s->tail[c] = job;
         s->busy++;
-        /* broadcast: a signal might wake a thread held back by the budget */
-        pthread_cond_broadcast(&s->cond);
+        pthread_cond_signal(&s->cond);
         pthread_mutex_unlock(&s->lock);
 }
 
@@ -412,8 +455,11 @@ struct mail_job *sender_collect(struct sender *s)
 void sender_committed(struct sender *s, unsigned sent)
 {
         pthread_mutex_lock(&s->lock);
-        s->unrecorded -= sent < s->unrecorded ? sent : s->unrecorded;
-        pthread_cond_broadcast(&s->cond);
+        sent = sent < s->at_risk ? sent : s->at_risk;
+        s->at_risk -= sent;
+        /* one waiter per freed place: no herd */
+        for (unsigned i = 0; i < sent; i++)
+                pthread_cond_signal(&s->room);
         pthread_mutex_unlock(&s->lock);
 }
 
@@ -464,6 +510,7 @@ void sender_stop(struct sender *s)
         pthread_mutex_lock(&s->lock);
         s->stopping = true;
         pthread_cond_broadcast(&s->cond);
+        pthread_cond_broadcast(&s->room);
         pthread_mutex_unlock(&s->lock);
         for (unsigned i = 0; i < s->n_threads; i++)
                 pthread_join(s->threads[i], NULL);
@@ -486,5 +533,6 @@ void sender_free(struct sender *s)
         free(s->threads);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
+        pthread_cond_destroy(&s->room);
         free(s);
 }

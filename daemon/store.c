@@ -114,7 +114,8 @@ static const char *const stmt_sql[S_N] = {
                 " WHERE o.id = ?1 AND o.kind = 'newsletter'",
         [S_OUTBOX_FINISH] =
                 "UPDATE outbox SET state = ?2, next_at = ?3, reply = ?5,"
-                " done_at = CASE WHEN ?2 IN ('sent', 'failed') THEN ?4 END WHERE id = ?1",
+                " done_at = CASE WHEN ?2 IN ('sent', 'failed') THEN ?4 END,"
+                " token_hash = CASE WHEN ?6 THEN token_hash_prev ELSE token_hash END WHERE id = ?1",
         [S_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id = ?1",
         [S_OUTBOX_REQUEUE] = "UPDATE outbox SET state = 'queued' WHERE state = 'sending'",
         [S_OUTBOX_GET] = "SELECT attempts, created_at FROM outbox WHERE id = ?1",
@@ -866,7 +867,7 @@ int store_mail_token_find(struct store *st, const struct token_lookup *t, struct
 }
 
 int store_outbox_finish(struct store *st, int64_t id, enum mail_state state, int64_t next_at,
-                        int64_t now, const char *reply)
+                        int64_t now, const char *reply, bool undelivered)
 {
         sqlite3_stmt *s = stmt(st, S_OUTBOX_FINISH);
         sqlite3_bind_int64(s, 1, id);
@@ -874,6 +875,7 @@ int store_outbox_finish(struct store *st, int64_t id, enum mail_state state, int
         sqlite3_bind_int64(s, 3, next_at);
         sqlite3_bind_int64(s, 4, now);
         bind_text_or_null(s, 5, reply);
+        sqlite3_bind_int(s, 6, undelivered);
         return run(st, S_OUTBOX_FINISH, s);
 }
 
@@ -1192,7 +1194,7 @@ static int subscriber_by_key(struct store *st, const char *email_key, int64_t *i
 
 int store_export(struct store *st, const char *email_key, json_t **out)
 {
-        int64_t id;
+        int64_t id = 0;
         json_t *who = NULL;
         int r = subscriber_by_key(st, email_key, &id, &who);
         if (r)
@@ -1229,7 +1231,7 @@ int store_erase(struct store *st, const char *email_key)
         if (r < 0)
                 return r;
         int64_t test_sends = sqlite3_changes64(st->db);
-        int64_t id;
+        int64_t id = 0;
         r = subscriber_by_key(st, email_key, &id, NULL);
         if (r)
                 return r == 1 && test_sends ? 0 : r;

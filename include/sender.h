@@ -25,6 +25,7 @@ struct mail_job {
         /* filled in by the sender */
         enum mail_outcome outcome;
         long code;              /* SMTP reply code, 0 when none */
+        bool data_sent;        /* its data went out: the relay may have it */
         char reply[SMTP_REPLY_MAX];
 };
 
@@ -60,7 +61,7 @@ struct mail_job *sender_collect(struct sender *s);
 /* The outcomes of `sent` mails the relay took are committed now: that much
  * of the budget of taken-but-unrecorded mails is free again. */
 void sender_committed(struct sender *s, unsigned sent);
-/* A thread waits for a commit before it may start its next transfer. */
+/* A thread waits for a commit before it may end the data of its next mail. */
 bool sender_held_back(struct sender *s);
 /* Jobs queued or in transfer. */
 size_t sender_busy(struct sender *s);

@@ -140,8 +140,11 @@ struct token_lookup {
 /* The unsubscribe token of a newsletter mail (the row its token names);
  * 1 when that row holds another hash or does not exist. */
 int store_mail_token_find(struct store *st, const struct token_lookup *t, struct token_row *out);
+/* The outcome of an attempt.  `undelivered`: the relay cannot have the mail
+ * (its data never ended), so the token it carried is dropped and the one
+ * before it stays: every copy that may be out there keeps a working link. */
 int store_outbox_finish(struct store *st, int64_t id, enum mail_state state, int64_t next_at,
-                        int64_t now, const char *reply);
+                        int64_t now, const char *reply, bool undelivered);
 int store_outbox_delete(struct store *st, int64_t id);
 /* attempts and created_at of one row; 1 when it is gone */
 int store_outbox_get(struct store *st, int64_t id, struct outbox_row *out);

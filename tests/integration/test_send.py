@@ -570,6 +570,47 @@ def test_every_copy_of_a_mail_sent_twice_can_unsubscribe(workdir, daemon_factory
         relay.stop()
 
 
+class SlowThenRefusingSMTP(SlowAckSMTP):
+    """The first mail is kept but acknowledged too late; the next attempt is
+    refused at RCPT (4xx), before any data; the one after that goes through."""
+
+    def __init__(self, delay):
+        super().__init__(delay=delay)
+        self.rcpts = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self.cond:
+            self.rcpts += 1
+            refuse = self.rcpts == 2
+        if refuse:
+            return "451 4.3.0 not now"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
+
+def test_an_attempt_refused_before_its_data_keeps_the_first_copy_working(workdir, daemon_factory):
+    # copy 1 may be out there (its answer came too late); attempt 2 never got
+    # to the data, so its token is in no mail; copy 3 is delivered.  Both
+    # copies' links must work, so attempt 2's token may not take copy 1's place.
+    relay = SlowThenRefusingSMTP(delay=2.5).start()
+    try:
+        d = daemon_factory({"smtp": {"timeout": "1s", "retry_initial": "1s"}}, smtp_url=relay.url)
+        confirmed_list(d, workdir, ["thrice@example.org"])
+        issue = send_ok(d, workdir, "Dreimal", "Hallo\n")
+        first, second = relay.wait_for_rcpt("thrice@example.org", n=2, timeout=20)[:2]
+        st = wait_issue_finished(d, issue)
+        assert (st["sent"], st["total"]) == (1, 1), st
+        assert relay.rcpts >= 3, "the second attempt was not refused: nothing was tested"
+        row = d.query("SELECT attempts FROM outbox WHERE issue_id = ?", (issue,))[0]
+        assert row["attempts"] == 3, row
+        t1, t3 = unsubscribe_url(first)[1], unsubscribe_url(second)[1]
+        assert t1 != t3
+        check_answer(d.request({"op": "unsubscribe", "token": t1}), "unsubscribed")
+        check_answer(d.request({"op": "unsubscribe", "token": t3}), "unsubscribed")
+    finally:
+        relay.stop()
+
+
 # ---------------------------------------------------------------- priority and rate
 
 def test_confirmation_mails_overtake_a_large_send(daemon_factory, smtp, workdir):
