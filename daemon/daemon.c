@@ -50,7 +50,7 @@ struct daemon {
         unsigned ticks;
         bool collect_due;               /* record the senders' outcomes in this iteration */
         sd_event *ev;
-        sd_event_source *post, *tick, *notify, *urgent, *collect, *stop_timer, *more;
+        sd_event_source *post, *tick, *notify, *urgent, *collect, *stop_timer, *more, *later;
         int notify_fd;
         int urgent_fd;
         int lock_fd;
@@ -184,6 +184,9 @@ int daemon_check_config(const char *path)
         return 0;
 }
 
+/* housekeeping waiting for the checkpointer looks again after this long */
+#define HOUSEKEEPING_WAIT_USEC 2000
+
 static void end_of_iteration(struct daemon *d)
 {
         int64_t now = (int64_t)time(NULL);
@@ -216,10 +219,19 @@ static void end_of_iteration(struct daemon *d)
         }
         /* housekeeping left for the next slice: come round again at once (after
          * a failure the minute tick tries again, rather than spinning) */
-        if (more > 0 && r == 0)
+        if (more == 2 && r == 0) {
+                sd_event_source_set_time_relative(d->later, HOUSEKEEPING_WAIT_USEC);
+                sd_event_source_set_enabled(d->later, SD_EVENT_ONESHOT);
+        } else if (more > 0 && r == 0) {
                 sd_event_source_set_enabled(d->more, SD_EVENT_ONESHOT);
+        }
         if (d->stopping && sched_in_flight(d->sched) == 0 && server_connections(d->server) == 0)
                 sd_event_exit(d->ev, 0);
+}
+
+static int on_later(sd_event_source *s, uint64_t usec, void *ud)
+{
+        return 0;       /* the post source does the work */
 }
 
 static int on_more(sd_event_source *s, void *ud)
@@ -405,6 +417,7 @@ static void daemon_free(struct daemon *d)
         sd_event_source_disable_unref(d->urgent);
         sd_event_source_disable_unref(d->stop_timer);
         sd_event_source_disable_unref(d->more);
+        sd_event_source_disable_unref(d->later);
         sd_event_source_disable_unref(d->collect);
         sd_event_unref(d->ev);
         if (d->notify_fd >= 0)
@@ -482,6 +495,8 @@ int daemon_run(const char *path)
             (r = sd_event_add_signal(d.ev, NULL, SIGHUP, on_hup, &d)) < 0 ||
             (r = sd_event_add_post(d.ev, &d.post, on_post, &d)) < 0 ||
             (r = sd_event_add_defer(d.ev, &d.more, on_more, &d)) < 0 ||
+            (r = sd_event_add_time_relative(d.ev, &d.later, CLOCK_MONOTONIC, HOUSEKEEPING_WAIT_USEC,
+                                            1, on_later, &d)) < 0 ||
             (r = sd_event_add_time_relative(d.ev, &d.collect, CLOCK_MONOTONIC, COLLECT_DELAY_USEC, 1,
                                             on_collect, &d)) < 0 ||
             (r = sd_event_add_io(d.ev, &d.notify, d.notify_fd, EPOLLIN, on_notify, &d)) < 0 ||
@@ -493,6 +508,7 @@ int daemon_run(const char *path)
         /* the post source must stay on for every iteration */
         sd_event_source_set_enabled(d.post, SD_EVENT_ON);
         sd_event_source_set_enabled(d.more, SD_EVENT_OFF);
+        sd_event_source_set_enabled(d.later, SD_EVENT_OFF);
         sd_event_source_set_enabled(d.collect, SD_EVENT_OFF);
 
         gid_t gid = group_id(d.conf->public_group);

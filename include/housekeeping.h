@@ -14,10 +14,13 @@ struct housekeeping {
         int64_t purge_before;   /* expired sign-ups stripped before this are purged */
         int64_t stripped;       /* done in the current run */
         int64_t purged;
+        int64_t todo;           /* stripped + purged at its end, as counted when asked */
 };
 
 /* Start (or widen) a run with the cutoffs of `now`. */
 void housekeeping_request(struct housekeeping *hk, const struct conf *c, int64_t now);
 /* One slice, inside the batch (opened here when there is work): 1 when more
- * is left, 0 when the run is complete, negative on a store failure. */
+ * is left, 2 when more is left but the checkpointer should catch up first
+ * (no slice was done; come back in a moment), 0 when the run is complete,
+ * negative on a store failure. */
 int housekeeping_work(struct housekeeping *hk, struct store *st, int64_t now);

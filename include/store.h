@@ -143,6 +143,9 @@ int store_mail_token_find(struct store *st, const struct token_lookup *t, struct
 /* The outcome of an attempt.  `undelivered`: the relay cannot have the mail
  * (its data never ended), so the token it carried is dropped and the one
  * before it stays: every copy that may be out there keeps a working link. */
+/* The WAL has grown and the background checkpoint is still at it: bulk
+ * writers that can wait (housekeeping) should. */
+bool store_wal_backlog(struct store *st);
 int store_outbox_finish(struct store *st, int64_t id, enum mail_state state, int64_t next_at,
                         int64_t now, const char *reply, bool undelivered);
 int store_outbox_delete(struct store *st, int64_t id);

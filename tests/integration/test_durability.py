@@ -3,7 +3,7 @@ sent again after a restart (at least once), with a token that works."""
 import os
 import sqlite3
 
-from nlhelpers import BlackHoleRelay, check_answer, token_hash
+from nlhelpers import BlackHoleRelay, check_answer, token_hash, wait_until
 
 
 def test_acknowledged_signup_survives_kill9(daemon, smtp):
@@ -178,3 +178,19 @@ def test_locked_database_answers_unavailable_and_recovers(daemon, smtp):
     check_answer(daemon.subscribe("locked@example.org"), "pending")
     (mail,) = smtp.wait_for_rcpt("locked@example.org")
     check_answer(daemon.request({"op": "confirm", "token": mail.token}), "confirmed")
+
+
+def test_the_wal_is_copied_into_the_database_by_a_thread_of_its_own(daemon_factory, workdir):
+    from ctlhelpers import confirmed_list
+    d = daemon_factory()
+    names = set()
+    for task in os.listdir("/proc/%d/task" % d.proc.pid):
+        with open("/proc/%d/task/%s/comm" % (d.proc.pid, task)) as f:
+            names.add(f.read().strip())
+    assert "checkpoint" in names, names
+    size0 = os.path.getsize(d.database)
+    # some megabytes of writes: more than the WAL holds before a checkpoint
+    confirmed_list(d, workdir, ["wal%05d@example.org" % i for i in range(20000)])
+    # without checkpoints everything would stay in the WAL
+    wait_until(lambda: os.path.getsize(d.database) > size0 + 2000000, timeout=30,
+               what="the imported rows to reach the database file")
