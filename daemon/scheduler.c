@@ -160,15 +160,18 @@ static int build_confirmation(struct sched *s, const struct outbox_row *row, int
                                  now + (int64_t)c->confirm_ttl)) < 0)
                 return r;
 
-        char days[24];
+        char days[24], period[48];
         snprintf(days, sizeof(days), "%llu", (unsigned long long)((c->confirm_ttl + 86399) / 86400));
+        tmpl_period(c->confirm_ttl, row->lang, period);
         char *url = link_with_token(c->confirm_url, t.text);
         explicit_bzero(&t, sizeof(t));
         struct tmpl_var vars[] = {
-                { "confirm_url", url }, { "confirm_days", days }, { "list", row->list },
+                { "confirm_url", url }, { "confirm_period", period }, { "confirm_days", days },
+                { "list", row->list },
         };
-        char *subject = tmpl_fill(mt->subject, vars, 3);
-        char *body = tmpl_fill(mt->body, vars, 3);
+        size_t nv = sizeof(vars) / sizeof(vars[0]);
+        char *subject = tmpl_fill(mt->subject, vars, nv);
+        char *body = tmpl_fill(mt->body, vars, nv);
         explicit_bzero(url, strlen(url));
         free(url);
         if (!subject || !body)

@@ -24,7 +24,31 @@
 #include "tmpl.h"
 #include "token.h"
 
-static const char *const confirm_placeholders[] = { "confirm_url", "confirm_days", "list", NULL };
+static const char *const confirm_placeholders[] = { "confirm_url", "confirm_period", "confirm_days",
+                                                     "list", NULL };
+
+void tmpl_period(unsigned long long seconds, enum lang lang, char out[48])
+{
+        static const char *const units[LANG_N][3][2] = {
+                [LANG_DE] = { { "Tag", "Tage" }, { "Stunde", "Stunden" }, { "Minute", "Minuten" } },
+                [LANG_EN] = { { "day", "days" }, { "hour", "hours" }, { "minute", "minutes" } },
+        };
+        unsigned long long n;
+        int u;
+        if (seconds >= 86400 && seconds % 86400 == 0) {
+                n = seconds / 86400;
+                u = 0;
+        } else if (seconds >= 3600 && seconds % 3600 == 0) {
+                n = seconds / 3600;
+                u = 1;
+        } else {
+                n = (seconds + 59) / 60;
+                u = 2;
+        }
+        if ((unsigned)lang >= LANG_N)
+                lang = LANG_DEFAULT;
+        snprintf(out, 48, "%llu %s", n, units[lang][u][n != 1]);
+}
 
 static bool name_allowed(const char *name, size_t n, const char *const *allowed)
 {

@@ -36,6 +36,11 @@ char *tmpl_fill(const char *text, const struct tmpl_var *vars, size_t n);
  * 0, or 1 with a message. */
 int tmpl_check(const char *text, const char *const *allowed, char *err, size_t errlen);
 
+/* How long a confirmation link is valid, in words of `lang` for
+ * {{confirm_period}}: whole days ("30 Tage", "1 day"), else whole hours,
+ * else minutes (rounded up). */
+void tmpl_period(unsigned long long seconds, enum lang lang, char out[48]);
+
 /* &, <, >, " and ' as HTML character references (malloc'd). */
 char *html_escape(const char *s);
 

@@ -15,7 +15,8 @@
 #include "token.h"
 #include "unit.h"
 
-static const char *const confirm_vars[] = { "confirm_url", "confirm_days", "list", NULL };
+static const char *const confirm_vars[] = { "confirm_url", "confirm_period", "confirm_days", "list",
+                                            NULL };
 
 /* The good file used below, and the first 16 hex digits of its SHA-256
  * (computed with Python's hashlib). */
@@ -338,6 +339,24 @@ static void test_directory(void)
         templates_free(&t);
 }
 
+static void test_period(void)
+{
+        static const struct { unsigned long long s; enum lang l; const char *want; } cases[] = {
+                { 30 * 86400ull, LANG_DE, "30 Tage" },  { 30 * 86400ull, LANG_EN, "30 days" },
+                { 86400, LANG_DE, "1 Tag" },            { 86400, LANG_EN, "1 day" },
+                { 2 * 86400, LANG_EN, "2 days" },
+                { 36 * 3600, LANG_DE, "36 Stunden" },   { 3600, LANG_EN, "1 hour" },
+                { 3600, LANG_DE, "1 Stunde" },          { 90 * 60, LANG_EN, "90 minutes" },
+                { 61, LANG_EN, "2 minutes" },           { 60, LANG_DE, "1 Minute" },
+                { 1, LANG_EN, "1 minute" },             { 86401, LANG_DE, "1441 Minuten" },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char out[48];
+                tmpl_period(cases[i].s, cases[i].l, out);
+                CHECK_STR(out, cases[i].want);
+        }
+}
+
 int main(void)
 {
         RUN(test_parse_good);
@@ -345,6 +364,7 @@ int main(void)
         RUN(test_parse_errors);
         RUN(test_check);
         RUN(test_fill);
+        RUN(test_period);
         RUN(test_html_escape);
         RUN(test_builtin);
         RUN(test_directory);

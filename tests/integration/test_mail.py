@@ -250,6 +250,22 @@ def test_confirm_days_follow_confirm_ttl(daemon_factory, smtp, workdir):
     assert mail.body.strip() == "%s%s 3." % (CONFIRM_PREFIX, mail.token)
 
 
+@pytest.mark.parametrize("ttl, de, en", [
+    ("30d", "30 Tage", "30 days"),
+    ("1d", "1 Tag", "1 day"),
+    ("36h", "36 Stunden", "36 hours"),
+])
+def test_the_builtin_texts_name_the_validity_in_words(daemon_factory, smtp, ttl, de, en):
+    d = daemon_factory({"subscription": {"confirm_ttl": ttl, "resend_interval": "1m"}})
+    check_answer(d.subscribe("period-de@example.org"), "pending")
+    check_answer(d.subscribe("period-en@example.org", lang="en"), "pending")
+    smtp.wait_for(2)
+    (mde,) = smtp.to("period-de@example.org")
+    (men,) = smtp.to("period-en@example.org")
+    assert "Der Link ist %s gültig." % de in mde.body.replace("\r\n", "\n")
+    assert "The link is valid for %s." % en in men.body.replace("\r\n", "\n")
+
+
 def test_confirm_url_with_token_in_the_path(daemon_factory, smtp):
     d = daemon_factory({"subscription": {
         "confirm_url": "https://news.example.org/c/{token}/ok?x=1&y=2"}})
