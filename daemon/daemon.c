@@ -271,8 +271,8 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *ud)
         return 0;
 }
 
-/* A sender may not start its next transfer before outcomes are committed:
- * no window then. */
+/* A sender may not send its next mail's data before outcomes are
+ * committed: no window then. */
 static int on_urgent(sd_event_source *s, int fd, uint32_t revents, void *ud)
 {
         struct daemon *d = ud;

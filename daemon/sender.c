@@ -51,7 +51,6 @@ struct sender {
          * commit it waits for. */
         unsigned at_risk;
         unsigned budget;
-        unsigned waiting;
         uint64_t next_slot_ns;          /* [smtp] rate: when the next transfer may start */
         pthread_t *threads;
         unsigned n_threads;
@@ -129,13 +128,11 @@ static bool gate(struct transfer *t)
         pthread_mutex_lock(&s->lock);
         if (s->at_risk >= s->budget && !s->stopping) {
                 /* tell the main thread: a commit is awaited */
-                s->waiting++;
                 uint64_t one = 1;
                 if (write(s->urgent_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
                         log_err("sender: eventfd: %s", strerror(errno));
                 while (s->at_risk >= s->budget && !s->stopping)
                         pthread_cond_wait(&s->room, &s->lock);
-                s->waiting--;
         }
         bool go = !s->stopping;
         if (go) {
@@ -461,14 +458,6 @@ void sender_committed(struct sender *s, unsigned sent)
         for (unsigned i = 0; i < sent; i++)
                 pthread_cond_signal(&s->room);
         pthread_mutex_unlock(&s->lock);
-}
-
-bool sender_held_back(struct sender *s)
-{
-        pthread_mutex_lock(&s->lock);
-        bool held = s->waiting > 0;
-        pthread_mutex_unlock(&s->lock);
-        return held;
 }
 
 size_t sender_busy(struct sender *s)

@@ -61,8 +61,6 @@ struct mail_job *sender_collect(struct sender *s);
 /* The outcomes of `sent` mails the relay took are committed now: that much
  * of the budget of taken-but-unrecorded mails is free again. */
 void sender_committed(struct sender *s, unsigned sent);
-/* A thread waits for a commit before it may end the data of its next mail. */
-bool sender_held_back(struct sender *s);
 /* Jobs queued or in transfer. */
 size_t sender_busy(struct sender *s);
 /* Use a new relay from the next transfer on (takes ownership). */
