@@ -671,7 +671,7 @@ class Bench:
         return run
 
     def phase_signup(self):
-        levels = sorted(SIZES['signup'])
+        levels = [c for c in sorted(SIZES['signup']) if self.wanted_level(c)]
         rows = []
         for c in levels:
             n = self.n('signup', c)
@@ -819,10 +819,13 @@ class Bench:
         run['smtp_sessions'] = self.sink.sessions_since(sess0)
         return run
 
+    def wanted_level(self, c):
+        return not self.args.levels or c in self.args.levels
+
     def phase_fanout(self):
         n = self.n('fanout')
         rows = []
-        for c in SIZES['fanout_levels']:
+        for c in [c for c in SIZES['fanout_levels'] if self.wanted_level(c)]:
             self.headline_now = c == 8
             log(f'fan-out, {c} connections: smtp-source x{self.args.baseline_repeat} (load {self.loadavg()})')
             src, src_left_out = self.undisturbed(lambda: self.smtp_source(c, n), self.args.baseline_repeat)
@@ -1482,6 +1485,8 @@ def main():
     ap.add_argument('--quick', action='store_true', help='every size / 10 (for trying things; no BENCHMARKS.md)')
     ap.add_argument('--only', help=f'comma-separated phases of {",".join(PHASES)} (no BENCHMARKS.md)')
     ap.add_argument('--repeat', type=int, default=1, help='newsletterd runs per level (median shown)')
+    ap.add_argument('--levels', help='comma-separated clients / connections of the sign-up and fan-out '
+                    'phases to run, e.g. 16,8 (no BENCHMARKS.md)')
     ap.add_argument('--baseline-repeat', type=int, default=3, help='echo / smtp-source runs per level')
     ap.add_argument('--quiet-wait', type=float, default=10,
                     help='before each measurement wait up to this long for other processes to '
@@ -1524,11 +1529,16 @@ def main():
             ap.error(f'unknown phase(s) {",".join(bad)}; choose from {",".join(PHASES)}')
     if args.repeat < 1 or args.baseline_repeat < 1:
         ap.error('repeats must be at least 1')
+    if args.levels:
+        try:
+            args.levels = {int(x) for x in args.levels.split(',')}
+        except ValueError:
+            ap.error('--levels takes numbers, e.g. 16,8')
 
     bench = Bench(args)
     res = bench.run()
     os.makedirs(outdir, exist_ok=True)
-    reference = not (args.quick or args.only or args.wrap)
+    reference = not (args.quick or args.only or args.wrap or args.levels)
     json_path = os.path.join(outdir, 'latest.json' if reference else 'partial.json')
     with open(json_path, 'w') as f:
         json.dump(res, f, indent=1)
