@@ -219,7 +219,7 @@ static void end_of_iteration(struct daemon *d)
         }
         /* housekeeping left for the next slice: come round again at once (after
          * a failure the minute tick tries again, rather than spinning) */
-        if (more == 2 && r == 0) {
+        if (more == HOUSEKEEPING_LATER && r == 0) {
                 sd_event_source_set_time_relative(d->later, HOUSEKEEPING_WAIT_USEC);
                 sd_event_source_set_enabled(d->later, SD_EVENT_ONESHOT);
         } else if (more > 0 && r == 0) {

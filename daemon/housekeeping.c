@@ -62,7 +62,7 @@ int housekeeping_work(struct housekeeping *hk, struct store *st, int64_t now)
          * copies; waiting for it keeps the WAL short and every checkpoint
          * off the main thread */
         if (store_wal_backlog(st))
-                return 2;
+                return HOUSEKEEPING_LATER;
         int r = store_batch_begin(st);
         if (r == 0)
                 r = store_savepoint(st);

@@ -19,8 +19,11 @@ struct housekeeping {
 
 /* Start (or widen) a run with the cutoffs of `now`. */
 void housekeeping_request(struct housekeeping *hk, const struct conf *c, int64_t now);
+/* housekeeping_work(): more is left, but the checkpointer should catch up
+ * first (no slice was done; come back in a moment) */
+#define HOUSEKEEPING_LATER 2
+
 /* One slice, inside the batch (opened here when there is work): 1 when more
- * is left, 2 when more is left but the checkpointer should catch up first
- * (no slice was done; come back in a moment), 0 when the run is complete,
- * negative on a store failure. */
+ * is left, HOUSEKEEPING_LATER, 0 when the run is complete, negative on a
+ * store failure. */
 int housekeeping_work(struct housekeeping *hk, struct store *st, int64_t now);
