@@ -294,11 +294,15 @@ static void boundary_new(char out[40])
         out[5 + 2 * sizeof(r)] = '\0';
 }
 
-static void text_part(struct buf *out, const char *type, const char *text, size_t len)
+static void text_part(struct buf *out, const char *type, const char *text, size_t len,
+                      const char *qp, size_t qp_len)
 {
         buf_printf(out, "Content-Type: %s; charset=utf-8\r\n"
                         "Content-Transfer-Encoding: quoted-printable\r\n\r\n", type);
-        mime_encode_qp(text, len, out);
+        if (qp)
+                buf_append(out, qp, qp_len);
+        else
+                mime_encode_qp(text, len, out);
 }
 
 enum mime_result mime_build(const struct mime_msg *m, struct buf *out)
@@ -309,8 +313,9 @@ enum mime_result mime_build(const struct mime_msg *m, struct buf *out)
         if ((r = check_addr(m->from_addr)) != MIME_OK || (r = check_addr(m->to_addr)) != MIME_OK ||
             (r = check_addr(m->msgid_domain)) != MIME_OK)
                 return r;
-        if (!mime_utf8_valid(m->text, m->text_len) ||
-            (m->html && !mime_utf8_valid(m->html, m->html_len)))
+        bool html = m->html || m->html_qp;
+        if ((!m->text_qp && !mime_utf8_valid(m->text, m->text_len)) ||
+            (m->html && !m->html_qp && !mime_utf8_valid(m->html, m->html_len)))
                 return MIME_BAD_UTF8;
         for (size_t i = 0; i < m->n_extra; i++) {
                 const char *v = m->extra[i].value;
@@ -326,7 +331,8 @@ enum mime_result mime_build(const struct mime_msg *m, struct buf *out)
         }
 
         /* one allocation for the whole message, as far as it can be foreseen */
-        buf_reserve(out, 2048 + m->text_len + m->text_len / 4 + (m->html ? m->html_len + m->html_len / 4 : 0));
+        buf_reserve(out, 2048 + (m->text_qp ? m->text_qp_len : m->text_len + m->text_len / 4) +
+                         (m->html_qp ? m->html_qp_len : m->html ? m->html_len + m->html_len / 4 : 0));
         mime_format_date(m->date, date);
         mime_message_id(m->msgid_domain, msgid);
         buf_printf(out, "Date: %s\r\nFrom: ", date);
@@ -344,17 +350,17 @@ enum mime_result mime_build(const struct mime_msg *m, struct buf *out)
         for (size_t i = 0; i < m->n_extra; i++)
                 buf_printf(out, "%s: %s\r\n", m->extra[i].name, m->extra[i].value);
 
-        if (!m->html) {
-                text_part(out, "text/plain", m->text, m->text_len);
+        if (!html) {
+                text_part(out, "text/plain", m->text, m->text_len, m->text_qp, m->text_qp_len);
         } else {
                 char boundary[40];
                 boundary_new(boundary);
                 buf_printf(out, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n"
                                 "This is a message in MIME format.\r\n\r\n--%s\r\n",
                            boundary, boundary);
-                text_part(out, "text/plain", m->text, m->text_len);
+                text_part(out, "text/plain", m->text, m->text_len, m->text_qp, m->text_qp_len);
                 buf_printf(out, "\r\n--%s\r\n", boundary);
-                text_part(out, "text/html", m->html, m->html_len);
+                text_part(out, "text/html", m->html, m->html_len, m->html_qp, m->html_qp_len);
                 buf_printf(out, "\r\n--%s--\r\n", boundary);
         }
         return out->overflow ? MIME_TOO_LONG : MIME_OK;

@@ -11,15 +11,22 @@
 #include "buf.h"
 #include "lang.h"
 
+struct body_prep;
+
 struct issue_text {
         unsigned refs;
         int64_t id;
         char *subject;
         char *text;
         char *html;             /* NULL: text only */
+        /* each body with its footer, per language, split at line ends into
+         * lines without placeholders, quoted-printable already (the same
+         * for every recipient), and lines to fill per recipient: an issue
+         * is encoded once, not once per mail */
+        struct body_prep *prep[LANG_N][2];      /* [lang][0 text, 1 HTML] */
 };
 
-/* Takes the strings over. */
+/* Takes the strings over; prepares the bodies (see prep above). */
 struct issue_text *issue_text_new(int64_t id, char *subject, char *text, char *html);
 struct issue_text *issue_text_ref(struct issue_text *it);
 void issue_text_unref(struct issue_text *it);       /* accepts NULL */

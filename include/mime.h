@@ -24,6 +24,12 @@ struct mime_msg {
         size_t text_len;
         const char *html;       /* optional HTML alternative */
         size_t html_len;
+        /* or the bodies already quoted-printable (mime_encode_qp of valid
+         * UTF-8): text_qp instead of text, html_qp instead of html */
+        const char *text_qp;
+        size_t text_qp_len;
+        const char *html_qp;
+        size_t html_qp_len;
 };
 
 enum mime_result {
