@@ -477,6 +477,10 @@ int store_open(const char *path, struct store **out)
         }
         close(fd);
 
+        /* SQLite's memory statistics take a global mutex on every allocation,
+         * and nothing here reads them; only possible before the first use
+         * (SQLITE_MISUSE after it, harmless) */
+        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
         int rc = sqlite3_open_v2(path, &st->db,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
                                  NULL);
