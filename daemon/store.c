@@ -223,7 +223,8 @@ static const char *const stmt_sql[S_N] = {
         [S_ISSUE_GET] =
                 "SELECT list, subject, text_body, html_body, state, test, created_at FROM issue"
                 " WHERE id = ?1",
-        [S_ISSUE_COUNTS] = "SELECT state, count(*) FROM outbox WHERE issue_id = ?1 GROUP BY state",
+        /* kept by triggers (sql/006); queued includes sending */
+        [S_ISSUE_COUNTS] = "SELECT state, n FROM issue_progress WHERE issue_id = ?1",
         [S_ISSUE_LATEST] = "SELECT max(id) FROM issue WHERE test = 0",
         [S_ISSUE_STATE] = "UPDATE issue SET state = ?2 WHERE id = ?1",
         /* a paused issue's mails are parked far in the future, out of the due scans */

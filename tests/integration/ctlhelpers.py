@@ -156,6 +156,23 @@ def status(daemon, issue=None):
     return ctl_json(daemon, *args)
 
 
+STATUS_BUCKETS = ("queued", "sent", "deferred", "failed", "skipped")
+
+
+def assert_status_counts_outbox(daemon, issue):
+    """`status` takes an issue's counts from counters the database keeps by
+    trigger (sql/006): they must equal a count of the outbox rows, in every
+    state the test left them (queued includes the mails with a sender)."""
+    st = status(daemon, issue)
+    counted = {b: 0 for b in STATUS_BUCKETS}
+    for r in daemon.query("SELECT state, count(*) AS n FROM outbox WHERE issue_id = ?"
+                          " GROUP BY state", (issue,)):
+        counted["queued" if r["state"] == "sending" else r["state"]] += r["n"]
+    assert {b: st[b] for b in STATUS_BUCKETS} == counted, (st, counted)
+    assert st["total"] == sum(counted.values()), (st, counted)
+    return st
+
+
 def wait_status(daemon, issue, predicate, timeout=20, what="issue status"):
     def check():
         st = status(daemon, issue)

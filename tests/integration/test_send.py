@@ -14,8 +14,8 @@ import pytest
 
 import nlhelpers
 from ctlhelpers import (JOBS_PER_SENDER, REFUSED, USAGE, SilentRelay, SlowAckSMTP,
-                        confirmed_list, ctl, ctl_finish, ctl_json, ctl_start, need_ctl,
-                        recipients, status, wait_status, write)
+                        assert_status_counts_outbox, confirmed_list, ctl, ctl_finish, ctl_json,
+                        ctl_start, need_ctl, recipients, status, wait_status, write)
 from nlhelpers import (CaptureSMTP, check_answer, free_port, mint_unsubscribe_token, raw_lines,
                        token_hash, wait_until)
 
@@ -307,6 +307,7 @@ def test_pause_resume_and_cancel(daemon_factory, smtp, workdir):
     assert (st["sent"], st["skipped"], st["queued"]) == (24, 0, 0), st
     got = recipients(issue_mails(smtp, "Pausiert"))
     assert sorted(got) == members and set(got.values()) == {1}
+    assert_status_counts_outbox(d, issue)
 
     # cancel while sending: the rest is skipped
     issue2 = send_ok(d, workdir, "Abgebrochen", "Zwei\n", name="two")
@@ -315,6 +316,7 @@ def test_pause_resume_and_cancel(daemon_factory, smtp, workdir):
     st = wait_issue_finished(d, issue2)
     assert st["sent"] + st["skipped"] == 24 and st["skipped"] > 0 and st["failed"] == 0, st
     assert stable_count(smtp, "Abgebrochen") == st["sent"]
+    assert_status_counts_outbox(d, issue2)
     assert "cancelled" in ctl(d, "status", issue2).ok().out.splitlines()[0]
     for op in ("cancel", "pause", "resume"):
         assert "cancelled" in ctl(d, op, issue2).fails(REFUSED).err
@@ -326,6 +328,7 @@ def test_pause_resume_and_cancel(daemon_factory, smtp, workdir):
     st = wait_issue_finished(d, issue3)
     assert st["sent"] + st["skipped"] == 24 and st["skipped"] > 0, st
     assert stable_count(smtp, "Pausiert und abgebrochen") == st["sent"]
+    assert_status_counts_outbox(d, issue3)
 
     # unknown issues and bad numbers
     for op in ("pause", "resume", "cancel", "status"):
@@ -379,6 +382,7 @@ def test_cancel_stops_mails_that_were_in_flight(daemon_factory, workdir):
         st = status(d, issue)
         assert capture.count() == 0, "a cancelled issue delivered %d mails" % capture.count()
         assert (st["skipped"], st["finished"]) == (3, True), st
+        assert_status_counts_outbox(d, issue)
     finally:
         capture.stop()
 
@@ -456,6 +460,7 @@ def test_temporarily_failing_relay_ends_with_everything_delivered(daemon_factory
     assert (st["sent"], st["deferred"], st["failed"], st["finished"]) == (5, 0, 0, True), st
     rows = d.query("SELECT attempts, state FROM outbox WHERE issue_id = ?", (issue,))
     assert all(r["state"] == "sent" and r["attempts"] >= 2 for r in rows), [dict(r) for r in rows]
+    assert_status_counts_outbox(d, issue)
 
 
 def test_refusing_relay_fails_every_recipient(daemon_factory, sink_factory, workdir):
@@ -476,6 +481,61 @@ def test_refusing_relay_fails_every_recipient(daemon_factory, sink_factory, work
     out = ctl(d, "status", issue, "--failed").ok().out
     for a in members:
         assert "failed: %s: %s" % (a, reply) in out
+    assert_status_counts_outbox(d, issue)
+
+
+
+def test_erasing_a_recipient_takes_its_mail_out_of_the_counts(daemon_factory, workdir):
+    port = free_port()
+    d = daemon_factory({"smtp": {"retry_initial": "1s", "retry_max": "1s"}},
+                       smtp_url="smtp://127.0.0.1:%d" % port)
+    members = addresses("count", 3)
+    confirmed_list(d, workdir, members)
+    issue = send_ok(d, workdir, "Gezaehlt", "Hallo\n")
+    d.wait_outbox(lambda rows: len(rows) == 3 and all(r["state"] == "deferred" for r in rows),
+                  what="every mail to be deferred")
+    st = assert_status_counts_outbox(d, issue)
+    assert (st["total"], st["deferred"]) == (3, 3), st
+    ctl(d, "erase", members[0]).ok()
+    st = assert_status_counts_outbox(d, issue)
+    assert (st["total"], st["deferred"]) == (2, 2), st
+    relay = CaptureSMTP(port=port).start()
+    try:
+        st = wait_issue_finished(d, issue)
+    finally:
+        relay.stop()
+    assert (st["total"], st["sent"]) == (2, 2), st
+    assert_status_counts_outbox(d, issue)
+
+
+def test_an_older_database_gets_its_counts_on_upgrade(daemon_factory):
+    """A database of schema 5 (counts by index) with an issue in every
+    state: the upgrade to counters (sql/006) counts what is there."""
+    d = daemon_factory(start=False)
+    con = sqlite3.connect(d.database)
+    sql_dir = os.path.join(os.environ["SOURCE_ROOT"], "sql")
+    for name in sorted(os.listdir(sql_dir)):
+        if name.endswith(".sql") and name < "006":
+            with open(os.path.join(sql_dir, name)) as f:
+                con.executescript(f.read())
+    con.execute("PRAGMA user_version = 5")
+    con.execute("INSERT INTO issue (id, list, subject, text_body, state, created_at)"
+                " VALUES (4, 'default', 'Alt', 'Hallo', 'sending', 1)")
+    later = 4102444800          # 2100: not due while the test runs
+    states = ["sent", "sent", "sent", "failed", "deferred", "queued", "queued", "sending",
+              "skipped"]
+    for i, state in enumerate(states):
+        con.execute("INSERT INTO outbox (kind, subscription_id, state, priority, created_at,"
+                    " next_at, issue_id, rcpt) VALUES ('newsletter', NULL, ?, 10, 1, ?, 4, ?)",
+                    (state, later, "old%d@example.org" % i))
+    con.commit()
+    con.close()
+    os.chmod(d.database, 0o600)
+    d.start()
+    assert d.query("PRAGMA user_version")[0][0] >= 6
+    st = assert_status_counts_outbox(d, 4)
+    assert (st["total"], st["sent"], st["failed"], st["deferred"], st["queued"],
+            st["skipped"]) == (9, 3, 1, 1, 3, 1), st
 
 
 # ---------------------------------------------------------------- crash safety
@@ -502,7 +562,7 @@ def test_kill9_in_the_middle_of_a_send_loses_no_recipient(daemon_factory, smtp, 
             proc.kill()
     r.ok()
     issue = int(r.out.splitlines()[0])
-    st = status(d, issue)
+    st = assert_status_counts_outbox(d, issue)
     assert (st["total"], st["sent"], st["finished"]) == (n, n, True), st
     got = recipients(issue_mails(smtp, "Absturz"))
     assert sorted(got) == members, "lost recipients: %r" % sorted(set(members) - set(got))[:10]
