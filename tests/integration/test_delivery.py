@@ -1,5 +1,6 @@
 """Delivery through the outbox: relays that are down, refuse, defer or hang
 up; retries with backoff, giving up, failover between URLs."""
+import os
 import time
 
 import pytest
@@ -312,3 +313,26 @@ def test_smtp_auth_with_a_wrong_password_sends_nothing(daemon_factory, workdir):
         assert "wrong-password" not in d.stderr()
     finally:
         server.stop()
+
+
+def thread_nice(pid, tid):
+    with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[16])      # field 19 of stat(5): nice
+
+
+def test_sender_threads_run_below_the_main_thread(daemon, smtp):
+    """The main thread serves the website and commits what the senders wait
+    for; when the machine is busy it goes first (senders at nice +10)."""
+    pid = daemon.proc.pid
+    main = thread_nice(pid, pid)
+    senders = []
+    for task in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/comm" % (pid, task)) as f:
+            if f.read().strip() == "sender":
+                senders.append(task)
+    assert senders, "no thread named sender"
+    assert {thread_nice(pid, t) for t in senders} == {min(main + 10, 19)}, (main, senders)
+    # and they still send
+    check_answer(daemon.subscribe("nice@example.org"), "pending")
+    smtp.wait_for_rcpt("nice@example.org")
