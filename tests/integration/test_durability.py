@@ -194,3 +194,59 @@ def test_the_wal_is_copied_into_the_database_by_a_thread_of_its_own(daemon_facto
     # without checkpoints everything would stay in the WAL
     wait_until(lambda: os.path.getsize(d.database) > size0 + 2000000, timeout=30,
                what="the imported rows to reach the database file")
+
+
+# ---------------------------------------------------------------- schema
+
+# Every CHECK constraint that names more than two values (sql/007), with
+# the table, a row that passes but for the checked column, and its values.
+CHECKED = [
+    ("subscription", "INSERT INTO subscription (subscriber_id, list, state, lang, created_at)"
+     " VALUES (NULL, 'x', ?, 'en', 1)",
+     ["pending", "confirmed", "expired", "unsubscribed", "bounced"]),
+    ("outbox", "INSERT INTO outbox (kind, state, priority, created_at, next_at, rcpt)"
+     " VALUES ('confirm', ?, 1, 1, 1, 'a@example.org')",
+     ["queued", "sending", "sent", "deferred", "failed", "skipped"]),
+    ("consent", "INSERT INTO consent (subscriber_id, list, event, at, source)"
+     " VALUES (1, 'x', ?, 1, 'socket')",
+     ["signup", "confirm", "unsubscribe", "import"]),
+    ("issue", "INSERT INTO issue (list, subject, text_body, state, created_at)"
+     " VALUES ('x', 's', 't', ?, 1)",
+     ["sending", "paused", "cancelled"]),
+    ("bounce", "INSERT INTO bounce (subscriber_id, kind, at) VALUES (1, ?, 1)",
+     ["permanent", "temporary", "complaint"]),
+]
+
+
+def test_the_schema_checks_every_state_by_comparisons(daemon_factory):
+    """The daemon's schema still refuses a state no code knows, accepts every
+    one it does, and checks them without a temporary b-tree per row (what
+    SQLite builds for `IN` over more than two constants: sql/007)."""
+    d = daemon_factory()
+    d.stop()
+    con = sqlite3.connect(d.database, isolation_level=None)
+    try:
+        con.execute("BEGIN")
+        for table, insert, values in CHECKED:
+            for v in values:
+                con.execute(insert, (v,))
+            for bad in ("bogus", values[0].upper(), values[0] + " "):
+                try:
+                    con.execute(insert, (bad,))
+                except sqlite3.IntegrityError as e:
+                    assert "CHECK constraint failed" in str(e), e
+                else:
+                    raise AssertionError("%s took the value %r" % (table, bad))
+            plan = [r[1] for r in con.execute("EXPLAIN " + insert, (values[0],))]
+            assert "OpenEphemeral" not in plan, "%s: a temporary b-tree per row" % table
+        # the two state changes of every mail, as the scheduler writes them
+        for sql in ("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?",
+                    "UPDATE outbox SET state = ?, next_at = 1 WHERE id = 1"):
+            plan = [r[1] for r in con.execute("EXPLAIN " + sql, ("sent",) if "?, " in sql else (1,))]
+            assert "OpenEphemeral" not in plan, sql
+        con.execute("ROLLBACK")
+        assert con.execute("SELECT count(*) FROM sqlite_schema"
+                           " WHERE name = 'migration_007_guard'").fetchone()[0] == 0
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        con.close()
