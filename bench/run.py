@@ -796,7 +796,13 @@ class Bench:
             run['interference'] = watch.stop()
             run['threads'] = thread_share(d.pid, threads0, thread_cpu(d.pid), time.monotonic() - t0)
             samples = sampler.stop() if sampler else []
+            # the time ends at the last acceptance; the last outcomes are
+            # committed a few milliseconds later: complete is the daemon's word
             status = json.loads(d.ctl('status', str(issue), '--json').stdout)
+            until = time.monotonic() + 10
+            while t_last and status.get('sent') != n and time.monotonic() < until:
+                time.sleep(0.05)
+                status = json.loads(d.ctl('status', str(issue), '--json').stdout)
             secs = (t_last - t0) if t_last else None
             run.update({
                 'issue': issue,

@@ -900,6 +900,25 @@ static void test_message_id(void)
         }
         CHECK(shape);
         CHECK_INT(a[15], '4');         /* a random (version 4) UUID */
+        /* of the variant 10xx, and random everywhere else: 2,000 of them
+         * differ, and every free digit takes more than one value */
+        enum { N = 2000 };
+        static char ids[N][128];
+        bool varies[37] = { false };
+        for (int n = 0; n < N; n++) {
+                mime_message_id("example.org", ids[n]);
+                CHECK(strchr("89ab", ids[n][20]) != NULL);
+                CHECK_INT(ids[n][15], '4');
+                for (int i = 1; i <= 36; i++)
+                        varies[i] |= ids[n][i] != ids[0][i];
+        }
+        for (int i = 1; i <= 36; i++) {
+                bool fixed = i == 9 || i == 14 || i == 15 || i == 19 || i == 24;
+                CHECK(varies[i] == !fixed);
+        }
+        qsort(ids, N, sizeof(ids[0]), (int (*)(const void *, const void *))strcmp);
+        for (int n = 1; n < N; n++)
+                CHECK(strcmp(ids[n - 1], ids[n]) != 0);
 }
 
 int main(void)
