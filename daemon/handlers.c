@@ -44,8 +44,11 @@ static unsigned ttl_days(const struct conf *c)
         return (unsigned)((c->confirm_ttl + 86399) / 86400);
 }
 
-/* 1 when the daemon-wide ceiling of confirmation mails is reached. */
-static int queue_confirmation(struct handler_ctx *ctx, int64_t subscription_id, enum lang lang)
+/* 1 when the daemon-wide ceiling of confirmation mails is reached (the
+ * caller then undoes the request).  `dated`: the subscription row was
+ * written with this mail's time and language already. */
+static int queue_confirmation(struct handler_ctx *ctx, int64_t subscription_id, enum lang lang,
+                              bool dated)
 {
         if (ctx->conf->mails_per_hour) {
                 struct rate_rule rule;
@@ -56,7 +59,7 @@ static int queue_confirmation(struct handler_ctx *ctx, int64_t subscription_id, 
         }
         int r = store_outbox_add(ctx->store, MAIL_CONFIRM, subscription_id, PRIO_CONFIRM, ctx->now,
                                  NULL);
-        if (r == 0)
+        if (r == 0 && !dated)
                 r = store_subscription_mailed(ctx->store, subscription_id, ctx->now, lang);
         if (r == 0)
                 sched_kick(ctx->sched);
@@ -115,6 +118,7 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
         const char *version = ctx->tmpl->confirm[req->lang].version;
         struct subscription sub;
         int64_t subscriber_id, subscription_id;
+        bool dated = false;
         int r = store_subscription_find(ctx->store, a.key, list, &sub);
         if (r < 0)
                 return r;
@@ -124,6 +128,7 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
                     (r = store_subscription_add(ctx->store, subscriber_id, list, req->lang, ctx->now,
                                                 &subscription_id)) < 0)
                         return r;
+                dated = true;   /* the new row has this mail's time and language */
         } else {
                 subscriber_id = sub.subscriber_id;
                 subscription_id = sub.id;
@@ -152,7 +157,7 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
                                                              ctx->now)) < 0)
                         return r;
         }
-        if ((r = queue_confirmation(ctx, subscription_id, req->lang)) != 0) {
+        if ((r = queue_confirmation(ctx, subscription_id, req->lang, dated)) != 0) {
                 if (r < 0)
                         return r;
                 /* over the mail ceiling: undo this sign-up, keep the answer */

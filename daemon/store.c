@@ -73,8 +73,8 @@ static const char *const stmt_sql[S_N] = {
         [S_SUBSCRIBER_NAME] =
                 "UPDATE subscriber SET email = ?2, name = coalesce(?3, name) WHERE id = ?1",
         [S_SUB_ADD] =
-                "INSERT INTO subscription (subscriber_id, list, state, lang, created_at)"
-                " VALUES (?1, ?2, 'pending', ?3, ?4)",
+                "INSERT INTO subscription (subscriber_id, list, state, lang, created_at, mailed_at)"
+                " VALUES (?1, ?2, 'pending', ?3, ?4, ?4)",
         [S_SUB_RESTART] =
                 "UPDATE subscription SET state = 'pending', lang = ?2, created_at = ?3,"
                 " mailed_at = NULL, confirmed_at = NULL, confirm_ip = NULL, unsubscribed_at = NULL"

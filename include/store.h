@@ -108,6 +108,7 @@ int store_subscription_find(struct store *st, const char *email_key, const char 
                             struct subscription *out);                          /* 1: none */
 int store_subscriber_ensure(struct store *st, const char *email_key, const char *email,
                             const char *name, int64_t now, int64_t *id);
+/* A new pending sign-up whose confirmation mail is queued now (mailed_at). */
 int store_subscription_add(struct store *st, int64_t subscriber_id, const char *list,
                            enum lang lang, int64_t now, int64_t *id);
 /* Start the sign-up over: pending, created now, old confirmation tokens gone. */

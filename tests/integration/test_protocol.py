@@ -383,3 +383,27 @@ def test_client_disconnecting_mid_request_does_not_hurt(daemon, smtp):
     check_answer(daemon.request({"op": "ping"}), "ok")
     rows = daemon.query("SELECT email_key FROM subscriber")
     assert not any(r[0].startswith("gone") for r in rows)
+
+
+def test_answers_keep_their_own_texts_when_repeated(daemon, smtp):
+    """A plain answer's line is formatted once per state and language; the
+    answers with their own text (check's "please confirm", errors) must not
+    get it, nor the other language."""
+    with daemon.client() as c:
+        p_de = check_answer(c.request({"op": "subscribe", "email": "rep1@example.org"}), "pending")
+        p_en = check_answer(c.request({"op": "subscribe", "email": "rep2@example.org",
+                                       "lang": "en"}), "pending")
+        assert p_de["message"] != p_en["message"]
+        smtp.wait_for(2)
+        token = smtp.to("rep1@example.org")[-1].token
+        for _ in range(2):
+            chk = check_answer(c.request({"op": "check", "token": token}), "pending")
+            assert chk["message"] not in (p_de["message"], p_en["message"]), chk
+        err = check_answer(c.request({"op": "subscribe", "email": "nope"}), "error",
+                           "invalid_email")
+        assert err["message"] != p_de["message"]
+        again_de = check_answer(c.request({"op": "subscribe", "email": "rep3@example.org"}),
+                                "pending")
+        again_en = check_answer(c.request({"op": "subscribe", "email": "rep4@example.org",
+                                           "lang": "en"}), "pending")
+        assert (again_de, again_en) == (p_de, p_en)
