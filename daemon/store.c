@@ -286,6 +286,7 @@ struct checkpointer {
         pthread_cond_t cond;
         bool wanted, stopping, running, busy;
         unsigned long done;             /* checkpoints run, for the tests' log */
+        int woken_at;                   /* WAL frames when it was last woken */
 };
 
 struct store {
@@ -575,10 +576,14 @@ static int wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
         bool here = !c->running;
         if (c->running) {
                 pthread_mutex_lock(&c->lock);
-                if (!c->busy && !c->wanted && frames >= CHECKPOINT_FRAMES_MAX)
+                if (frames < c->woken_at)
+                        c->woken_at = 0;        /* the WAL started over */
+                if (!c->busy && !c->wanted && frames >= CHECKPOINT_FRAMES_MAX) {
                         here = true;
-                else if (!c->busy)
+                } else if (!c->busy && frames - c->woken_at >= CHECKPOINT_FRAMES) {
                         c->wanted = true;
+                        c->woken_at = frames;
+                }
                 pthread_cond_signal(&c->cond);
                 pthread_mutex_unlock(&c->lock);
         }
