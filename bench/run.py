@@ -607,7 +607,7 @@ class Bench:
             raise RuntimeError(f'loadgen failed: {r.stderr.strip()}')
         return json.loads(r.stdout)
 
-    def echo_rates(self, clients):
+    def echo_rates(self, clients, want):
         sock = os.path.join(self.sockdir, 'echo.sock')
         argv = [self.tool('echo'), sock]
         self.note_command('echo', argv)
@@ -624,7 +624,7 @@ class Bench:
                 w = CpuWatch([p.pid, self.sink.proc.pid])
                 rate = self.run_loadgen(sock, clients, n, 'echo')['rate']
                 return {'rate': rate, 'interference': w.stop()}
-            return self.undisturbed(once, self.args.baseline_repeat)
+            return self.undisturbed(once, want)
         finally:
             p.terminate()
             p.wait()
@@ -676,18 +676,27 @@ class Bench:
         for c in levels:
             n = self.n('signup', c)
             self.headline_now = c == 16
-            log(f'sign-ups, {c} clients: echo x{self.args.baseline_repeat} (load {self.loadavg()})')
-            echo, echo_left_out = self.echo_rates(c)
             attempt = iter(range(100))
 
             def once():
                 k = next(attempt)
                 log(f'sign-ups, {c} clients: newsletterd, {n} addresses (run {k + 1})')
                 return self.signup_once(c, n, f'r{k}' if k else '')
-            runs, left_out = self.undisturbed(once, self.args.repeat)
-            ranked = sorted(runs, key=lambda r: r['end_to_end_rate'])
-            mid = ranked[len(ranked) // 2]
-            echo_med = statistics.median(r['rate'] for r in echo)
+            # pairs: the echo server, then the daemon right after it, so that
+            # the machine's drift (its speed wanders by a third in minutes)
+            # falls on both sides of each ratio
+            echo, echo_left_out, runs, left_out = [], [], [], []
+            for k in range(self.pairs()):
+                log(f'sign-ups, {c} clients: pair {k + 1}: echo (load {self.loadavg()})')
+                e, el = self.echo_rates(c, 1)
+                r, rl = self.undisturbed(once, 1)
+                echo += e
+                echo_left_out += el
+                runs += r
+                left_out += rl
+            pairs = sorted(zip(echo, runs), key=lambda p: p[1]['end_to_end_rate'] / p[0]['rate'])
+            echo_mid, mid = pairs[len(pairs) // 2]
+            echo_med = echo_mid['rate']
             row = {
                 'clients': c, 'addresses': n, 'load': self.loadavg(),
                 'echo_rate': round(echo_med, 1), 'echo_rates': [r['rate'] for r in echo],
@@ -698,6 +707,7 @@ class Bench:
                 'answer_ratio': round(mid['answer_rate'] / echo_med, 4),
                 'end_to_end_ratio': round(mid['end_to_end_rate'] / echo_med, 4),
                 'end_to_end_rates': [r['end_to_end_rate'] for r in runs],
+                'pair_ratios': [round(r['end_to_end_rate'] / e['rate'], 4) for e, r in zip(echo, runs)],
                 'complete': all(r['complete'] for r in runs),
                 'median_run': mid, 'runs': runs if len(runs) > 1 else None,
             }
@@ -825,6 +835,10 @@ class Bench:
         run['smtp_sessions'] = self.sink.sessions_since(sess0)
         return run
 
+    def pairs(self):
+        """Baseline-then-daemon pairs per level of the sign-ups and fan-out."""
+        return max(self.args.repeat, self.args.baseline_repeat)
+
     def wanted_level(self, c):
         return not self.args.levels or c in self.args.levels
 
@@ -833,22 +847,31 @@ class Bench:
         rows = []
         for c in [c for c in SIZES['fanout_levels'] if self.wanted_level(c)]:
             self.headline_now = c == 8
-            log(f'fan-out, {c} connections: smtp-source x{self.args.baseline_repeat} (load {self.loadavg()})')
-            src, src_left_out = self.undisturbed(lambda: self.smtp_source(c, n), self.args.baseline_repeat)
             attempt = iter(range(100))
 
             def once():
                 k = next(attempt)
                 log(f'fan-out, {c} connections: newsletterd, {n} recipients (run {k + 1})')
                 return self.fanout_once(f'fanout-c{c}' + (f'r{k}' if k else ''), c, n)
-            runs, left_out = self.undisturbed(once, self.args.repeat)
-            mid = sorted(runs, key=lambda r: r['rate'])[len(runs) // 2]
-            src_med = statistics.median(s['rate'] for s in src)
+            # pairs, as for the sign-ups: smtp-source, then the daemon
+            src, src_left_out, runs, left_out = [], [], [], []
+            for k in range(self.pairs()):
+                log(f'fan-out, {c} connections: pair {k + 1}: smtp-source (load {self.loadavg()})')
+                b, bl = self.undisturbed(lambda: self.smtp_source(c, n), 1)
+                r, rl = self.undisturbed(once, 1)
+                src += b
+                src_left_out += bl
+                runs += r
+                left_out += rl
+            pairs = sorted(zip(src, runs), key=lambda p: p[1]['rate'] / p[0]['rate'])
+            src_mid, mid = pairs[len(pairs) // 2]
+            src_med = src_mid['rate']
             row = {'connections': c, 'recipients': n, 'load': self.loadavg(),
                    'smtp_source_rate': round(src_med, 1), 'smtp_source_runs': src,
                    'smtp_source_other_cpu': [x['interference']['other_cpu_frac'] for x in src],
                    'smtp_source_left_out': src_left_out, 'runs_left_out': left_out,
                    'rate': mid['rate'], 'rates': [r['rate'] for r in runs],
+                   'pair_ratios': [round(r['rate'] / b['rate'], 4) for b, r in zip(src, runs)],
                    'ratio': round(mid['rate'] / src_med, 4),
                    'complete': all(r['complete'] for r in runs),
                    'median_run': mid, 'runs': runs if len(runs) > 1 else None}
@@ -1417,10 +1440,11 @@ def write_markdown(res, path, pngs):
     o = res['options']
     w('## Method')
     w('')
-    w(f'- Baselines (echo, smtp-source) are run {o["baseline_repeat"]} times per level, the median is')
-    w(f'  used; newsletterd runs {o["repeat"]} time(s) per level' +
-      (' (the median run is shown)' if o['repeat'] > 1 else '') + '. All raw figures are in')
-    w('  `bench/results/latest.json`.')
+    pairs = max(o['repeat'], o['baseline_repeat'])
+    w(f'- Sign-ups and fan-out run {pairs} pair(s) per level: the baseline (echo,')
+    w('  smtp-source) once, then newsletterd right after it, so that the machine\'s')
+    w('  drift falls on both sides of each ratio; the pair with the median ratio is')
+    w('  shown. All raw figures (every pair) are in `bench/results/latest.json`.')
     w('- Every newsletterd run is a fresh process on a fresh database (release build,')
     w('  `log_level = warning`, rate limits off, `[smtp] rate = 0`), so its VmHWM is the')
     w('  peak of that run; CPU time is utime+stime of all its threads from')
@@ -1490,10 +1514,11 @@ def main():
     ap.add_argument('--full', action='store_true', help='also the fan-out to 1,000,000 recipients')
     ap.add_argument('--quick', action='store_true', help='every size / 10 (for trying things; no BENCHMARKS.md)')
     ap.add_argument('--only', help=f'comma-separated phases of {",".join(PHASES)} (no BENCHMARKS.md)')
-    ap.add_argument('--repeat', type=int, default=1, help='newsletterd runs per level (median shown)')
+    ap.add_argument('--repeat', type=int, default=1, help='sign-up and fan-out: pairs (the baseline, then newsletterd) per level, '
+                    'at least --baseline-repeat; the pair with the median ratio is shown')
     ap.add_argument('--levels', help='comma-separated clients / connections of the sign-up and fan-out '
                     'phases to run, e.g. 16,8 (no BENCHMARKS.md)')
-    ap.add_argument('--baseline-repeat', type=int, default=3, help='echo / smtp-source runs per level')
+    ap.add_argument('--baseline-repeat', type=int, default=3, help='the least number of baseline-then-newsletterd pairs per level')
     ap.add_argument('--quiet-wait', type=float, default=10,
                     help='before each measurement wait up to this long for other processes to '
                          'use < 10%% of the machine (0: do not wait)')
