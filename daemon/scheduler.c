@@ -41,6 +41,14 @@ struct sched {
         int64_t now;                    /* of the current sched_work() */
         struct issue_text *issue;       /* texts of the issue being sent */
         uint8_t token_hash[32];         /* of the newsletter mail being claimed */
+        /* outcomes of newsletter mails in this batch, added up per issue and
+         * state: the counts move once each (sql/008) */
+        struct progress_move {
+                int64_t issue_id;
+                enum mail_state to;
+                int64_t n;
+        } moves[8];
+        unsigned n_moves;
 };
 
 struct sched *sched_new(struct store *st, struct sender *snd)
@@ -136,6 +144,7 @@ static struct mail_job *job_for(struct sched *s, const struct outbox_row *row, s
         m->date = (time_t)now;
         struct mail_job *j = xcalloc(1, sizeof(*j));
         j->id = row->id;
+        j->issue_id = row->issue_id;
         j->urgent = row->priority <= PRIO_CONFIRM;
         j->env_from = envelope_sender(c, row->id);
         j->rcpt = xstrdup(row->email);
@@ -237,6 +246,14 @@ static int build_newsletter(struct sched *s, const struct outbox_row *row, int64
         return 0;
 }
 
+static int skip(struct sched *s, const struct outbox_row *row, const char *why)
+{
+        int r = store_outbox_skip(s->store, row->id, why, s->now);
+        if (r == 0)
+                r = store_progress_move(s->store, row->issue_id, row->state, MS_SKIPPED, 1);
+        return r;
+}
+
 static int claim_row(void *ud, const struct outbox_row *row)
 {
         struct sched *s = ud;
@@ -251,13 +268,13 @@ static int claim_row(void *ud, const struct outbox_row *row)
                 return store_outbox_delete(s->store, row->id);
         }
         if (row->kind == MAIL_NEWSLETTER && row->sub_state != SUB_CONFIRMED)
-                return store_outbox_skip(s->store, row->id, "no longer subscribed", s->now);
+                return skip(s, row, "no longer subscribed");
         /* a mail that was with a sender when its issue was paused or cancelled
          * and came back deferred */
         if (row->kind == MAIL_NEWSLETTER && row->issue_state == ISSUE_PAUSED)
                 return store_outbox_park(s->store, row->id);
         if (row->kind == MAIL_NEWSLETTER && row->issue_state == ISSUE_CANCELLED)
-                return store_outbox_skip(s->store, row->id, "cancelled", s->now);
+                return skip(s, row, "cancelled");
         bool keep_hash = false;
         if (row->kind == MAIL_CONFIRM) {
                 r = build_confirmation(s, row, s->now, &j);
@@ -267,10 +284,16 @@ static int claim_row(void *ud, const struct outbox_row *row)
         }
         if (r < 0)
                 return r;
-        if (r == 1)
-                return store_outbox_finish(s->store, row->id, MS_FAILED, s->now, s->now,
-                                           "message could not be built", false);
+        if (r == 1) {
+                if ((r = store_outbox_finish(s->store, row->id, MS_FAILED, s->now, s->now,
+                                             "message could not be built", false, NULL)) < 0)
+                        return r;
+                return store_progress_move(s->store, row->issue_id, row->state, MS_FAILED, 1);
+        }
         r = store_outbox_sending(s->store, row->id, keep_hash ? s->token_hash : NULL);
+        /* a deferred mail counts as queued again while it is with a sender */
+        if (r == 0)
+                r = store_progress_move(s->store, row->issue_id, row->state, MS_SENDING, 1);
         explicit_bzero(s->token_hash, sizeof(s->token_hash));
         if (r < 0) {
                 mail_job_free(j);
@@ -280,6 +303,33 @@ static int claim_row(void *ud, const struct outbox_row *row)
         s->claimed = j;
         s->in_flight++;
         return 0;
+}
+
+static int flush_moves(struct sched *s)
+{
+        int r = 0;
+        for (unsigned i = 0; i < s->n_moves && r == 0; i++)
+                r = store_progress_move(s->store, s->moves[i].issue_id, MS_SENDING, s->moves[i].to,
+                                        s->moves[i].n);
+        /* on failure the batch is rolled back, and the outcomes recorded again */
+        s->n_moves = 0;
+        return r;
+}
+
+static int add_move(struct sched *s, int64_t issue_id, enum mail_state to)
+{
+        for (unsigned i = 0; i < s->n_moves; i++) {
+                if (s->moves[i].issue_id == issue_id && s->moves[i].to == to) {
+                        s->moves[i].n++;
+                        return 0;
+                }
+        }
+        int r = 0;
+        if (s->n_moves == sizeof(s->moves) / sizeof(s->moves[0]))
+                r = flush_moves(s);
+        if (r == 0)
+                s->moves[s->n_moves++] = (struct progress_move){ issue_id, to, 1 };
+        return r;
 }
 
 static int64_t retry_delay(const struct conf *c, int attempts)
@@ -321,8 +371,14 @@ static int record_outcome(struct sched *s, struct mail_job *j, const struct outb
         log_debug("mail %lld: %s", (long long)j->id, j->reply);
         /* the token of a mail the relay cannot have is no copy's: the one
          * before it stays the previous hash (see claim_row) */
-        return store_outbox_finish(s->store, j->id, state, next, s->now, j->reply,
-                                   state != MS_SENT && !j->data_sent);
+        bool changed = false;
+        int r = store_outbox_finish(s->store, j->id, state, next, s->now, j->reply,
+                                    state != MS_SENT && !j->data_sent, &changed);
+        if (r < 0 || !changed || !j->issue_id)
+                return r;
+        /* it was 'sending' (a cancel or pause leaves those alone); an erased
+         * recipient's row is gone and counted out by its delete trigger */
+        return add_move(s, j->issue_id, state);
 }
 
 int sched_work(struct sched *s, int64_t now, bool collect)
@@ -352,13 +408,17 @@ int sched_work(struct sched *s, int64_t now, bool collect)
                                 return q;
                         have_row = q == 0;
                 }
-                if ((r = record_outcome(s, j, have_row ? &row : NULL)) < 0)
+                if ((r = record_outcome(s, j, have_row ? &row : NULL)) < 0) {
+                        s->n_moves = 0;
                         return r;
+                }
                 s->results = j->next;
                 j->next = s->recorded;
                 s->recorded = j;
                 s->maybe_due = true;
         }
+        if ((r = flush_moves(s)) < 0)
+                return r;
 
         while (!s->held && s->maybe_due && s->in_flight < s->capacity) {
                 unsigned room = s->capacity - s->in_flight;
@@ -423,7 +483,7 @@ int sched_requeue_unstarted(struct sched *s)
                 mark_batch(s, &r);
                 if (r == 0)
                         r = store_outbox_finish(s->store, j->id, MS_QUEUED, s->now, s->now, NULL,
-                                                true);
+                                                true, NULL);     /* counted as queued already */
                 if (j->data)
                         explicit_bzero(j->data, j->len);
                 mail_job_free(j);

@@ -48,6 +48,7 @@ enum stmt_id {
         S_ISSUE_ADD, S_ISSUE_RECIPIENTS, S_ISSUE_TEST_RCPT, S_ISSUE_GET, S_ISSUE_COUNTS,
         S_ISSUE_LATEST, S_ISSUE_STATE, S_ISSUE_PARK, S_ISSUE_UNPARK, S_ISSUE_CANCEL,
         S_ISSUE_FAILED, S_OUTBOX_SKIP, S_OUTBOX_PARK,
+        S_PROGRESS_TAKE, S_PROGRESS_GIVE, S_PROGRESS_CLEAR, S_PROGRESS_COUNT,
         S_RATE_GET, S_RATE_PUT, S_RATE_PURGE,
         S_MAIL_OWNER, S_BOUNCE_ADD, S_BOUNCE_COUNT, S_SUBS_BOUNCED, S_SUBS_UNSUBSCRIBE_ALL,
         S_ISSUE_BOUNCES, S_STATS_BOUNCES,
@@ -102,7 +103,7 @@ static const char *const stmt_sql[S_N] = {
                 " VALUES (?1, ?2, 'queued', ?3, ?4, ?4)",
         [S_OUTBOX_DUE] =
                 "SELECT o.id, o.kind, o.subscription_id, s.state, s.lang, o.attempts, o.created_at,"
-                " coalesce(o.rcpt, u.email), coalesce(s.list, i.list), o.issue_id, u.name, i.state"
+                " coalesce(o.rcpt, u.email), coalesce(s.list, i.list), o.issue_id, u.name, i.state, o.state"
                 " FROM outbox o LEFT JOIN subscription s ON s.id = o.subscription_id"
                 " LEFT JOIN subscriber u ON u.id = s.subscriber_id"
                 " LEFT JOIN issue i ON i.id = o.issue_id"
@@ -223,7 +224,7 @@ static const char *const stmt_sql[S_N] = {
         [S_ISSUE_GET] =
                 "SELECT list, subject, text_body, html_body, state, test, created_at FROM issue"
                 " WHERE id = ?1",
-        /* kept by triggers (sql/006); queued includes sending */
+        /* kept by the daemon and by triggers (sql/006, sql/008); queued includes sending */
         [S_ISSUE_COUNTS] = "SELECT state, n FROM issue_progress WHERE issue_id = ?1",
         [S_ISSUE_LATEST] = "SELECT max(id) FROM issue WHERE test = 0",
         [S_ISSUE_STATE] = "UPDATE issue SET state = ?2 WHERE id = ?1",
@@ -271,6 +272,17 @@ static const char *const stmt_sql[S_N] = {
         [S_OUTBOX_PARK] = "UPDATE outbox SET next_at = next_at + ?2 WHERE id = ?1 AND next_at < ?2",
         [S_OUTBOX_SKIP] =
                 "UPDATE outbox SET state = 'skipped', reply = ?2, done_at = ?3 WHERE id = ?1",
+        /* issue_progress: updates of an outbox row's state move its counts
+         * here (sql/008), inserts and deletes by trigger (sql/006) */
+        [S_PROGRESS_TAKE] = "UPDATE issue_progress SET n = n - ?3 WHERE issue_id = ?1 AND state = ?2",
+        [S_PROGRESS_GIVE] =
+                "INSERT INTO issue_progress (issue_id, state, n) VALUES (?1, ?2, ?3)"
+                " ON CONFLICT (issue_id, state) DO UPDATE SET n = n + excluded.n",
+        [S_PROGRESS_CLEAR] = "DELETE FROM issue_progress WHERE issue_id = ?1",
+        [S_PROGRESS_COUNT] =
+                "INSERT INTO issue_progress (issue_id, state, n)"
+                " SELECT issue_id, CASE state WHEN 'sending' THEN 'queued' ELSE state END, count(*)"
+                " FROM outbox WHERE issue_id = ?1 GROUP BY 2",
 };
 
 /* The WAL is checkpointed in the background once it holds this many
@@ -967,8 +979,10 @@ static int due_class(struct store *st, int priority, int64_t now, unsigned limit
                         int is = NAME_INDEX(issue_state_names, sqlite3_column_text(s, 11));
                         r->issue_state = is < 0 ? ISSUE_CANCELLED : (enum issue_state)is;
                 }
-                if (kind < 0 || state < 0)
+                int ms = NAME_INDEX(mail_state_names, sqlite3_column_text(s, 12));
+                if (kind < 0 || state < 0 || ms < 0)
                         fatal("outbox row %lld with an unknown kind or state", (long long)r->id);
+                r->state = (enum mail_state)ms;
                 r->kind = (enum mail_kind)kind;
                 r->sub_state = (enum sub_state)state;
                 r->lang = lang < 0 ? LANG_DEFAULT : (enum lang)lang;
@@ -1040,7 +1054,7 @@ int store_mail_token_find(struct store *st, const struct token_lookup *t, struct
 }
 
 int store_outbox_finish(struct store *st, int64_t id, enum mail_state state, int64_t next_at,
-                        int64_t now, const char *reply, bool undelivered)
+                        int64_t now, const char *reply, bool undelivered, bool *changed)
 {
         sqlite3_stmt *s = stmt(st, S_OUTBOX_FINISH);
         sqlite3_bind_int64(s, 1, id);
@@ -1049,7 +1063,35 @@ int store_outbox_finish(struct store *st, int64_t id, enum mail_state state, int
         sqlite3_bind_int64(s, 4, now);
         bind_text_or_null(s, 5, reply);
         sqlite3_bind_int(s, 6, undelivered);
-        return run(st, S_OUTBOX_FINISH, s);
+        int r = run(st, S_OUTBOX_FINISH, s);
+        if (changed)
+                *changed = r == 0 && sqlite3_changes(st->db) > 0;
+        return r;
+}
+
+/* 'sending' is counted as 'queued' (sql/006) */
+static const char *progress_state(enum mail_state m)
+{
+        return mail_state_names[m == MS_SENDING ? MS_QUEUED : m];
+}
+
+int store_progress_move(struct store *st, int64_t issue_id, enum mail_state from,
+                        enum mail_state to, int64_t n)
+{
+        if (!issue_id || !n || strcmp(progress_state(from), progress_state(to)) == 0)
+                return 0;
+        sqlite3_stmt *s = stmt(st, S_PROGRESS_TAKE);
+        sqlite3_bind_int64(s, 1, issue_id);
+        sqlite3_bind_text(s, 2, progress_state(from), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, n);
+        int r = run(st, S_PROGRESS_TAKE, s);
+        if (r < 0)
+                return r;
+        s = stmt(st, S_PROGRESS_GIVE);
+        sqlite3_bind_int64(s, 1, issue_id);
+        sqlite3_bind_text(s, 2, progress_state(to), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, n);
+        return run(st, S_PROGRESS_GIVE, s);
 }
 
 int store_outbox_delete(struct store *st, int64_t id)
@@ -1550,7 +1592,9 @@ int store_issue_set_state(struct store *st, int64_t id, enum issue_state from, e
         else if (to == ISSUE_CANCELLED) {
                 if (from == ISSUE_PAUSED && (r = run_ints(st, S_ISSUE_UNPARK, 2, id, PARK_OFFSET, NULL)) < 0)
                         return r;
-                r = run_ints(st, S_ISSUE_CANCEL, 2, id, now, changed);
+                if ((r = run_ints(st, S_ISSUE_CANCEL, 2, id, now, changed)) == 0 && *changed &&
+                    (r = run_ints(st, S_PROGRESS_CLEAR, 1, id, 0, NULL)) == 0)
+                        r = run_ints(st, S_PROGRESS_COUNT, 1, id, 0, NULL);
         }
         return r;
 }

@@ -14,6 +14,7 @@ enum mail_outcome { OUTCOME_SENT, OUTCOME_DEFERRED, OUTCOME_FAILED };
 struct mail_job {
         struct mail_job *next;
         int64_t id;             /* the outbox row */
+        int64_t issue_id;       /* a newsletter's issue, else 0 */
         bool urgent;            /* confirmations: ahead of all other mail */
         char *env_from;         /* envelope sender */
         char *rcpt;             /* the one recipient */

@@ -56,6 +56,7 @@ struct consent {
 /* A due mail as the scheduler needs it. */
 struct outbox_row {
         int64_t id;
+        enum mail_state state;  /* queued or deferred: it is due */
         enum mail_kind kind;
         int priority;
         int64_t subscription_id;
@@ -147,8 +148,16 @@ int store_mail_token_find(struct store *st, const struct token_lookup *t, struct
 /* The WAL has grown and the background checkpoint is still at it: bulk
  * writers that can wait (housekeeping) should. */
 bool store_wal_backlog(struct store *st);
+/* `changed`: the row was still there.  The caller moves its issue's counts
+ * (store_progress_move). */
 int store_outbox_finish(struct store *st, int64_t id, enum mail_state state, int64_t next_at,
-                        int64_t now, const char *reply, bool undelivered);
+                        int64_t now, const char *reply, bool undelivered, bool *changed);
+/* n of an issue's mails went from one state to another: its counts follow
+ * (issue_progress; 'sending' counts as 'queued').  Every update of an
+ * outbox row's state calls this (sql/008); inserts and deletes are counted
+ * by trigger. */
+int store_progress_move(struct store *st, int64_t issue_id, enum mail_state from,
+                        enum mail_state to, int64_t n);
 int store_outbox_delete(struct store *st, int64_t id);
 /* attempts and created_at of one row; 1 when it is gone */
 int store_outbox_get(struct store *st, int64_t id, struct outbox_row *out);
