@@ -272,8 +272,8 @@ static const char *const stmt_sql[S_N] = {
         [S_OUTBOX_PARK] = "UPDATE outbox SET next_at = next_at + ?2 WHERE id = ?1 AND next_at < ?2",
         [S_OUTBOX_SKIP] =
                 "UPDATE outbox SET state = 'skipped', reply = ?2, done_at = ?3 WHERE id = ?1",
-        /* issue_progress: updates of an outbox row's state move its counts
-         * here (sql/008), inserts and deletes by trigger (sql/006) */
+        /* issue_progress: inserts and updates of outbox rows move its counts
+         * here (sql/008), deletes by trigger (sql/006) */
         [S_PROGRESS_TAKE] = "UPDATE issue_progress SET n = n - ?3 WHERE issue_id = ?1 AND state = ?2",
         [S_PROGRESS_GIVE] =
                 "INSERT INTO issue_progress (issue_id, state, n) VALUES (?1, ?2, ?3)"
@@ -1496,7 +1496,14 @@ int store_issue_create(struct store *st, const struct issue *is, const char *tes
         if ((r = run(st, test_rcpt ? S_ISSUE_TEST_RCPT : S_ISSUE_RECIPIENTS, s)) < 0)
                 return r;
         *recipients = sqlite3_changes64(st->db);
-        return 0;
+        if (*recipients == 0)
+                return 0;
+        /* all of them queued (sql/008: no insert trigger counts them) */
+        s = stmt(st, S_PROGRESS_GIVE);
+        sqlite3_bind_int64(s, 1, *id);
+        sqlite3_bind_text(s, 2, mail_state_names[MS_QUEUED], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, *recipients);
+        return run(st, S_PROGRESS_GIVE, s);
 }
 
 static char *column_dup(sqlite3_stmt *s, int i)

@@ -154,8 +154,8 @@ int store_outbox_finish(struct store *st, int64_t id, enum mail_state state, int
                         int64_t now, const char *reply, bool undelivered, bool *changed);
 /* n of an issue's mails went from one state to another: its counts follow
  * (issue_progress; 'sending' counts as 'queued').  Every update of an
- * outbox row's state calls this (sql/008); inserts and deletes are counted
- * by trigger. */
+ * outbox row's state calls this (sql/008); store_issue_create counts the
+ * inserts, a trigger the deletes. */
 int store_progress_move(struct store *st, int64_t issue_id, enum mail_state from,
                         enum mail_state to, int64_t n);
 int store_outbox_delete(struct store *st, int64_t id);
