@@ -682,20 +682,9 @@ class Bench:
                 k = next(attempt)
                 log(f'sign-ups, {c} clients: newsletterd, {n} addresses (run {k + 1})')
                 return self.signup_once(c, n, f'r{k}' if k else '')
-            # pairs: the echo server, then the daemon right after it, so that
-            # the machine's drift (its speed wanders by a third in minutes)
-            # falls on both sides of each ratio
-            echo, echo_left_out, runs, left_out = [], [], [], []
-            for k in range(self.pairs()):
-                log(f'sign-ups, {c} clients: pair {k + 1}: echo (load {self.loadavg()})')
-                e, el = self.echo_rates(c, 1)
-                r, rl = self.undisturbed(once, 1)
-                echo += e
-                echo_left_out += el
-                runs += r
-                left_out += rl
-            pairs = sorted(zip(echo, runs), key=lambda p: p[1]['end_to_end_rate'] / p[0]['rate'])
-            echo_mid, mid = pairs[len(pairs) // 2]
+            echo, echo_left_out, runs, left_out, echo_mid, mid = self.run_pairs(
+                f'sign-ups, {c} clients', 'echo', lambda: self.echo_rates(c, 1), once,
+                'end_to_end_rate')
             echo_med = echo_mid['rate']
             row = {
                 'clients': c, 'addresses': n, 'load': self.loadavg(),
@@ -839,6 +828,25 @@ class Bench:
         """Baseline-then-daemon pairs per level of the sign-ups and fan-out."""
         return max(self.args.repeat, self.args.baseline_repeat)
 
+    def run_pairs(self, what, baseline_name, baseline, daemon_once, rate_key):
+        """Pairs of one baseline run (baseline() -> (runs, left out)), then
+        one daemon run right after it, so that the machine's drift (its speed
+        wanders by a third within minutes) falls on both sides of each ratio.
+        Returns the baseline runs, those left out, the daemon runs, those
+        left out, and the pair with the median ratio."""
+        base, base_left, runs, left = [], [], [], []
+        for k in range(self.pairs()):
+            log(f'{what}: pair {k + 1}: {baseline_name} (load {self.loadavg()})')
+            b, bl = baseline()
+            r, rl = self.undisturbed(daemon_once, 1)
+            base += b
+            base_left += bl
+            runs += r
+            left += rl
+        ranked = sorted(zip(base, runs), key=lambda p: p[1][rate_key] / p[0]['rate'])
+        base_mid, mid = ranked[len(ranked) // 2]
+        return base, base_left, runs, left, base_mid, mid
+
     def wanted_level(self, c):
         return not self.args.levels or c in self.args.levels
 
@@ -853,18 +861,9 @@ class Bench:
                 k = next(attempt)
                 log(f'fan-out, {c} connections: newsletterd, {n} recipients (run {k + 1})')
                 return self.fanout_once(f'fanout-c{c}' + (f'r{k}' if k else ''), c, n)
-            # pairs, as for the sign-ups: smtp-source, then the daemon
-            src, src_left_out, runs, left_out = [], [], [], []
-            for k in range(self.pairs()):
-                log(f'fan-out, {c} connections: pair {k + 1}: smtp-source (load {self.loadavg()})')
-                b, bl = self.undisturbed(lambda: self.smtp_source(c, n), 1)
-                r, rl = self.undisturbed(once, 1)
-                src += b
-                src_left_out += bl
-                runs += r
-                left_out += rl
-            pairs = sorted(zip(src, runs), key=lambda p: p[1]['rate'] / p[0]['rate'])
-            src_mid, mid = pairs[len(pairs) // 2]
+            src, src_left_out, runs, left_out, src_mid, mid = self.run_pairs(
+                f'fan-out, {c} connections', 'smtp-source',
+                lambda: self.undisturbed(lambda: self.smtp_source(c, n), 1), once, 'rate')
             src_med = src_mid['rate']
             row = {'connections': c, 'recipients': n, 'load': self.loadavg(),
                    'smtp_source_rate': round(src_med, 1), 'smtp_source_runs': src,
