@@ -641,6 +641,9 @@ class Bench:
             threads0 = thread_cpu(d.pid)
             cpu0 = d.cpu()
             lg = self.run_loadgen(d.public, clients, n, f'c{clients}{tag}-')
+            # how far the mails were when the last answer came: the rest is
+            # the senders' time alone
+            run['mails_when_answers_ended'] = self.sink.poll() - base
             t_last = self.sink.wait_for(base + n, self.args.stall)
             cpu1 = d.cpu()
             run['interference'] = watch.stop()

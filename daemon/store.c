@@ -26,6 +26,7 @@
 #include "embedded.h"
 #include "log.h"
 #include "store.h"
+#include "walbuf.h"
 
 enum stmt_id {
         S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO, S_SYNC_FULL,
@@ -308,6 +309,7 @@ struct store {
         bool sync_full;
         struct checkpointer ckpt;
         int wal_frames;                 /* in the WAL after the last commit */
+        const char *vfs;                /* walbuf, or NULL: SQLite's default */
 };
 
 static void checkpointer_start(struct store *st, const char *path);
@@ -511,9 +513,11 @@ int store_open(const char *path, struct store **out)
          * cost a sign-up storm 20 writes per sign-up. */
         sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
         sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_SPILL);
+        /* a transaction's WAL frames in one write (walbuf.c) */
+        st->vfs = walbuf_register();
         int rc = sqlite3_open_v2(path, &st->db,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
-                                 NULL);
+                                 st->vfs);
         if (rc != SQLITE_OK) {
                 log_err("database %s: %s", path, st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
                 sqlite3_close(st->db);
@@ -625,7 +629,7 @@ static void checkpointer_start(struct store *st, const char *path)
 {
         struct checkpointer *c = &st->ckpt;
         sqlite3_wal_hook(st->db, wal_hook, st);
-        int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+        int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, st->vfs);
         /* a connection knows the database is in WAL mode only once it read it */
         if (rc == SQLITE_OK)
                 rc = sqlite3_exec(c->db, "PRAGMA journal_mode", NULL, NULL, NULL);
