@@ -235,6 +235,12 @@ class SmtpSink:
         self.out.close()
 
 
+def mails_out(run, n):
+    """Mails at the sink when the last answer came, and their share of n."""
+    m = run.get('mails_when_answers_ended')
+    return '-' if m is None else f'{m:,} ({100 * m / n:.0f} %)'
+
+
 class Sampler(threading.Thread):
     """VmRSS of a process every 50 ms, with a progress count beside it."""
 
@@ -1402,13 +1408,17 @@ def write_markdown(res, path, pngs):
         w('was developed on), so the 1-client ratio is rough; the target is judged at 16')
         w('clients.')
         w('')
-        w('| clients | addresses | echo /s | newsletterd answers /s | ratio | until last mail /s | ratio | answer p99 | peak RSS | CPU s / 1,000 | main thread | other threads | SMTP sessions | other load |')
-        w('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+        w('"Mails out at the last answer": how many confirmation mails the sink had when')
+        w('the last client got its answer; the rest went out afterwards.')
+        w('')
+        w('| clients | addresses | echo /s | newsletterd answers /s | ratio | until last mail /s | ratio | mails out at the last answer | answer p99 | peak RSS | CPU s / 1,000 | main thread | other threads | SMTP sessions | other load |')
+        w('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
         for r in res['signup']:
             mr = r['median_run']
             th = mr.get('threads') or {}
             w(f'| {r["clients"]} | {r["addresses"]:,} | {fmt(r["echo_rate"])} | {fmt(r["answer_rate"])} '
               f'| {r["answer_ratio"]:.4f} | {fmt(r["end_to_end_rate"])} | {r["end_to_end_ratio"]:.4f} '
+              f'| {mails_out(mr, r["addresses"])} '
               f'| {mr["answers"]["latency_ms"]["p99"]:.1f} ms | {mr["peak_rss_kib"] / 1024:.1f} MiB '
               f'| {mr["cpu_s_per_1000"]:.3f} | {pct(th.get("main_thread"))} | {pct(th.get("other_threads"))} '
               f'| {mr["smtp_sessions"]} | {other(mr)} / {pct(max(r["echo_other_cpu"]))} |'

@@ -27,7 +27,6 @@
  * Everything else (the database file, its shared memory, temporary files)
  * goes straight to the default VFS.
  */
-#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
