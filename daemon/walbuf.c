@@ -125,19 +125,16 @@ static int wb_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off)
                 f->in_frame = true;
                 return hold(f, p, n, off);
         }
-        /* that frame's page */
+        /* that frame's page, right behind its held header (after a read
+         * or any other flush, what comes next is not it: checksums being
+         * rewritten, say, whose last header is a commit frame's) */
         if (was_in_frame && f->len && off == f->at + (sqlite3_int64)f->len)
                 return hold(f, p, n, off);
         /* anything else (a commit frame, the WAL header, a page written again,
          * checksums rewritten) goes out now, behind what is held: in one
          * write when it continues it */
-        if (f->len && off == f->at + (sqlite3_int64)f->len && f->len + (size_t)n <= WALBUF_CAP) {
-                memcpy(f->buf + f->len, p, (size_t)n);
-                f->len += (size_t)n;
-                return flush(f);
-        }
-        int rc = flush(f);
-        return rc != SQLITE_OK ? rc : f->real->pMethods->xWrite(f->real, p, n, off);
+        int rc = hold(f, p, n, off);
+        return rc != SQLITE_OK ? rc : flush(f);
 }
 
 static int wb_truncate(sqlite3_file *file, sqlite3_int64 size)
