@@ -66,8 +66,9 @@ static int queue_confirmation(struct handler_ctx *ctx, int64_t subscription_id, 
         return r;
 }
 
-static int record(struct handler_ctx *ctx, int64_t subscriber_id, const char *list,
-                  const char *event, const struct request *req, const char *text_version)
+static struct consent consent_of(struct handler_ctx *ctx, int64_t subscriber_id, const char *list,
+                                  const char *event, const struct request *req,
+                                  const char *text_version)
 {
         struct consent c = {
                 .subscriber_id = subscriber_id, .list = list, .event = event, .at = ctx->now,
@@ -75,6 +76,13 @@ static int record(struct handler_ctx *ctx, int64_t subscriber_id, const char *li
                 .lang = lang_name(req->lang), .source = "socket", .text_version = text_version,
                 .consent_text = cstr(&req->consent_text), .consent_version = cstr(&req->consent_version),
         };
+        return c;
+}
+
+static int record(struct handler_ctx *ctx, int64_t subscriber_id, const char *list,
+                  const char *event, const struct request *req, const char *text_version)
+{
+        struct consent c = consent_of(ctx, subscriber_id, list, event, req, text_version);
         return store_consent_add(ctx->store, &c);
 }
 
@@ -117,18 +125,19 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
         }
         const char *version = ctx->tmpl->confirm[req->lang].version;
         struct subscription sub;
-        int64_t subscriber_id, subscription_id;
-        bool dated = false;
+        int64_t subscriber_id = 0, subscription_id;
+        bool dated = false, apart = false, renew = false;
         int r = store_subscription_find(ctx->store, a.key, list, &sub);
         if (r < 0)
                 return r;
         if (r == 1) {
-                if ((r = store_subscriber_ensure(ctx->store, a.key, a.mailbox, cstr(&req->name),
-                                                 ctx->now, &subscriber_id)) < 0 ||
-                    (r = store_subscription_add(ctx->store, subscriber_id, list, req->lang, ctx->now,
+                /* a new sign-up waits apart from the subscribers until it is
+                 * confirmed (sql/009) */
+                if ((r = store_subscription_add(ctx->store, 0, list, req->lang, ctx->now,
                                                 &subscription_id)) < 0)
                         return r;
                 dated = true;   /* the new row has this mail's time and language */
+                apart = true;
         } else {
                 subscriber_id = sub.subscriber_id;
                 subscription_id = sub.id;
@@ -150,8 +159,10 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
                         fresh = true;
                         break;
                 }
-                if ((r = store_subscriber_ensure(ctx->store, a.key, a.mailbox, cstr(&req->name),
-                                                 ctx->now, &subscriber_id)) < 0)
+                apart = renew = subscriber_id == 0;
+                if (!apart && (r = store_subscriber_ensure(ctx->store, a.key, a.mailbox,
+                                                           cstr(&req->name), ctx->now,
+                                                           &subscriber_id)) < 0)
                         return r;
                 if (fresh && (r = store_subscription_restart(ctx->store, subscription_id, req->lang,
                                                              ctx->now)) < 0)
@@ -164,7 +175,14 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
                 reply_error(rep, ERR_RATE_LIMITED, "too many confirmation mails this hour");
                 return 1;
         }
-        if ((r = record(ctx, subscriber_id, list, "signup", req, version)) < 0)
+        if (apart) {
+                struct consent g = consent_of(ctx, 0, list, "signup", req, version);
+                r = store_signup_put(ctx->store, subscription_id, a.key, a.mailbox, cstr(&req->name),
+                                     &g, renew);
+        } else {
+                r = record(ctx, subscriber_id, list, "signup", req, version);
+        }
+        if (r < 0)
                 return r;
         rep->state = ST_PENDING;
         return 0;
@@ -201,7 +219,7 @@ static enum state confirm_outcome(struct handler_ctx *ctx, const struct token_ro
         case SUB_CONFIRMED:
                 return ST_CONFIRMED;
         case SUB_PENDING:
-                if (row->expires_at && ctx->now >= row->expires_at)
+                if (row->stripped || (row->expires_at && ctx->now >= row->expires_at))
                         return ST_EXPIRED;
                 return ST_PENDING;
         case SUB_EXPIRED:
@@ -238,9 +256,18 @@ static int h_confirm(struct handler_ctx *ctx, const struct request *req, struct 
                 return 0;
         }
         if (s == ST_PENDING) {
+                /* a sign-up kept apart becomes a subscriber's now */
+                int64_t subscriber_id = row.subscriber_id;
+                if (!subscriber_id && (r = store_signup_adopt(ctx->store, row.subscription_id,
+                                                              ctx->now, &subscriber_id)) < 0)
+                        return r;
+                if (!subscriber_id) {
+                        rep->state = ST_EXPIRED;
+                        return 0;
+                }
                 if ((r = store_subscription_confirm(ctx->store, row.subscription_id, ctx->now,
                                                     cstr(&req->ip))) < 0 ||
-                    (r = record(ctx, row.subscriber_id, row.list, "confirm", req, NULL)) < 0)
+                    (r = record(ctx, subscriber_id, row.list, "confirm", req, NULL)) < 0)
                         return r;
                 s = ST_CONFIRMED;
         }
@@ -255,9 +282,14 @@ static int h_unsubscribe(struct handler_ctx *ctx, const struct request *req, str
         if (r)
                 return r < 0 ? r : 0;
         if (row.state != SUB_UNSUBSCRIBED) {
+                int64_t subscriber_id = row.subscriber_id;
+                if (!subscriber_id && (r = store_signup_adopt(ctx->store, row.subscription_id,
+                                                              ctx->now, &subscriber_id)) < 0)
+                        return r;
                 if ((r = store_subscription_unsubscribe(ctx->store, row.subscription_id, ctx->now)) < 0 ||
                     (r = store_tokens_delete(ctx->store, row.subscription_id, TOKEN_CONFIRM)) < 0 ||
-                    (r = record(ctx, row.subscriber_id, row.list, "unsubscribe", req, NULL)) < 0)
+                    (subscriber_id &&
+                     (r = record(ctx, subscriber_id, row.list, "unsubscribe", req, NULL)) < 0))
                         return r;
         }
         rep->state = ST_UNSUBSCRIBED;
@@ -300,7 +332,9 @@ static int h_expire(struct handler_ctx *ctx, const struct request *req, struct r
                 return 0;
         }
         int r = store_expiry_count(ctx->store, ctx->now - (int64_t)c->confirm_ttl,
-                                   ctx->now - (int64_t)c->expired_retention, &expire, &purge);
+                                   ctx->now - (int64_t)c->expired_retention,
+                                   ctx->now - (int64_t)c->confirm_ttl - (int64_t)c->expired_retention,
+                                   &expire, &purge);
         if (r == 0)
                 r = store_rate_purge(ctx->store, ctx->now - RATE_WINDOW);
         if (r < 0)
@@ -783,6 +817,10 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
         char sent_to[256] = "";
         int r;
         if (bi.mail_id) {
+                /* a confirmation mail of a sign-up kept apart: its data joins
+                 * the subscribers, where bounces are counted (sql/009) */
+                if ((r = store_signup_adopt_mail(ctx->store, bi.mail_id, ctx->now)) < 0)
+                        return r;
                 r = store_mail_owner(ctx->store, bi.mail_id, &subscriber_id, sent_to, sizeof(sent_to),
                                      &issue_id);
                 if (r < 0)
@@ -800,7 +838,8 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
         if (!subscriber_id && bi.recipient[0]) {
                 struct addr a;
                 if (addr_parse(bi.recipient, strlen(bi.recipient), &a) == ADDR_OK &&
-                    (r = store_subscriber_find(ctx->store, a.key, &subscriber_id)) < 0)
+                    ((r = store_signup_adopt_key(ctx->store, a.key, ctx->now)) < 0 ||
+                     (r = store_subscriber_find(ctx->store, a.key, &subscriber_id)) < 0))
                         return r;
         }
         if (!subscriber_id) {
@@ -808,6 +847,9 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
                 return 0;
         }
 
+        /* what the address has pending apart is suppressed with the rest */
+        if ((r = store_signup_adopt_subscriber(ctx->store, subscriber_id, ctx->now)) < 0)
+                return r;
         struct bounce_row row = {
                 .subscriber_id = subscriber_id, .outbox_id = outbox_id, .issue_id = issue_id,
                 .kind = bounce_kind_name(bi.kind), .status = bi.status, .diagnostic = bi.diagnostic,

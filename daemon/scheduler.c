@@ -263,8 +263,9 @@ static int claim_row(void *ud, const struct outbox_row *row)
         mark_batch(s, &r);
         if (r < 0)
                 return r;
-        if (row->kind == MAIL_CONFIRM && row->sub_state != SUB_PENDING) {
-                /* confirmed, unsubscribed or restarted since: nothing to send */
+        if (row->kind == MAIL_CONFIRM && (row->sub_state != SUB_PENDING || !row->email[0])) {
+                /* confirmed, unsubscribed or restarted since, or expired with
+                 * its address gone: nothing to send */
                 return store_outbox_delete(s->store, row->id);
         }
         if (row->kind == MAIL_NEWSLETTER && row->sub_state != SUB_CONFIRMED)

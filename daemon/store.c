@@ -23,6 +23,7 @@
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
+#include "buf.h"
 #include "embedded.h"
 #include "log.h"
 #include "store.h"
@@ -34,18 +35,22 @@ enum stmt_id {
         S_SUB_FIND, S_SUBSCRIBER_FIND, S_SUBSCRIBER_ADD, S_SUBSCRIBER_NAME,
         S_SUB_ADD, S_SUB_RESTART, S_SUB_MAILED, S_SUB_CONFIRM, S_SUB_UNSUBSCRIBE,
         S_CONSENT_ADD,
+        S_SIGNUP_FIND, S_SIGNUP_ADD, S_SIGNUP_NAME, S_SIGNUP_GET, S_SIGNUP_DELETE, S_SIGNUP_DELETE_ONE,
+        S_SUB_LINK,
+        S_SIGNUP_OF_MAIL, S_SIGNUP_OF_KEY, S_SIGNUP_OF_SUBSCRIBER, S_PERIOD_LAST, S_PERIOD_ADD,
         S_TOKEN_ADD, S_TOKEN_FIND, S_TOKENS_DELETE,
         S_OUTBOX_ADD, S_OUTBOX_DUE, S_OUTBOX_SENDING, S_MAIL_TOKEN, S_OUTBOX_FINISH, S_OUTBOX_DELETE,
         S_OUTBOX_REQUEUE, S_OUTBOX_GET,
-        S_EXP_COUNT, S_PURGE_COUNT,
+        S_EXP_COUNT, S_EXP_TODO, S_PURGE_COUNT,
+        S_PERIOD_EXPIRED, S_PERIOD_DELETE, S_EXP_SIGNUP_IDS, S_PURGE_PENDING,
         S_EXP_CLEAR, S_EXP_SELECT, S_EXP_CONSENT, S_EXP_OUTBOX, S_EXP_MARK, S_EXP_SUBSCRIBERS,
         S_PURGE,
         S_IMP_STAGE, S_IMP_CLEAR_STAGE, S_IMP_CLEAR_KEYS, S_IMP_KEYS, S_IMP_COUNT_STAGE,
-        S_IMP_SUBSCRIBERS, S_IMP_SUBSCRIBER_IDS, S_IMP_EXISTING, S_IMP_SUBSCRIPTIONS,
+        S_IMP_SUBSCRIBERS, S_IMP_SUBSCRIBER_IDS, S_IMP_APART, S_IMP_EXISTING, S_IMP_SUBSCRIPTIONS,
         S_IMP_CONSENT, S_IMP_OUTBOX,
         S_STATS_SUBS, S_STATS_MAILS, S_STATS_DAYS,
-        S_SUBSCRIBER_BY_KEY, S_EXPORT_SUBS, S_EXPORT_CONSENT, S_EXPORT_MAILS, S_EXPORT_TOKENS,
-        S_ERASE_SUBS, S_ERASE_RCPT, S_ERASE,
+        S_SUBSCRIBER_BY_KEY, S_SIGNUP_WHO, S_EXPORT_SUBS, S_EXPORT_CONSENT, S_EXPORT_MAILS, S_EXPORT_TOKENS,
+        S_ERASE_SUBS, S_ERASE_SIGNUPS, S_ERASE_RCPT, S_ERASE,
         S_ISSUE_ADD, S_ISSUE_RECIPIENTS, S_ISSUE_TEST_RCPT, S_ISSUE_GET, S_ISSUE_COUNTS,
         S_ISSUE_LATEST, S_ISSUE_STATE, S_ISSUE_PARK, S_ISSUE_UNPARK, S_ISSUE_CANCEL,
         S_ISSUE_FAILED, S_OUTBOX_SKIP, S_OUTBOX_PARK,
@@ -91,20 +96,57 @@ static const char *const stmt_sql[S_N] = {
                 "INSERT INTO consent (subscriber_id, list, event, at, ip, user_agent, lang, source,"
                 " text_version, consent_text, consent_version)"
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        /* a pending sign-up kept apart until it is confirmed (sql/009):
+         * `signup` is this connection's view of the tables per period, its
+         * triggers insert into the newest and delete from any (signup_view) */
+        [S_SIGNUP_FIND] =
+                "SELECT s.id, s.subscriber_id, s.state, s.lang, s.created_at, s.mailed_at"
+                " FROM signup g JOIN subscription s ON s.id = g.subscription_id"
+                " WHERE g.email_key = ?1 AND g.list = ?2 LIMIT 1",
+        [S_SIGNUP_ADD] =
+                "INSERT INTO signup (subscription_id, email_key, list, email, name, mailed_at, at, ip,"
+                " user_agent, lang, source, text_version, consent_text, consent_version)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        [S_SIGNUP_NAME] =
+                "SELECT name FROM signup WHERE subscription_id = ?1 ORDER BY mailed_at DESC LIMIT 1",
+        [S_SIGNUP_GET] =
+                "SELECT email_key, email, name, list, at, ip, user_agent, lang, source, text_version,"
+                " consent_text, consent_version FROM signup WHERE subscription_id = ?1"
+                " ORDER BY mailed_at",
+        [S_SIGNUP_DELETE] = "DELETE FROM signup WHERE subscription_id = ?1",
+        [S_SIGNUP_DELETE_ONE] = "DELETE FROM signup WHERE subscription_id = ?1 AND mailed_at = ?2",
+        [S_SUB_LINK] = "UPDATE subscription SET subscriber_id = ?2 WHERE id = ?1",
+        /* (the view in a correlated subquery, not a join: a join would
+         * materialise all of it, a subquery searches each table's index) */
+        [S_SIGNUP_OF_MAIL] =
+                "SELECT o.subscription_id FROM outbox o WHERE o.id = ?1"
+                " AND EXISTS (SELECT 1 FROM signup g WHERE g.subscription_id = o.subscription_id)",
+        [S_SIGNUP_OF_KEY] = "SELECT subscription_id FROM signup WHERE email_key = ?1 LIMIT 1",
+        [S_SIGNUP_OF_SUBSCRIBER] =
+                "SELECT (SELECT g.subscription_id FROM signup g WHERE g.email_key = u.email_key LIMIT 1)"
+                " FROM subscriber u WHERE u.id = ?1",
+        [S_PERIOD_LAST] = "SELECT max(ends) FROM signup_period",
+        [S_PERIOD_ADD] = "INSERT INTO signup_period (starts, ends) VALUES (?1, ?2)",
         [S_TOKEN_ADD] =
                 "INSERT INTO token (hash, subscription_id, kind, issued_at, expires_at)"
                 " VALUES (?1, ?2, ?3, ?4, ?5)",
         [S_TOKEN_FIND] =
                 "SELECT t.subscription_id, s.subscriber_id, t.kind, t.issued_at, t.expires_at,"
-                " s.state, s.list FROM token t JOIN subscription s ON s.id = t.subscription_id"
-                " WHERE t.hash = ?1",
+                " s.state, s.list, s.subscriber_id IS NULL AND NOT EXISTS"
+                " (SELECT 1 FROM signup g WHERE g.subscription_id = s.id)"
+                " FROM token t JOIN subscription s ON s.id = t.subscription_id WHERE t.hash = ?1",
         [S_TOKENS_DELETE] = "DELETE FROM token WHERE subscription_id = ?1 AND kind = ?2",
         [S_OUTBOX_ADD] =
                 "INSERT INTO outbox (kind, subscription_id, state, priority, created_at, next_at)"
                 " VALUES (?1, ?2, 'queued', ?3, ?4, ?4)",
         [S_OUTBOX_DUE] =
                 "SELECT o.id, o.kind, o.subscription_id, s.state, s.lang, o.attempts, o.created_at,"
-                " coalesce(o.rcpt, u.email), coalesce(s.list, i.list), o.issue_id, u.name, i.state, o.state"
+                " coalesce(o.rcpt, u.email, (SELECT g.email FROM signup g"
+                " WHERE g.subscription_id = o.subscription_id ORDER BY g.mailed_at DESC LIMIT 1)),"
+                " coalesce(s.list, i.list), o.issue_id,"
+                " CASE WHEN u.id IS NULL AND o.kind = 'confirm' THEN (SELECT g.name FROM signup g"
+                " WHERE g.subscription_id = o.subscription_id ORDER BY g.mailed_at DESC LIMIT 1)"
+                " ELSE u.name END, i.state, o.state"
                 " FROM outbox o LEFT JOIN subscription s ON s.id = o.subscription_id"
                 " LEFT JOIN subscriber u ON u.id = s.subscriber_id"
                 " LEFT JOIN issue i ON i.id = o.issue_id"
@@ -126,16 +168,41 @@ static const char *const stmt_sql[S_N] = {
         [S_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id = ?1",
         [S_OUTBOX_REQUEUE] = "UPDATE outbox SET state = 'queued' WHERE state = 'sending'",
         [S_OUTBOX_GET] = "SELECT attempts, created_at FROM outbox WHERE id = ?1",
-        /* expiry: pending sign-ups whose last mail is older than confirm_ttl are
-         * stripped in slices (each a range of the subscription_pending index) */
+        /* expiry: pending sign-ups whose last mail is older than confirm_ttl
+         * are expired, stripped or not (stats) */
         [S_EXP_COUNT] =
                 "SELECT count(*) FROM subscription WHERE state = 'pending' AND mailed_at <= ?1",
+        /* what there is to strip: sign-ups kept apart, and the linked ones */
+        [S_EXP_TODO] =
+                "SELECT (SELECT count(*) FROM signup WHERE mailed_at <= ?1)"
+                " + (SELECT count(*) FROM subscription WHERE state = 'pending'"
+                " AND subscriber_id IS NOT NULL AND mailed_at <= ?1)",
         [S_PURGE_COUNT] =
-                "SELECT count(*) FROM subscription WHERE state = 'expired' AND expired_at <= ?1",
+                "SELECT (SELECT count(*) FROM subscription WHERE state = 'expired' AND expired_at <= ?1)"
+                " + (SELECT count(*) FROM subscription s WHERE state = 'pending' AND mailed_at <= ?2"
+                " AND subscriber_id IS NULL"
+                " AND NOT EXISTS (SELECT 1 FROM signup g WHERE g.subscription_id = s.id))",
+        /* sign-ups kept apart: a table whose every row has expired is
+         * dropped whole; of the one that straddles the cut-off, the expired
+         * rows go one by one, oldest first */
+        [S_PERIOD_EXPIRED] =
+                "SELECT id FROM signup_period WHERE ends - 1 <= ?1 ORDER BY id LIMIT 1",
+        [S_PERIOD_DELETE] = "DELETE FROM signup_period WHERE id = ?1",
+        [S_EXP_SIGNUP_IDS] =
+                "SELECT subscription_id, mailed_at FROM signup WHERE mailed_at <= ?1 LIMIT ?2",
+        /* what stays of them (pending, no subscriber, long expired) goes
+         * expired_retention after it expired, as stripped rows do */
+        [S_PURGE_PENDING] =
+                "DELETE FROM subscription WHERE id IN (SELECT id FROM subscription s"
+                " WHERE state = 'pending' AND mailed_at <= ?1 AND subscriber_id IS NULL"
+                " AND NOT EXISTS (SELECT 1 FROM signup g WHERE g.subscription_id = s.id) LIMIT ?2)",
+        /* the linked ones are stripped in slices (each a range of the
+         * subscription_pending_linked index) */
         [S_EXP_CLEAR] = "DELETE FROM temp.expire_ids",
         [S_EXP_SELECT] =
                 "INSERT INTO temp.expire_ids (id, subscriber_id, list) SELECT id, subscriber_id, list"
-                " FROM subscription WHERE state = 'pending' AND mailed_at <= ?1 LIMIT ?2",
+                " FROM subscription WHERE state = 'pending' AND subscriber_id IS NOT NULL"
+                " AND mailed_at <= ?1 LIMIT ?2",
         [S_EXP_CONSENT] =
                 "DELETE FROM consent WHERE rowid IN (SELECT c.rowid FROM temp.expire_ids e"
                 " JOIN consent c ON c.subscriber_id = e.subscriber_id AND c.list = e.list)",
@@ -171,6 +238,11 @@ static const char *const stmt_sql[S_N] = {
         [S_IMP_EXISTING] =
                 "DELETE FROM temp.import_keys WHERE EXISTS (SELECT 1 FROM subscription s"
                 " WHERE s.subscriber_id = import_keys.subscriber_id AND s.list = ?1)",
+        /* a pending sign-up kept apart stays so, and its address gets no
+         * subscriber row from the file (before S_IMP_SUBSCRIBERS) */
+        [S_IMP_APART] =
+                "DELETE FROM temp.import_keys WHERE EXISTS (SELECT 1 FROM signup g"
+                " WHERE g.email_key = import_keys.email_key AND g.list = ?1)",
         [S_IMP_SUBSCRIPTIONS] =
                 "INSERT INTO subscription (subscriber_id, list, state, lang, created_at, mailed_at,"
                 " confirmed_at) SELECT subscriber_id, ?1, ?2, ?3, ?4,"
@@ -188,26 +260,42 @@ static const char *const stmt_sql[S_N] = {
         [S_STATS_SUBS] = "SELECT state, count(*) FROM subscription GROUP BY state",
         [S_STATS_MAILS] = "SELECT state, count(*) FROM outbox GROUP BY state",
         [S_STATS_DAYS] =
-                "SELECT event, (at - ?1) / 86400, count(*) FROM consent"
-                " WHERE event IN ('signup', 'confirm') AND at >= ?1 GROUP BY 1, 2",
+                "SELECT event, (at - ?1) / 86400, count(*) FROM"
+                " (SELECT event, at FROM consent WHERE event IN ('signup', 'confirm') AND at >= ?1"
+                " UNION ALL SELECT 'signup', at FROM signup WHERE at >= ?1) GROUP BY 1, 2",
 
         [S_SUBSCRIBER_BY_KEY] =
                 "SELECT id, email, name, created_at FROM subscriber WHERE email_key = ?1",
+        /* an address known only from pending sign-ups (sql/009) */
+        [S_SIGNUP_WHO] =
+                "SELECT 0, email, name, at FROM signup WHERE email_key = ?1 ORDER BY at DESC LIMIT 1",
+        /* ?1 the subscriber (0: none), ?2 the address's key: its sign-ups kept apart */
         [S_EXPORT_SUBS] =
                 "SELECT list, state, lang, created_at, mailed_at, confirmed_at, confirm_ip,"
-                " unsubscribed_at FROM subscription WHERE subscriber_id = ?1 ORDER BY id",
+                " unsubscribed_at FROM subscription WHERE subscriber_id = ?1"
+                " OR id IN (SELECT subscription_id FROM signup WHERE email_key = ?2) ORDER BY id",
         [S_EXPORT_CONSENT] =
-                "SELECT c.list, c.event, c.at, c.ip, c.user_agent, c.lang, c.source, c.text_version,"
-                " c.consent_text, c.consent_version FROM consent c WHERE c.subscriber_id = ?1 ORDER BY c.id",
+                "SELECT list, event, at, ip, user_agent, lang, source, text_version, consent_text,"
+                " consent_version FROM (SELECT c.id AS k, c.list, c.event, c.at, c.ip, c.user_agent,"
+                " c.lang, c.source, c.text_version, c.consent_text, c.consent_version FROM consent c"
+                " WHERE c.subscriber_id = ?1 UNION ALL SELECT 9e18, g.list, 'signup', g.at, g.ip,"
+                " g.user_agent, g.lang, g.source, g.text_version, g.consent_text, g.consent_version"
+                " FROM signup g WHERE g.email_key = ?2) ORDER BY k, at",
         [S_EXPORT_MAILS] =
                 "SELECT o.id, o.kind, s.list, o.state, o.created_at, o.attempts, o.done_at, o.reply"
                 " FROM outbox o JOIN subscription s ON s.id = o.subscription_id"
-                " WHERE s.subscriber_id = ?1 ORDER BY o.id",
+                " WHERE s.subscriber_id = ?1"
+                " OR s.id IN (SELECT subscription_id FROM signup WHERE email_key = ?2) ORDER BY o.id",
         [S_EXPORT_TOKENS] =
                 "SELECT s.list, t.kind, t.issued_at, t.expires_at FROM token t"
                 " JOIN subscription s ON s.id = t.subscription_id WHERE s.subscriber_id = ?1"
+                " OR s.id IN (SELECT subscription_id FROM signup WHERE email_key = ?2)"
                 " ORDER BY t.issued_at",
         [S_ERASE_SUBS] = "DELETE FROM subscription WHERE subscriber_id = ?1",
+        /* cascades to the sign-up's row, tokens and mails */
+        [S_ERASE_SIGNUPS] =
+                "DELETE FROM subscription WHERE id IN (SELECT subscription_id FROM signup"
+                " WHERE email_key = ?1)",
         [S_ERASE_RCPT] = "DELETE FROM outbox WHERE rcpt IS NOT NULL AND lower(rcpt) = ?1",
         [S_ERASE] = "DELETE FROM subscriber WHERE id = ?1",
 
@@ -309,10 +397,12 @@ struct store {
         bool sync_full;
         struct checkpointer ckpt;
         int wal_frames;                 /* in the WAL after the last commit */
+        int64_t signup_period;          /* seconds of mailed_at per sign-up table (sql/009) */
         const char *vfs;                /* walbuf, or NULL: SQLite's default */
 };
 
 static void checkpointer_start(struct store *st, const char *path);
+static int signup_view(struct store *st);
 static void checkpointer_stop(struct store *st);
 
 static const char *const sub_state_names[] = {
@@ -532,7 +622,8 @@ int store_open(const char *path, struct store **out)
             (r = exec(st, "PRAGMA trusted_schema = OFF")) < 0 ||
             (r = exec(st, "PRAGMA secure_delete = ON")) < 0 ||
             (r = migrate(st)) < 0 ||
-            (r = exec(st, temp_schema)) < 0) {
+            (r = exec(st, temp_schema)) < 0 ||
+            (r = signup_view(st)) < 0) {
                 store_close(st);
                 return r;
         }
@@ -546,6 +637,7 @@ int store_open(const char *path, struct store **out)
                 }
         }
         st->sync_full = true;
+        st->signup_period = 30 * 86400 / 4;
         checkpointer_start(st, path);
         *out = st;
         return 0;
@@ -754,10 +846,10 @@ void store_rollback_to(struct store *st)
 
 /* ---- subscribers and subscriptions ---- */
 
-int store_subscription_find(struct store *st, const char *email_key, const char *list,
-                            struct subscription *out)
+static int subscription_find(struct store *st, enum stmt_id id, const char *email_key,
+                             const char *list, struct subscription *out)
 {
-        sqlite3_stmt *s = stmt(st, S_SUB_FIND);
+        sqlite3_stmt *s = stmt(st, id);
         sqlite3_bind_text(s, 1, email_key, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, list, -1, SQLITE_STATIC);
         int rc = sqlite3_step(s);
@@ -767,7 +859,7 @@ int store_subscription_find(struct store *st, const char *email_key, const char 
         }
         if (rc != SQLITE_ROW) {
                 sqlite3_reset(s);
-                return fail(st, rc, "find subscription");
+                return fail(st, rc, stmt_sql[id]);
         }
         out->id = sqlite3_column_int64(s, 0);
         out->subscriber_id = sqlite3_column_int64(s, 1);
@@ -782,6 +874,15 @@ int store_subscription_find(struct store *st, const char *email_key, const char 
         out->state = (enum sub_state)state;
         out->lang = lang < 0 ? LANG_DEFAULT : (enum lang)lang;
         return 0;
+}
+
+int store_subscription_find(struct store *st, const char *email_key, const char *list,
+                            struct subscription *out)
+{
+        int r = subscription_find(st, S_SUB_FIND, email_key, list, out);
+        if (r == 1)
+                r = subscription_find(st, S_SIGNUP_FIND, email_key, list, out);
+        return r;
 }
 
 int store_subscriber_ensure(struct store *st, const char *email_key, const char *email,
@@ -817,7 +918,10 @@ int store_subscription_add(struct store *st, int64_t subscriber_id, const char *
                            enum lang lang, int64_t now, int64_t *id)
 {
         sqlite3_stmt *s = stmt(st, S_SUB_ADD);
-        sqlite3_bind_int64(s, 1, subscriber_id);
+        if (subscriber_id)
+                sqlite3_bind_int64(s, 1, subscriber_id);
+        else
+                sqlite3_bind_null(s, 1);
         sqlite3_bind_text(s, 2, list, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 3, lang_name(lang), -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 4, now);
@@ -882,6 +986,260 @@ int store_consent_add(struct store *st, const struct consent *c)
         return run(st, S_CONSENT_ADD, s);
 }
 
+/* ---- sign-ups kept apart until confirmed (sql/009) ---- */
+
+static int run_ints(struct store *st, enum stmt_id id, int n, int64_t a, int64_t b, int64_t *changes);
+
+static char *column_dup(sqlite3_stmt *s, int i)
+{
+        if (sqlite3_column_type(s, i) == SQLITE_NULL)
+                return NULL;
+        return xstrndup((const char *)sqlite3_column_text(s, i), (size_t)sqlite3_column_bytes(s, i));
+}
+
+/* The columns of a signup_<id> table, and the table itself.  Every piece
+ * of SQL built at run time here holds only numbers the store chose (table
+ * ids), never anything from outside. */
+#define SIGNUP_COLUMNS \
+        "email_key, list, subscription_id, email, name, mailed_at, at, ip, user_agent, lang," \
+        " source, text_version, consent_text, consent_version"
+
+static const char signup_table_sql[] =
+        "CREATE TABLE main.signup_%lld ("
+        " email_key TEXT NOT NULL, list TEXT NOT NULL,"
+        " subscription_id INTEGER NOT NULL REFERENCES subscription(id) ON DELETE CASCADE,"
+        " email TEXT NOT NULL, name TEXT, mailed_at INTEGER NOT NULL,"
+        " at INTEGER NOT NULL, ip TEXT, user_agent TEXT, lang TEXT, source TEXT NOT NULL,"
+        " text_version TEXT, consent_text TEXT, consent_version TEXT,"
+        " PRIMARY KEY (email_key, list, mailed_at)) WITHOUT ROWID;"
+        "CREATE INDEX main.signup_%lld_subscription ON signup_%lld (subscription_id, mailed_at);"
+        "CREATE INDEX main.signup_%lld_mailed ON signup_%lld (mailed_at);";
+
+/* The view `signup` of every table, and its triggers, (re)made whenever a
+ * table comes or goes.  The statements that read it are prepared again by
+ * SQLite when they next run; in a transaction that rolls back, the view
+ * goes back to what it was, with the tables. */
+static int signup_view(struct store *st)
+{
+        struct buf view, ins, del;
+        buf_init(&view, 0);
+        buf_init(&ins, 0);
+        buf_init(&del, 0);
+        buf_puts(&view, "DROP VIEW IF EXISTS temp.signup; CREATE TEMP VIEW signup AS ");
+        buf_puts(&del, "CREATE TEMP TRIGGER signup_delete INSTEAD OF DELETE ON signup BEGIN"
+                       " SELECT 0;");
+        sqlite3_stmt *s;
+        int rc = sqlite3_prepare_v2(st->db, "SELECT id FROM main.signup_period ORDER BY id", -1, &s,
+                                    NULL);
+        long long newest = 0;
+        while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+                long long id = sqlite3_column_int64(s, 0);
+                buf_printf(&view, "%sSELECT " SIGNUP_COLUMNS " FROM main.signup_%lld",
+                           newest ? " UNION ALL " : "", id);
+                buf_printf(&del, " DELETE FROM signup_%lld WHERE subscription_id = old.subscription_id"
+                                " AND mailed_at = old.mailed_at;",
+                           id);
+                newest = id;
+                rc = SQLITE_OK;
+        }
+        sqlite3_finalize(s);
+        if (!newest)    /* no table yet: the same columns, no rows */
+                buf_puts(&view, "SELECT NULL AS email_key, NULL AS list, NULL AS subscription_id,"
+                                " NULL AS email, NULL AS name, NULL AS mailed_at, NULL AS at,"
+                                " NULL AS ip, NULL AS user_agent, NULL AS lang, NULL AS source,"
+                                " NULL AS text_version, NULL AS consent_text,"
+                                " NULL AS consent_version WHERE 0");
+        buf_puts(&view, ";");
+        buf_puts(&del, " END;");
+        buf_puts(&ins, "CREATE TEMP TRIGGER signup_insert INSTEAD OF INSERT ON signup BEGIN ");
+        if (newest)
+                buf_printf(&ins, "INSERT OR REPLACE INTO signup_%lld (" SIGNUP_COLUMNS ") VALUES"
+                                 " (new.email_key, new.list, new.subscription_id, new.email, new.name,"
+                                 " new.mailed_at, new.at, new.ip, new.user_agent, new.lang, new.source,"
+                                 " new.text_version, new.consent_text, new.consent_version);",
+                           newest);
+        else
+                buf_puts(&ins, "SELECT RAISE(ABORT, 'no table for sign-ups');");
+        buf_puts(&ins, " END;");
+        int r = rc == SQLITE_DONE || rc == SQLITE_OK ? 0 : fail(st, rc, "sign-up tables");
+        if (r == 0 && ((r = exec(st, buf_cstr(&view))) < 0 || (r = exec(st, buf_cstr(&ins))) < 0 ||
+                       (r = exec(st, buf_cstr(&del))) < 0))
+                log_err("database: the view of the sign-up tables could not be made");
+        buf_free(&view);
+        buf_free(&ins);
+        buf_free(&del);
+        return r;
+}
+
+void store_signup_period(struct store *st, int64_t seconds)
+{
+        st->signup_period = seconds > 0 ? seconds : 1;
+}
+
+/* The newest table takes rows mailed until its end; past it, a new one. */
+static int signup_table_for(struct store *st, int64_t now)
+{
+        sqlite3_stmt *s = stmt(st, S_PERIOD_LAST);
+        int rc = sqlite3_step(s);
+        bool any = rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL;
+        int64_t last_end = any ? sqlite3_column_int64(s, 0) : 0;
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW)
+                return fail(st, rc, stmt_sql[S_PERIOD_LAST]);
+        if (any && now < last_end)
+                return 0;
+        int64_t len = st->signup_period;
+        int64_t starts = now - now % len, ends = starts + len;
+        if (starts < last_end)
+                starts = last_end;
+        s = stmt(st, S_PERIOD_ADD);
+        sqlite3_bind_int64(s, 1, starts);
+        sqlite3_bind_int64(s, 2, ends);
+        int r = run(st, S_PERIOD_ADD, s);
+        if (r < 0)
+                return r;
+        char sql[sizeof(signup_table_sql) + 64];
+        long long id = sqlite3_last_insert_rowid(st->db);
+        snprintf(sql, sizeof(sql), signup_table_sql, id, id, id, id, id);
+        if ((r = exec(st, sql)) < 0)
+                return r;
+        return signup_view(st);
+}
+
+int store_signup_put(struct store *st, int64_t subscription_id, const char *email_key,
+                     const char *email, const char *name, const struct consent *c, bool renew)
+{
+        /* made again: a row of its own in the newest table, as consent
+         * would record it; the earlier ones stay until they expire (the name
+         * given before stays when none is given now) */
+        char *old_name = NULL;
+        int r;
+        if (renew && !name) {
+                sqlite3_stmt *s = stmt(st, S_SIGNUP_NAME);
+                sqlite3_bind_int64(s, 1, subscription_id);
+                int rc = sqlite3_step(s);
+                if (rc == SQLITE_ROW)
+                        old_name = column_dup(s, 0);
+                sqlite3_reset(s);
+                if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                        return fail(st, rc, stmt_sql[S_SIGNUP_NAME]);
+                name = old_name;
+        }
+        if ((r = signup_table_for(st, c->at)) < 0) {
+                free(old_name);
+                return r;
+        }
+        sqlite3_stmt *s = stmt(st, S_SIGNUP_ADD);
+        sqlite3_bind_int64(s, 1, subscription_id);
+        sqlite3_bind_text(s, 2, email_key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, c->list, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, email, -1, SQLITE_STATIC);
+        bind_text_or_null(s, 5, name);
+        sqlite3_bind_int64(s, 6, c->at);
+        bind_text_or_null(s, 7, c->ip);
+        bind_text_or_null(s, 8, c->user_agent);
+        bind_text_or_null(s, 9, c->lang);
+        sqlite3_bind_text(s, 10, c->source, -1, SQLITE_STATIC);
+        bind_text_or_null(s, 11, c->text_version);
+        bind_text_or_null(s, 12, c->consent_text);
+        bind_text_or_null(s, 13, c->consent_version);
+        r = run(st, S_SIGNUP_ADD, s);
+        free(old_name);
+        return r;
+}
+
+int store_signup_adopt(struct store *st, int64_t subscription_id, int64_t now,
+                       int64_t *subscriber_id)
+{
+        /* its records, oldest first, copied: the statements below run
+         * before this one is reset (a sign-up made again within
+         * confirm_ttl has a few, no more than the rate limits let through) */
+        enum { COLS = 12, ROWS_MAX = 64 };
+        char *(*v)[COLS] = xcalloc(ROWS_MAX, sizeof(*v));
+        int64_t at[ROWS_MAX];
+        size_t n = 0;
+        sqlite3_stmt *s = stmt(st, S_SIGNUP_GET);
+        sqlite3_bind_int64(s, 1, subscription_id);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                size_t k = n < ROWS_MAX ? n++ : ROWS_MAX - 1;   /* past the cap: the newest */
+                for (int i = 0; i < COLS; i++) {
+                        free(v[k][i]);
+                        v[k][i] = column_dup(s, i);
+                }
+                at[k] = sqlite3_column_int64(s, 4);
+        }
+        sqlite3_reset(s);
+        int r = rc == SQLITE_DONE ? (n ? 0 : 1) : fail(st, rc, stmt_sql[S_SIGNUP_GET]);
+        /* the address and name as the latest sign-up gave them */
+        if (r == 0)
+                r = store_subscriber_ensure(st, v[n - 1][0], v[n - 1][1], v[n - 1][2], now,
+                                            subscriber_id);
+        if (r == 0) {
+                s = stmt(st, S_SUB_LINK);
+                sqlite3_bind_int64(s, 1, subscription_id);
+                sqlite3_bind_int64(s, 2, *subscriber_id);
+                r = run(st, S_SUB_LINK, s);
+        }
+        for (size_t k = 0; r == 0 && k < n; k++) {
+                struct consent c = {
+                        .subscriber_id = *subscriber_id, .list = v[k][3], .event = "signup",
+                        .at = at[k], .ip = v[k][5], .user_agent = v[k][6], .lang = v[k][7],
+                        .source = v[k][8], .text_version = v[k][9], .consent_text = v[k][10],
+                        .consent_version = v[k][11],
+                };
+                r = store_consent_add(st, &c);
+        }
+        if (r == 0)
+                r = run_ints(st, S_SIGNUP_DELETE, 1, subscription_id, 0, NULL);
+        for (size_t k = 0; k < ROWS_MAX; k++)
+                for (int i = 0; i < COLS; i++)
+                        free(v[k][i]);
+        free(v);
+        return r;
+}
+
+/* The sign-up of one statement's first row, adopted; 1 when there is none. */
+static int adopt_first(struct store *st, enum stmt_id id, int64_t key_id, const char *key,
+                       int64_t now)
+{
+        sqlite3_stmt *s = stmt(st, id);
+        if (key)
+                sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+        else
+                sqlite3_bind_int64(s, 1, key_id);
+        int rc = sqlite3_step(s);
+        int64_t subscription_id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW)
+                return rc == SQLITE_DONE ? 1 : fail(st, rc, stmt_sql[id]);
+        if (!subscription_id)
+                return 1;       /* a subscriber with none */
+        int64_t subscriber_id;
+        return store_signup_adopt(st, subscription_id, now, &subscriber_id);
+}
+
+int store_signup_adopt_mail(struct store *st, int64_t outbox_id, int64_t now)
+{
+        return adopt_first(st, S_SIGNUP_OF_MAIL, outbox_id, NULL, now);
+}
+
+int store_signup_adopt_subscriber(struct store *st, int64_t subscriber_id, int64_t now)
+{
+        int r;
+        while ((r = adopt_first(st, S_SIGNUP_OF_SUBSCRIBER, subscriber_id, NULL, now)) == 0)
+                ;
+        return r < 0 ? r : 0;
+}
+
+int store_signup_adopt_key(struct store *st, const char *email_key, int64_t now)
+{
+        int r, n = 0;
+        while ((r = adopt_first(st, S_SIGNUP_OF_KEY, 0, email_key, now)) == 0)
+                n++;
+        return r < 0 ? r : n ? 0 : 1;
+}
+
 /* ---- tokens ---- */
 
 int store_token_add(struct store *st, const uint8_t hash[32], int64_t subscription_id,
@@ -919,6 +1277,7 @@ int store_token_find(struct store *st, const uint8_t hash[32], struct token_row 
         out->expires_at = sqlite3_column_int64(s, 4);
         int state = NAME_INDEX(sub_state_names, sqlite3_column_text(s, 5));
         snprintf(out->list, sizeof(out->list), "%s", (const char *)sqlite3_column_text(s, 6));
+        out->stripped = sqlite3_column_int(s, 7) != 0;
         sqlite3_reset(s);
         if (kind < 0 || state < 0)
                 fatal("token row with an unknown kind or state");
@@ -974,7 +1333,9 @@ static int due_class(struct store *st, int priority, int64_t now, unsigned limit
                                       (size_t)sqlite3_column_bytes(s, 4));
                 r->attempts = sqlite3_column_int(s, 5);
                 r->created_at = sqlite3_column_int64(s, 6);
-                snprintf(r->email, sizeof(r->email), "%s", (const char *)sqlite3_column_text(s, 7));
+                /* none: a sign-up kept apart that has expired since (sql/009) */
+                if (sqlite3_column_type(s, 7) != SQLITE_NULL)
+                        snprintf(r->email, sizeof(r->email), "%s", (const char *)sqlite3_column_text(s, 7));
                 snprintf(r->list, sizeof(r->list), "%s", (const char *)sqlite3_column_text(s, 8));
                 r->issue_id = sqlite3_column_int64(s, 9);
                 if (sqlite3_column_type(s, 10) != SQLITE_NULL)
@@ -1049,6 +1410,7 @@ int store_mail_token_find(struct store *st, const struct token_lookup *t, struct
                 out->expires_at = 0;
                 out->subscription_id = sqlite3_column_int64(s, 2);
                 out->subscriber_id = sqlite3_column_int64(s, 3);
+                out->stripped = false;
                 out->state = state < 0 ? SUB_UNSUBSCRIBED : (enum sub_state)state;
                 snprintf(out->list, sizeof(out->list), "%s", (const char *)sqlite3_column_text(s, 5));
                 r = 0;
@@ -1160,12 +1522,72 @@ static int count_ints(struct store *st, enum stmt_id id, int64_t a, int64_t *n)
 }
 
 int store_expiry_count(struct store *st, int64_t mailed_before, int64_t expired_before,
-                       int64_t *to_expire, int64_t *to_purge)
+                       int64_t pending_purge_before, int64_t *to_expire, int64_t *to_purge)
 {
-        int r = count_ints(st, S_EXP_COUNT, mailed_before, to_expire);
-        if (r == 0)
-                r = count_ints(st, S_PURGE_COUNT, expired_before, to_purge);
-        return r;
+        int r = count_ints(st, S_EXP_TODO, mailed_before, to_expire);
+        if (r < 0)
+                return r;
+        sqlite3_stmt *s = stmt(st, S_PURGE_COUNT);
+        sqlite3_bind_int64(s, 1, expired_before);
+        sqlite3_bind_int64(s, 2, pending_purge_before);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+                *to_purge = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        return rc == SQLITE_ROW ? 0 : fail(st, rc, stmt_sql[S_PURGE_COUNT]);
+}
+
+int store_expire_signup_table(struct store *st, int64_t mailed_before, int64_t *n)
+{
+        *n = 0;
+        sqlite3_stmt *s = stmt(st, S_PERIOD_EXPIRED);
+        sqlite3_bind_int64(s, 1, mailed_before);
+        int rc = sqlite3_step(s);
+        long long id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+        sqlite3_reset(s);
+        if (rc == SQLITE_DONE)
+                return 1;
+        if (rc != SQLITE_ROW)
+                return fail(st, rc, stmt_sql[S_PERIOD_EXPIRED]);
+        char sql[128];
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM main.signup_%lld", id);
+        if ((rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL)) == SQLITE_OK &&
+            (rc = sqlite3_step(s)) == SQLITE_ROW)
+                *n = sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+        if (rc != SQLITE_ROW)
+                return fail(st, rc, sql);
+        snprintf(sql, sizeof(sql), "DROP TABLE main.signup_%lld", id);
+        int r;
+        if ((r = exec(st, sql)) < 0 || (r = run_ints(st, S_PERIOD_DELETE, 1, id, 0, NULL)) < 0)
+                return r;
+        return signup_view(st);
+}
+
+int store_expire_signup_rows(struct store *st, int64_t mailed_before, unsigned limit, int64_t *n)
+{
+        int64_t ids[256], at[256];
+        size_t k = 0;
+        if (limit > sizeof(ids) / sizeof(ids[0]))
+                limit = sizeof(ids) / sizeof(ids[0]);
+        sqlite3_stmt *s = stmt(st, S_EXP_SIGNUP_IDS);
+        sqlite3_bind_int64(s, 1, mailed_before);
+        sqlite3_bind_int(s, 2, (int)limit);
+        int rc = SQLITE_DONE;
+        while (k < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+                ids[k] = sqlite3_column_int64(s, 0);
+                at[k++] = sqlite3_column_int64(s, 1);
+        }
+        sqlite3_reset(s);
+        if (k < limit && rc != SQLITE_DONE)
+                return fail(st, rc, stmt_sql[S_EXP_SIGNUP_IDS]);
+        for (size_t i = 0; i < k; i++) {
+                int r = run_ints(st, S_SIGNUP_DELETE_ONE, 2, ids[i], at[i], NULL);
+                if (r < 0)
+                        return r;
+        }
+        *n = (int64_t)k;
+        return 0;
 }
 
 int store_expire_slice(struct store *st, int64_t now, int64_t mailed_before, unsigned limit,
@@ -1187,6 +1609,11 @@ int store_expire_slice(struct store *st, int64_t now, int64_t mailed_before, uns
 int store_purge_slice(struct store *st, int64_t expired_before, unsigned limit, int64_t *n)
 {
         return run_ints(st, S_PURGE, 2, expired_before, limit, n);
+}
+
+int store_purge_pending_slice(struct store *st, int64_t mailed_before, unsigned limit, int64_t *n)
+{
+        return run_ints(st, S_PURGE_PENDING, 2, mailed_before, limit, n);
 }
 
 /* ---- import ---- */
@@ -1227,6 +1654,11 @@ int store_import_apply(struct store *st, const struct import_spec *spec, struct 
         sqlite3_reset(s);
         if (rc != SQLITE_ROW)
                 return fail(st, rc, "import count");
+        s = stmt(st, S_IMP_APART);
+        sqlite3_bind_text(s, 1, spec->list, -1, SQLITE_STATIC);
+        if ((r = run(st, S_IMP_APART, s)) < 0)
+                return r;
+        int64_t apart = sqlite3_changes64(st->db);
         if ((r = run_ints(st, S_IMP_SUBSCRIBERS, 1, spec->now, 0, NULL)) < 0 ||
             (r = run_ints(st, S_IMP_SUBSCRIBER_IDS, 0, 0, 0, NULL)) < 0)
                 return r;
@@ -1234,7 +1666,7 @@ int store_import_apply(struct store *st, const struct import_spec *spec, struct 
         sqlite3_bind_text(s, 1, spec->list, -1, SQLITE_STATIC);
         if ((r = run(st, S_IMP_EXISTING, s)) < 0)
                 return r;
-        existing = sqlite3_changes64(st->db);
+        existing = sqlite3_changes64(st->db) + apart;
 
         s = stmt(st, S_IMP_SUBSCRIPTIONS);
         sqlite3_bind_text(s, 1, spec->list, -1, SQLITE_STATIC);
@@ -1367,10 +1799,12 @@ static json_t *column_json(sqlite3_stmt *s, int i, bool is_time)
 }
 
 /* Rows of a statement as an array of objects; "at" and names ending in "_at" are times. */
-static int rows_json(struct store *st, enum stmt_id id, int64_t subscriber_id, json_t *arr)
+static int rows_json(struct store *st, enum stmt_id id, int64_t subscriber_id,
+                     const char *email_key, json_t *arr)
 {
         sqlite3_stmt *s = stmt(st, id);
         sqlite3_bind_int64(s, 1, subscriber_id);
+        sqlite3_bind_text(s, 2, email_key, -1, SQLITE_STATIC);
         int rc;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
                 json_t *o = json_object();
@@ -1387,9 +1821,10 @@ static int rows_json(struct store *st, enum stmt_id id, int64_t subscriber_id, j
         return rc == SQLITE_DONE ? 0 : fail(st, rc, "export");
 }
 
-static int subscriber_by_key(struct store *st, const char *email_key, int64_t *id, json_t **obj)
+static int who_by_key(struct store *st, enum stmt_id sid, const char *email_key, int64_t *id,
+                      json_t **obj)
 {
-        sqlite3_stmt *s = stmt(st, S_SUBSCRIBER_BY_KEY);
+        sqlite3_stmt *s = stmt(st, sid);
         sqlite3_bind_text(s, 1, email_key, -1, SQLITE_STATIC);
         int rc = sqlite3_step(s);
         if (rc == SQLITE_DONE) {
@@ -1411,19 +1846,27 @@ static int subscriber_by_key(struct store *st, const char *email_key, int64_t *i
         return 0;
 }
 
+static int subscriber_by_key(struct store *st, const char *email_key, int64_t *id, json_t **obj)
+{
+        return who_by_key(st, S_SUBSCRIBER_BY_KEY, email_key, id, obj);
+}
+
 int store_export(struct store *st, const char *email_key, json_t **out)
 {
         int64_t id = 0;
         json_t *who = NULL;
+        /* an address known only from a pending sign-up has no subscriber yet */
         int r = subscriber_by_key(st, email_key, &id, &who);
+        if (r == 1)
+                r = who_by_key(st, S_SIGNUP_WHO, email_key, &id, &who);
         if (r)
                 return r;
         json_t *subs = json_array(), *consent = json_array(), *mails = json_array(),
                *tokens = json_array();
-        if ((r = rows_json(st, S_EXPORT_SUBS, id, subs)) < 0 ||
-            (r = rows_json(st, S_EXPORT_CONSENT, id, consent)) < 0 ||
-            (r = rows_json(st, S_EXPORT_MAILS, id, mails)) < 0 ||
-            (r = rows_json(st, S_EXPORT_TOKENS, id, tokens)) < 0) {
+        if ((r = rows_json(st, S_EXPORT_SUBS, id, email_key, subs)) < 0 ||
+            (r = rows_json(st, S_EXPORT_CONSENT, id, email_key, consent)) < 0 ||
+            (r = rows_json(st, S_EXPORT_MAILS, id, email_key, mails)) < 0 ||
+            (r = rows_json(st, S_EXPORT_TOKENS, id, email_key, tokens)) < 0) {
                 json_decref(who);
                 json_decref(subs);
                 json_decref(consent);
@@ -1450,10 +1893,16 @@ int store_erase(struct store *st, const char *email_key)
         if (r < 0)
                 return r;
         int64_t test_sends = sqlite3_changes64(st->db);
+        /* pending sign-ups kept apart (sql/009): with their subscription */
+        s = stmt(st, S_ERASE_SIGNUPS);
+        sqlite3_bind_text(s, 1, email_key, -1, SQLITE_STATIC);
+        if ((r = run(st, S_ERASE_SIGNUPS, s)) < 0)
+                return r;
+        int64_t signups = sqlite3_changes64(st->db);
         int64_t id = 0;
         r = subscriber_by_key(st, email_key, &id, NULL);
         if (r)
-                return r == 1 && test_sends ? 0 : r;
+                return r == 1 && (test_sends || signups) ? 0 : r;
         /* subscriptions cascade to tokens and queued mails; the subscriber to
          * the consent record and bounces */
         if ((r = run_ints(st, S_ERASE_SUBS, 1, id, 0, NULL)) < 0)
@@ -1508,13 +1957,6 @@ int store_issue_create(struct store *st, const struct issue *is, const char *tes
         sqlite3_bind_text(s, 2, mail_state_names[MS_QUEUED], -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 3, *recipients);
         return run(st, S_PROGRESS_GIVE, s);
-}
-
-static char *column_dup(sqlite3_stmt *s, int i)
-{
-        if (sqlite3_column_type(s, i) == SQLITE_NULL)
-                return NULL;
-        return xstrndup((const char *)sqlite3_column_text(s, i), (size_t)sqlite3_column_bytes(s, i));
 }
 
 int store_issue_get(struct store *st, int64_t id, struct issue *out)

@@ -15,6 +15,8 @@ struct housekeeping {
         int64_t stripped;       /* done in the current run */
         int64_t purged;
         int64_t todo;           /* stripped + purged at its end, as counted when asked */
+        int64_t purge_pending_before;   /* sign-ups kept apart mailed before this are purged */
+        int phase;              /* what the next slice does (housekeeping.c) */
 };
 
 /* Start (or widen) a run with the cutoffs of `now`. */

@@ -42,6 +42,7 @@ struct token_row {
         int64_t expires_at;     /* 0: does not expire */
         enum sub_state state;   /* of the subscription */
         char list[65];
+        bool stripped;          /* a sign-up kept apart (sql/009) whose data expiry deleted */
 };
 
 struct consent {
@@ -105,11 +106,13 @@ void store_rollback_to(struct store *st);
 
 /* Subscribers and subscriptions.  Return 0, 1 for "not found" where noted,
  * negative on failure. */
+/* subscriber_id 0: a pending sign-up kept apart (see store_signup_put) */
 int store_subscription_find(struct store *st, const char *email_key, const char *list,
                             struct subscription *out);                          /* 1: none */
 int store_subscriber_ensure(struct store *st, const char *email_key, const char *email,
                             const char *name, int64_t now, int64_t *id);
-/* A new pending sign-up whose confirmation mail is queued now (mailed_at). */
+/* A new pending sign-up whose confirmation mail is queued now (mailed_at);
+ * subscriber_id 0: none yet (a sign-up kept apart). */
 int store_subscription_add(struct store *st, int64_t subscriber_id, const char *list,
                            enum lang lang, int64_t now, int64_t *id);
 /* Start the sign-up over: pending, created now, old confirmation tokens gone. */
@@ -120,6 +123,27 @@ int store_subscription_confirm(struct store *st, int64_t id, int64_t now, const 
 int store_subscription_unsubscribe(struct store *st, int64_t id, int64_t now);
 
 int store_consent_add(struct store *st, const struct consent *c);
+
+/* A pending sign-up kept apart (sql/009): its address, name and the record
+ * of the sign-up (c: list, at = the mail's time, ip, ...) wait in one row
+ * that expiry deletes as a whole; `renew` overwrites the row of a sign-up
+ * made again.  Its subscription has no subscriber until adopted. */
+/* The span of mailed_at per table of sign-ups kept apart (a quarter of
+ * confirm_ttl; sql/009). */
+void store_signup_period(struct store *st, int64_t seconds);
+int store_signup_put(struct store *st, int64_t subscription_id, const char *email_key,
+                     const char *email, const char *name, const struct consent *c, bool renew);
+/* Into the linked layout: the subscriber (found or added), its consent
+ * record of the sign-up, the subscription linked; 1 when the subscription
+ * has no such row (never had, or expired). */
+int store_signup_adopt(struct store *st, int64_t subscription_id, int64_t now,
+                       int64_t *subscriber_id);
+/* The same for the sign-up a mail went to, or every one of an address;
+ * 1 when there was none. */
+int store_signup_adopt_mail(struct store *st, int64_t outbox_id, int64_t now);
+int store_signup_adopt_key(struct store *st, const char *email_key, int64_t now);
+/* Every sign-up kept apart of a subscriber's address (0 also when none). */
+int store_signup_adopt_subscriber(struct store *st, int64_t subscriber_id, int64_t now);
 
 int store_token_add(struct store *st, const uint8_t hash[32], int64_t subscription_id,
                     enum token_kind kind, int64_t issued_at, int64_t expires_at);
@@ -164,13 +188,22 @@ int store_outbox_get(struct store *st, int64_t id, struct outbox_row *out);
 /* After a crash or a stop: whatever was 'sending' is queued again. */
 int store_outbox_requeue(struct store *st, int64_t *count);
 
-/* Expiry.  A pending sign-up mailed before now - confirm_ttl is expired; it
- * is stripped (state 'expired', detached from its subscriber, consent record
- * and mails deleted, the subscriber too when nothing else is left of them)
- * in slices, and purged (tokens and all) once expired before now -
- * expired_retention. */
+/* Expiry.  A pending sign-up mailed before now - confirm_ttl is expired.
+ * One kept apart (sql/009) loses its signup row, in slices in key order
+ * (store_expire_signups), and what stays of it (subscription, token hashes,
+ * mail) is purged once mailed before now - confirm_ttl - expired_retention
+ * (store_purge_pending_slice).  A linked one is stripped (state 'expired',
+ * detached from its subscriber, consent record and mails deleted, the
+ * subscriber too when nothing else is left of them) and purged (tokens and
+ * all) once expired before now - expired_retention. */
 int store_expiry_count(struct store *st, int64_t mailed_before, int64_t expired_before,
-                       int64_t *to_expire, int64_t *to_purge);
+                       int64_t pending_purge_before, int64_t *to_expire, int64_t *to_purge);
+/* Sign-ups kept apart: one table whose rows have all expired dropped (n
+ * rows; 1 when there is none); or up to `limit` expired rows of the others
+ * deleted (n < limit: none left). */
+int store_expire_signup_table(struct store *st, int64_t mailed_before, int64_t *n);
+int store_expire_signup_rows(struct store *st, int64_t mailed_before, unsigned limit, int64_t *n);
+int store_purge_pending_slice(struct store *st, int64_t mailed_before, unsigned limit, int64_t *n);
 int store_expire_slice(struct store *st, int64_t now, int64_t mailed_before, unsigned limit,
                        int64_t *n);
 int store_purge_slice(struct store *st, int64_t expired_before, unsigned limit, int64_t *n);

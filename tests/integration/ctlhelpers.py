@@ -181,10 +181,13 @@ def wait_status(daemon, issue, predicate, timeout=20, what="issue status"):
 
 
 def subscription_states(daemon):
-    """{email_key: state} of every subscription of the default list."""
+    """{email_key: state} of every subscription of the default list, a
+    pending sign-up kept apart (sql/009) included."""
     return {r["email_key"]: r["state"] for r in daemon.query(
         "SELECT u.email_key, s.state FROM subscription s JOIN subscriber u"
-        " ON u.id = s.subscriber_id WHERE s.list = 'default'")}
+        " ON u.id = s.subscriber_id WHERE s.list = 'default'"
+        " UNION ALL SELECT DISTINCT g.email_key, s.state FROM subscription s"
+        " JOIN signup g ON g.subscription_id = s.id WHERE s.list = 'default'")}
 
 
 def recipients(mails):

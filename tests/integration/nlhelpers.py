@@ -433,10 +433,30 @@ def db_connect(path):
     return con
 
 
+SIGNUP_COLUMNS = ("email_key, list, subscription_id, email, name, mailed_at, at, ip, user_agent,"
+                  " lang, source, text_version, consent_text, consent_version")
+
+
+def signup_view(con):
+    """The daemon's view `signup` of its tables of pending sign-ups (sql/009),
+    made the same way in this connection: its own definition is temporary."""
+    try:
+        ids = [r[0] for r in con.execute("SELECT id FROM signup_period ORDER BY id")]
+    except sqlite3.OperationalError:
+        return          # not migrated yet
+    arms = ["SELECT %s FROM main.signup_%d" % (SIGNUP_COLUMNS, i) for i in ids]
+    if not arms:
+        arms = ["SELECT %s FROM (SELECT %s) WHERE 0" % (
+            SIGNUP_COLUMNS, ", ".join("NULL AS " + c.strip() for c in SIGNUP_COLUMNS.split(",")))]
+    con.execute("CREATE TEMP VIEW signup AS " + " UNION ALL ".join(arms))
+
+
 def db_query(path, sql, args=()):
-    """Run one query on a fresh connection; a list of sqlite3.Row."""
+    """Run one query on a fresh connection; a list of sqlite3.Row.  The
+    pending sign-ups kept apart are in the view `signup`."""
     con = db_connect(path)
     try:
+        signup_view(con)
         return con.execute(sql, args).fetchall()
     finally:
         con.close()
@@ -671,9 +691,13 @@ class Daemon:
         return [dict(r) for r in self.query("SELECT * FROM outbox ORDER BY id")]
 
     def subscription(self, email_key, list_name="default"):
+        """The subscription row of an address and list: linked to its
+        subscriber, or a pending sign-up kept apart (sql/009)."""
         rows = self.query("SELECT s.* FROM subscription s JOIN subscriber u"
-                          " ON u.id = s.subscriber_id WHERE u.email_key = ? AND s.list = ?",
-                          (email_key, list_name))
+                          " ON u.id = s.subscriber_id WHERE u.email_key = ? AND s.list = ?"
+                          " UNION ALL SELECT s.* FROM subscription s WHERE s.id IN"
+                          " (SELECT subscription_id FROM signup WHERE email_key = ? AND list = ?)",
+                          (email_key, list_name, email_key, list_name))
         return dict(rows[0]) if rows else None
 
     def settle(self, timeout=10.0):

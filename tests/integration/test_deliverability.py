@@ -65,10 +65,13 @@ def admin(d, obj):
 
 
 def subscription_states(d):
-    """{(email, list): state} of every subscription."""
+    """{(email, list): state} of every subscription, a pending sign-up kept
+    apart (sql/009) included."""
     return {(r["email"], r["list"]): r["state"] for r in d.query(
         "SELECT u.email, s.list, s.state FROM subscription s"
-        " JOIN subscriber u ON u.id = s.subscriber_id")}
+        " JOIN subscriber u ON u.id = s.subscriber_id"
+        " UNION ALL SELECT DISTINCT g.email, s.list, s.state FROM subscription s"
+        " JOIN signup g ON g.subscription_id = s.id")}
 
 
 def verp_id(mail):
@@ -434,7 +437,8 @@ def test_every_mail_has_its_own_verp_envelope_sender(daemon_factory, smtp, workd
     assert len(set(ids)) == 5, ids
     # each id is the outbox row of exactly that mail
     rcpt_of_row = {r["id"]: r["rcpt"] for r in d.query(
-        "SELECT o.id, COALESCE(o.rcpt, u.email) AS rcpt FROM outbox o"
+        "SELECT o.id, COALESCE(o.rcpt, u.email, (SELECT g.email FROM signup g"
+        " WHERE g.subscription_id = o.subscription_id)) AS rcpt FROM outbox o"
         " LEFT JOIN subscription s ON s.id = o.subscription_id"
         " LEFT JOIN subscriber u ON u.id = s.subscriber_id")}
     assert set(ids) == set(rcpt_of_row)

@@ -46,6 +46,7 @@ def test_injection_attempts_send_no_mail(daemon, smtp):
             assert a["state"] == "error" and a["error"] in ("invalid_request", "invalid_email"), a
         check_answer(c.request({"op": "ping"}), "ok")
     assert daemon.query("SELECT count(*) FROM subscriber")[0][0] == 0
+    assert daemon.query("SELECT count(*) FROM signup")[0][0] == 0
     assert daemon.query("SELECT count(*) FROM outbox")[0][0] == 0
     time.sleep(1.5)   # one scheduler tick and more
     assert smtp.count() == 0, smtp.snapshot()
@@ -72,4 +73,4 @@ def test_header_like_text_in_name_is_never_used(daemon, smtp):
     assert mail.rcpt_tos == ["quiet@example.org"]
     assert b"evil" not in mail.data
     assert mail.msg.get_all("Bcc") is None
-    assert daemon.query("SELECT name FROM subscriber")[0][0] == name
+    assert daemon.query("SELECT name FROM signup")[0][0] == name

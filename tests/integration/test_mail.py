@@ -122,7 +122,7 @@ def test_name_with_unicode_is_not_echoed(daemon, smtp):
     for piece in ("Zoë", "Ünïcødé", "Ŧęšť"):
         assert piece not in text
         assert piece.encode() not in mail.data
-    assert daemon.query("SELECT name FROM subscriber")[0][0] == name
+    assert daemon.query("SELECT name FROM signup")[0][0] == name
 
 
 def test_token_is_stored_only_as_its_hash(daemon, smtp):

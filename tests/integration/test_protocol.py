@@ -161,6 +161,7 @@ def test_bad_fields_are_invalid_request_and_store_nothing(shared_daemon, req):
     answer = shared_daemon.request(req)
     check_answer(answer, "error", "invalid_request")
     assert shared_daemon.query("SELECT count(*) FROM subscriber")[0][0] == 0
+    assert shared_daemon.query("SELECT count(*) FROM signup")[0][0] == 0
     assert shared_daemon.query("SELECT count(*) FROM outbox")[0][0] == 0
 
 
@@ -267,6 +268,7 @@ def test_overlong_line_without_newline_is_refused(daemon):
         check_answer(c.recv(), "error", "invalid_request")
         assert c.wait_closed(5)
     assert daemon.query("SELECT count(*) FROM subscriber")[0][0] == 0
+    assert daemon.query("SELECT count(*) FROM signup")[0][0] == 0
 
 
 def test_pipelined_requests_are_answered_in_order(daemon, smtp):
@@ -297,7 +299,7 @@ def test_pipelined_requests_are_answered_in_order(daemon, smtp):
         assert c.nothing_more(0.3)
     for i, (answer, (state, error)) in enumerate(zip(answers, expected)):
         assert answer.get("state") == state and answer.get("error") == error, (i, answer)
-    subscribed = {r[0] for r in daemon.query("SELECT email_key FROM subscriber")}
+    subscribed = {r[0] for r in daemon.query("SELECT email_key FROM signup")}
     assert subscribed == {"pipe%03d@example.org" % i for i in range(0, 200, 5)}
     smtp.wait_for(40, timeout=30)
 
@@ -381,7 +383,7 @@ def test_client_disconnecting_mid_request_does_not_hurt(daemon, smtp):
         s.sendall(Client.encode({"op": "subscribe", "email": "left%d@example.org" % i}) + b"\n")
         s.close()
     check_answer(daemon.request({"op": "ping"}), "ok")
-    rows = daemon.query("SELECT email_key FROM subscriber")
+    rows = daemon.query("SELECT email_key FROM signup")
     assert not any(r[0].startswith("gone") for r in rows)
 
 

@@ -40,7 +40,7 @@ def test_pending_again_within_resend_interval_sends_nothing(daemon, smtp):
     # answers come after the commit: no further mail was queued
     assert len(daemon.outbox()) == 1
     assert len(daemon.query("SELECT * FROM token")) == 1
-    assert len(daemon.query("SELECT * FROM consent WHERE event = 'signup'")) == 1
+    assert len(daemon.query("SELECT * FROM signup")) == 1
     time.sleep(1.2)
     assert smtp.count() == 1
     check_answer(daemon.request({"op": "confirm", "token": mail.token}), "confirmed")
@@ -117,23 +117,30 @@ def test_consent_record(daemon, smtp):
     check_answer(daemon.subscribe("consent@example.org", name="Constanze", lang="en",
                                   ip="203.0.113.9", user_agent=ua), "pending")
     (mail,) = smtp.wait_for(1)
-    rows = daemon.query("SELECT c.* FROM consent c JOIN subscriber u ON u.id = c.subscriber_id"
-                        " WHERE u.email_key = 'consent@example.org' ORDER BY c.id")
+    # pending: the sign-up's record waits apart with the address (sql/009)
+    assert daemon.query("SELECT count(*) FROM consent")[0][0] == 0
+    rows = daemon.query("SELECT * FROM signup WHERE email_key = 'consent@example.org'")
     assert len(rows) == 1
     s = rows[0]
-    assert s["event"] == "signup"
     assert s["list"] == "default"
     assert s["ip"] == "203.0.113.9"
     assert s["user_agent"] == ua
     assert s["lang"] == "en"
     assert s["source"] == "socket"
     assert s["text_version"]
+    assert s["name"] == "Constanze"
     assert abs(s["at"] - time.time()) < 60
+    pending = dict(s)
 
     check_answer(daemon.request({"op": "confirm", "token": mail.token, "ip": "203.0.113.10",
                                  "user_agent": "Confirmer/2"}), "confirmed")
     rows = daemon.query("SELECT * FROM consent ORDER BY id")
     assert [r["event"] for r in rows] == ["signup", "confirm"]
+    # the sign-up's record moved into consent as it was
+    for k in ("list", "at", "ip", "user_agent", "lang", "source", "text_version",
+              "consent_text", "consent_version"):
+        assert rows[0][k] == pending[k], k
+    assert daemon.query("SELECT count(*) FROM signup")[0][0] == 0
     c = rows[1]
     assert c["ip"] == "203.0.113.10"
     assert c["user_agent"] == "Confirmer/2"
@@ -147,7 +154,7 @@ def test_consent_record(daemon, smtp):
 def test_consent_text_version_differs_per_language(daemon, smtp):
     check_answer(daemon.subscribe("tv-de@example.org"), "pending")
     check_answer(daemon.subscribe("tv-en@example.org", lang="en"), "pending")
-    rows = daemon.query("SELECT lang, text_version FROM consent ORDER BY id")
+    rows = daemon.query("SELECT lang, text_version FROM signup ORDER BY subscription_id")
     assert [r["lang"] for r in rows] == ["de", "en"]
     assert rows[0]["text_version"] and rows[1]["text_version"]
     assert rows[0]["text_version"] != rows[1]["text_version"]
