@@ -984,19 +984,36 @@ class Bench:
         log(f'expire: writing {n} pending sign-ups, 40 days old, into the database')
         now = int(time.time())
         old = now - 40 * 86400
+        # as the daemon keeps them (sql/009): subscriptions without a
+        # subscriber, their address, name and record in a table of the
+        # period of their mail (the daemon's DDL, daemon/store.c); addresses
+        # in random order, as real ones are: numbered ones would sort in
+        # sign-up order and flatter any layout keyed by address
+        period = 30 * 86400 // 4
+        starts = old - old % period
         sql = f"""
 PRAGMA foreign_keys = OFF;
 BEGIN;
 CREATE TEMP TABLE n (i INTEGER PRIMARY KEY);
 WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {n})
 INSERT INTO temp.n SELECT i FROM c;
-INSERT INTO subscriber (id, email_key, email, name, created_at)
-  SELECT i, 'old' || i || '@example.org', 'old' || i || '@example.org', NULL, {old} FROM temp.n;
 INSERT INTO subscription (id, subscriber_id, list, state, lang, created_at, mailed_at)
-  SELECT i, i, 'default', 'pending', 'de', {old}, {old} FROM temp.n;
-INSERT INTO consent (subscriber_id, list, event, at, ip, user_agent, lang, source, text_version)
-  SELECT i, 'default', 'signup', {old}, '192.0.2.' || (i % 250), 'Mozilla/5.0 (bench)', 'de',
-         'socket', '566ac40b2c857d79' FROM temp.n;
+  SELECT i, NULL, 'default', 'pending', 'de', {old}, {old} FROM temp.n;
+INSERT INTO signup_period (id, starts, ends) VALUES (1, {starts}, {starts + period});
+CREATE TABLE main.signup_1 (
+ email_key TEXT NOT NULL, list TEXT NOT NULL,
+ subscription_id INTEGER NOT NULL REFERENCES subscription(id) ON DELETE CASCADE,
+ email TEXT NOT NULL, name TEXT, mailed_at INTEGER NOT NULL,
+ at INTEGER NOT NULL, ip TEXT, user_agent TEXT, lang TEXT, source TEXT NOT NULL,
+ text_version TEXT, consent_text TEXT, consent_version TEXT,
+ PRIMARY KEY (email_key, list, mailed_at)) WITHOUT ROWID;
+CREATE INDEX main.signup_1_subscription ON signup_1 (subscription_id, mailed_at);
+CREATE INDEX main.signup_1_mailed ON signup_1 (mailed_at);
+INSERT INTO signup_1 (email_key, list, subscription_id, email, name, mailed_at, at, ip, user_agent,
+                      lang, source, text_version)
+  SELECT a, 'default', i, a, NULL, {old}, {old}, '192.0.2.' || (i % 250), 'Mozilla/5.0 (bench)',
+         'de', 'socket', '566ac40b2c857d79'
+  FROM (SELECT i, lower(hex(randomblob(4))) || '.' || i || '@example.org' AS a FROM temp.n);
 INSERT INTO token (hash, subscription_id, kind, issued_at, expires_at)
   SELECT randomblob(32), i, 'confirm', {old}, {old + 30 * 86400} FROM temp.n;
 INSERT INTO outbox (kind, subscription_id, state, priority, created_at, next_at, attempts, done_at, reply)
