@@ -193,6 +193,152 @@ def test_expire_strips_overdue_signups_and_leaves_the_rest(daemon_factory, smtp)
     check_answer(d.request({"op": "confirm", "token": fresh.token}), "confirmed")
 
 
+# ---- sign-ups kept apart (sql/009): their tables, and sign-ups of the old layout
+
+DAY = 86400
+
+
+def age(d, seconds, keys=None, tables=None):
+    """With the daemon stopped: move the sign-ups of `keys` (all when None)
+    `seconds` back in time (their record, subscription, tokens), and the
+    periods of the sign-up tables with the ids in `tables`."""
+    con = nlhelpers.db_connect(d.database)
+    try:
+        with con:
+            nlhelpers.signup_view(con)
+            rows = con.execute("SELECT email_key, subscription_id FROM signup").fetchall()
+            table_of = {}
+            for (tid,) in con.execute("SELECT id FROM signup_period").fetchall():
+                for r in con.execute("SELECT subscription_id FROM signup_%d" % tid):
+                    table_of.setdefault(r[0], []).append(tid)
+            for key, sid in rows:
+                if keys is not None and key not in keys:
+                    continue
+                for tid in table_of[sid]:
+                    con.execute("UPDATE signup_%d SET mailed_at = mailed_at - ?, at = at - ?"
+                                " WHERE subscription_id = ?" % tid, (seconds, seconds, sid))
+                con.execute("UPDATE subscription SET created_at = created_at - ?,"
+                            " mailed_at = mailed_at - ? WHERE id = ?", (seconds, seconds, sid))
+                con.execute("UPDATE token SET issued_at = issued_at - ?,"
+                            " expires_at = expires_at - ? WHERE subscription_id = ?",
+                            (seconds, seconds, sid))
+            for tid in tables or ():
+                con.execute("UPDATE signup_period SET starts = starts - ?, ends = ends - ?"
+                            " WHERE id = ?", (seconds, seconds, tid))
+    finally:
+        con.close()
+
+
+def signup_tables(d):
+    return [r[0] for r in d.query("SELECT id FROM signup_period ORDER BY id")]
+
+
+def test_expire_drops_a_table_whose_signups_all_expired(daemon, smtp):
+    for a in ("old.one@example.org", "old.two@example.org"):
+        check_answer(daemon.subscribe(a, name="Alt", ip="192.0.2.44"), "pending")
+    mails = smtp.wait_for(2)
+    daemon.settle()
+    (table,) = signup_tables(daemon)
+    daemon.stop()
+    age(daemon, 40 * DAY, tables=[table])
+    daemon.start()
+    assert stats(daemon)["subscribers"]["expired"] == 2
+    assert ctl_json(daemon, "expire", "--wait", "--json") == {"expired": 2, "purged": 0,
+                                                              "remaining": 0}
+    assert signup_tables(daemon) == []
+    names = [r[0] for r in daemon.query("SELECT name FROM sqlite_master")]
+    assert not [n for n in names if n.startswith("signup_") and n != "signup_period"], names
+    assert "old.one" not in repr(db_dump(daemon.database))
+    for m in mails:
+        check_answer(daemon.request({"op": "check", "token": m.token}), "expired")
+    assert stats(daemon)["subscribers"]["expired"] == 2
+    # the next sign-up makes a table of its own again
+    check_answer(daemon.subscribe("old.one@example.org"), "pending")
+    assert len(signup_tables(daemon)) == 1
+    (fresh,) = smtp.wait_for_rcpt("old.one@example.org", n=2)[1:]
+    check_answer(daemon.request({"op": "confirm", "token": fresh.token}), "confirmed")
+
+
+def test_expire_deletes_the_expired_rows_of_a_table_that_straddles_the_cut(daemon, smtp):
+    check_answer(daemon.subscribe("early@example.org", ip="192.0.2.45"), "pending")
+    check_answer(daemon.subscribe("late@example.org"), "pending")
+    mails = {m.rcpt_tos[0]: m for m in smtp.wait_for(2)}
+    daemon.settle()
+    tables = signup_tables(daemon)
+    daemon.stop()
+    age(daemon, 31 * DAY, keys={"early@example.org"})
+    daemon.start()
+    assert ctl_json(daemon, "expire", "--wait", "--json") == {"expired": 1, "purged": 0,
+                                                              "remaining": 0}
+    assert signup_tables(daemon) == tables          # it still holds a live one
+    assert [r[0] for r in daemon.query("SELECT email_key FROM signup")] == ["late@example.org"]
+    assert "192.0.2.45" not in repr(db_dump(daemon.database))
+    check_answer(daemon.request({"op": "confirm", "token": mails["early@example.org"].token}),
+                 "expired")
+    check_answer(daemon.request({"op": "confirm", "token": mails["late@example.org"].token}),
+                 "confirmed")
+
+
+def test_a_signup_made_again_keeps_its_newer_record_when_the_older_expires(daemon, smtp):
+    check_answer(daemon.subscribe("twice@example.org", ip="192.0.2.1", name="Erst"), "pending")
+    (first,) = smtp.wait_for(1)
+    daemon.settle()
+    daemon.stop()
+    age(daemon, 25 * DAY, tables=signup_tables(daemon))
+    daemon.start()
+    # the second sign-up's record goes into a table of its own period
+    check_answer(daemon.subscribe("twice@example.org", ip="192.0.2.2"), "pending")
+    (second,) = smtp.wait_for_rcpt("twice@example.org", n=2)[1:]
+    daemon.settle()
+    older, newer = signup_tables(daemon)
+    assert daemon.query("SELECT count(*) FROM signup")[0][0] == 2
+    daemon.stop()
+    con = nlhelpers.db_connect(daemon.database)
+    with con:       # only the older record ages further, with its table
+        con.execute("UPDATE signup_%d SET mailed_at = mailed_at - ?, at = at - ?" % older,
+                    (10 * DAY, 10 * DAY))
+        con.execute("UPDATE signup_period SET starts = starts - ?, ends = ends - ? WHERE id = ?",
+                    (10 * DAY, 10 * DAY, older))
+    con.close()
+    daemon.start()
+    assert ctl_json(daemon, "expire", "--wait", "--json")["expired"] == 1
+    # (its table dropped or only its row deleted, as its period fell)
+    assert newer in signup_tables(daemon)
+    assert [r[0] for r in daemon.query("SELECT ip FROM signup")] == ["192.0.2.2"]
+    assert daemon.subscription("twice@example.org")["state"] == "pending"
+    check_answer(daemon.request({"op": "confirm", "token": second.token}), "confirmed")
+    rows = daemon.query("SELECT event, ip FROM consent ORDER BY id")
+    assert [tuple(r) for r in rows] == [("signup", "192.0.2.2"), ("confirm", None)]
+    # the name of the first sign-up was kept through the second (which gave none)
+    assert daemon.query("SELECT name FROM subscriber")[0][0] == "Erst"
+
+
+def test_pending_signups_of_the_old_layout_are_stripped(daemon, smtp):
+    """Sign-ups stored before sql/009 (linked to a subscriber) expire as before."""
+    daemon.stop()
+    old = int(time.time()) - 40 * DAY
+    con = nlhelpers.db_connect(daemon.database)
+    with con:
+        con.execute("INSERT INTO subscriber (id, email_key, email, name, created_at)"
+                    " VALUES (7, 'legacy@example.org', 'legacy@example.org', 'Alt', ?)", (old,))
+        con.execute("INSERT INTO subscription (id, subscriber_id, list, state, lang, created_at,"
+                    " mailed_at) VALUES (7, 7, 'default', 'pending', 'de', ?, ?)", (old, old))
+        con.execute("INSERT INTO consent (subscriber_id, list, event, at, ip, source)"
+                    " VALUES (7, 'default', 'signup', ?, '192.0.2.99', 'socket')", (old,))
+        con.execute("INSERT INTO outbox (kind, subscription_id, state, priority, created_at,"
+                    " next_at, attempts, done_at, reply) VALUES ('confirm', 7, 'sent', 0, ?, ?,"
+                    " 1, ?, '250 ok')", (old, old, old))
+    con.close()
+    daemon.start()
+    assert ctl_json(daemon, "expire", "--wait", "--json") == {"expired": 1, "purged": 0,
+                                                              "remaining": 0}
+    (row,) = daemon.query("SELECT * FROM subscription")
+    assert (row["state"], row["subscriber_id"]) == ("expired", None)
+    assert daemon.query("SELECT count(*) FROM subscriber")[0][0] == 0
+    assert daemon.query("SELECT count(*) FROM consent")[0][0] == 0
+    assert daemon.outbox() == []
+
+
 def test_expired_records_are_purged_after_the_retention(daemon_factory, smtp):
     d = daemon_factory({"subscription": {"confirm_ttl": "2s", "resend_interval": "1s",
                                          "expired_retention": "1s"}})

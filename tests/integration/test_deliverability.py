@@ -671,6 +671,42 @@ def test_dsn_without_verp_is_attributed_by_the_reported_address(daemon_factory, 
     assert row["kind"] == "permanent"
 
 
+def test_dsn_for_a_confirmation_mail_suppresses_the_pending_signup(daemon_factory, smtp):
+    """A pending sign-up keeps its address apart (sql/009); a bounce of its
+    confirmation mail still finds it, by the VERP id or by the address."""
+    d = daemon_factory({"bounce": {"return_path": RETURN_PATH}})
+    check_answer(d.subscribe("typo@example.org", name="Tippfehler", ip="192.0.2.77"), "pending")
+    check_answer(d.subscribe("other@example.org"), "pending")
+    check_answer(d.subscribe("noverp@example.net"), "pending")
+    mails = {m.rcpt_tos[0]: m for m in smtp.wait_for(3, timeout=WAIT)}
+    d.settle(timeout=WAIT)
+    assert d.query("SELECT count(*) AS n FROM subscriber")[0]["n"] == 0
+
+    r = bounce(d, dsn(verp(verp_id(mails["typo@example.org"])), "typo@example.org"))
+    assert r.rc == 0, r
+    states = subscription_states(d)
+    assert states[("typo@example.org", "default")] == "bounced"
+    assert states[("other@example.org", "default")] == "pending"
+    # its sign-up became a subscriber's, with its record, to carry the bounce
+    (row,) = [dict(x) for x in d.query(
+        "SELECT b.kind, b.outbox_id, u.email, u.name FROM bounce b"
+        " JOIN subscriber u ON u.id = b.subscriber_id")]
+    assert row == {"kind": "permanent", "outbox_id": verp_id(mails["typo@example.org"]),
+                   "email": "typo@example.org", "name": "Tippfehler"}
+    assert [tuple(x) for x in d.query("SELECT event, ip FROM consent")] == [("signup", "192.0.2.77")]
+    assert [x[0] for x in d.query("SELECT email_key FROM signup ORDER BY 1")] == [
+        "noverp@example.net", "other@example.org"]
+    # the link in the bounced mail confirms nothing
+    check_answer(d.request({"op": "confirm", "token": mails["typo@example.org"].token}), "error",
+                 "unknown_token")
+
+    # without VERP, by the reported address
+    r = bounce(d, dsn("postmaster@example.org", "NoVerp@Example.NET"))
+    assert r.rc == 0, r
+    assert subscription_states(d)[("noverp@example.net", "default")] == "bounced"
+    assert [x[0] for x in d.query("SELECT email_key FROM signup")] == ["other@example.org"]
+
+
 def test_bounce_with_the_daemon_stopped_asks_the_mta_to_retry(daemon_factory, smtp, workdir):
     d, issue, ids, _ = newsletter_to_readers(daemon_factory, smtp, workdir, readers=READERS[:1])
     assert d.stop() == 0
