@@ -159,13 +159,18 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
                         fresh = true;
                         break;
                 }
-                apart = renew = subscriber_id == 0;
+                /* kept apart (sql/009): a new record beside the earlier
+                 * ones, or instead of them once they have expired */
+                apart = subscriber_id == 0;
+                renew = apart && !fresh;
                 if (!apart && (r = store_subscriber_ensure(ctx->store, a.key, a.mailbox,
                                                            cstr(&req->name), ctx->now,
                                                            &subscriber_id)) < 0)
                         return r;
                 if (fresh && (r = store_subscription_restart(ctx->store, subscription_id, req->lang,
                                                              ctx->now)) < 0)
+                        return r;
+                if (apart && fresh && (r = store_signup_forget(ctx->store, subscription_id)) < 0)
                         return r;
         }
         if ((r = queue_confirmation(ctx, subscription_id, req->lang, dated)) != 0) {

@@ -1148,6 +1148,11 @@ int store_signup_put(struct store *st, int64_t subscription_id, const char *emai
         return r;
 }
 
+int store_signup_forget(struct store *st, int64_t subscription_id)
+{
+        return run_ints(st, S_SIGNUP_DELETE, 1, subscription_id, 0, NULL);
+}
+
 int store_signup_adopt(struct store *st, int64_t subscription_id, int64_t now,
                        int64_t *subscriber_id)
 {

@@ -133,6 +133,8 @@ int store_consent_add(struct store *st, const struct consent *c);
 void store_signup_period(struct store *st, int64_t seconds);
 int store_signup_put(struct store *st, int64_t subscription_id, const char *email_key,
                      const char *email, const char *name, const struct consent *c, bool renew);
+/* Its records gone (a sign-up started over once they had expired). */
+int store_signup_forget(struct store *st, int64_t subscription_id);
 /* Into the linked layout: the subscriber (found or added), its consent
  * record of the sign-up, the subscription linked; 1 when the subscription
  * has no such row (never had, or expired). */

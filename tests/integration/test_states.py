@@ -189,11 +189,11 @@ def test_expired_token(daemon_factory, smtp):
 def test_expired_signup_starts_over(daemon_factory, smtp):
     # 3 s: the new token must live long enough for the steps after its mail
     d = daemon_factory({"subscription": {"confirm_ttl": "3s", "resend_interval": "1s"}})
-    check_answer(d.subscribe("over@example.org"), "pending")
+    check_answer(d.subscribe("over@example.org", ip="192.0.2.61"), "pending")
     (old,) = smtp.wait_for(1)
     wait_until(lambda: d.request({"op": "check", "token": old.token})["state"] == "expired",
                timeout=6, what="the token to expire")
-    check_answer(d.subscribe("over@example.org", lang="en"), "pending")
+    check_answer(d.subscribe("over@example.org", lang="en", ip="192.0.2.62"), "pending")
     mails = smtp.wait_for(2)
     new = mails[1]
     assert new.token != old.token
@@ -209,6 +209,9 @@ def test_expired_signup_starts_over(daemon_factory, smtp):
     sub = d.subscription("over@example.org")
     assert sub["state"] == "confirmed"
     assert sub["lang"] == "en"
+    # the record of the expired sign-up did not come along
+    rows = d.query("SELECT event, ip FROM consent ORDER BY id")
+    assert [tuple(r) for r in rows] == [("signup", "192.0.2.62"), ("confirm", None)]
 
 
 def test_expired_pending_without_new_mail_yet(daemon_factory, smtp):
