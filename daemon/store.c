@@ -116,8 +116,9 @@ static const char *const stmt_sql[S_N] = {
         [S_SIGNUP_DELETE] = "DELETE FROM signup WHERE subscription_id = ?1",
         [S_SIGNUP_DELETE_ONE] = "DELETE FROM signup WHERE subscription_id = ?1 AND mailed_at = ?2",
         [S_SUB_LINK] = "UPDATE subscription SET subscriber_id = ?2 WHERE id = ?1",
-        /* (the view in a correlated subquery, not a join: a join would
-         * materialise all of it, a subquery searches each table's index) */
+        /* (the view in a correlated subquery, not a join, and without ORDER
+         * BY or LIMIT there: SQLite pushes the subquery's equalities into
+         * each table's index only then; otherwise it scans every table) */
         [S_SIGNUP_OF_MAIL] =
                 "SELECT o.subscription_id FROM outbox o WHERE o.id = ?1"
                 " AND EXISTS (SELECT 1 FROM signup g WHERE g.subscription_id = o.subscription_id)",
@@ -139,13 +140,17 @@ static const char *const stmt_sql[S_N] = {
         [S_OUTBOX_ADD] =
                 "INSERT INTO outbox (kind, subscription_id, state, priority, created_at, next_at)"
                 " VALUES (?1, ?2, 'queued', ?3, ?4, ?4)",
+        /* a sign-up kept apart (sql/009) is mailed at the address of its
+         * newest record, whose mailed_at is its subscription's (any of its
+         * records, should they ever differ) */
         [S_OUTBOX_DUE] =
                 "SELECT o.id, o.kind, o.subscription_id, s.state, s.lang, o.attempts, o.created_at,"
                 " coalesce(o.rcpt, u.email, (SELECT g.email FROM signup g"
-                " WHERE g.subscription_id = o.subscription_id ORDER BY g.mailed_at DESC LIMIT 1)),"
+                " WHERE g.subscription_id = o.subscription_id AND g.mailed_at = s.mailed_at),"
+                " (SELECT g.email FROM signup g WHERE g.subscription_id = o.subscription_id)),"
                 " coalesce(s.list, i.list), o.issue_id,"
                 " CASE WHEN u.id IS NULL AND o.kind = 'confirm' THEN (SELECT g.name FROM signup g"
-                " WHERE g.subscription_id = o.subscription_id ORDER BY g.mailed_at DESC LIMIT 1)"
+                " WHERE g.subscription_id = o.subscription_id AND g.mailed_at = s.mailed_at)"
                 " ELSE u.name END, i.state, o.state"
                 " FROM outbox o LEFT JOIN subscription s ON s.id = o.subscription_id"
                 " LEFT JOIN subscriber u ON u.id = s.subscriber_id"
@@ -180,7 +185,7 @@ static const char *const stmt_sql[S_N] = {
         [S_PURGE_COUNT] =
                 "SELECT (SELECT count(*) FROM subscription WHERE state = 'expired' AND expired_at <= ?1)"
                 " + (SELECT count(*) FROM subscription s WHERE state = 'pending' AND mailed_at <= ?2"
-                " AND subscriber_id IS NULL"
+                " AND +subscriber_id IS NULL"
                 " AND NOT EXISTS (SELECT 1 FROM signup g WHERE g.subscription_id = s.id))",
         /* sign-ups kept apart: a table whose every row has expired is
          * dropped whole; of the one that straddles the cut-off, the expired
@@ -194,7 +199,7 @@ static const char *const stmt_sql[S_N] = {
          * expired_retention after it expired, as stripped rows do */
         [S_PURGE_PENDING] =
                 "DELETE FROM subscription WHERE id IN (SELECT id FROM subscription s"
-                " WHERE state = 'pending' AND mailed_at <= ?1 AND subscriber_id IS NULL"
+                " WHERE state = 'pending' AND mailed_at <= ?1 AND +subscriber_id IS NULL"
                 " AND NOT EXISTS (SELECT 1 FROM signup g WHERE g.subscription_id = s.id) LIMIT ?2)",
         /* the linked ones are stripped in slices (each a range of the
          * subscription_pending_linked index) */
