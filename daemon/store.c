@@ -117,8 +117,8 @@ static const char *const stmt_sql[S_N] = {
         [S_SIGNUP_DELETE_ONE] = "DELETE FROM signup WHERE subscription_id = ?1 AND mailed_at = ?2",
         [S_SUB_LINK] = "UPDATE subscription SET subscriber_id = ?2 WHERE id = ?1",
         /* (the view in a correlated subquery, not a join, and without ORDER
-         * BY or LIMIT there: SQLite pushes the subquery's equalities into
-         * each table's index only then; otherwise it scans every table) */
+         * BY there: SQLite pushes the subquery's equalities into each
+         * table's index only then; otherwise it scans every table) */
         [S_SIGNUP_OF_MAIL] =
                 "SELECT o.subscription_id FROM outbox o WHERE o.id = ?1"
                 " AND EXISTS (SELECT 1 FROM signup g WHERE g.subscription_id = o.subscription_id)",
