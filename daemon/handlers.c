@@ -822,10 +822,6 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
         char sent_to[256] = "";
         int r;
         if (bi.mail_id) {
-                /* a confirmation mail of a sign-up kept apart: its data joins
-                 * the subscribers, where bounces are counted (sql/009) */
-                if ((r = store_signup_adopt_mail(ctx->store, bi.mail_id, ctx->now)) < 0)
-                        return r;
                 r = store_mail_owner(ctx->store, bi.mail_id, &subscriber_id, sent_to, sizeof(sent_to),
                                      &issue_id);
                 if (r < 0)
@@ -838,6 +834,13 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
                                             "the report names another recipient than its mail had");
                                 return 0;
                         }
+                        /* a confirmation mail of a sign-up kept apart: its data
+                         * joins the subscribers, where bounces are counted */
+                        if (!subscriber_id &&
+                            ((r = store_signup_adopt_mail(ctx->store, bi.mail_id, ctx->now)) < 0 ||
+                             (r = store_mail_owner(ctx->store, bi.mail_id, &subscriber_id, sent_to,
+                                                   sizeof(sent_to), &issue_id)) < 0))
+                                return r;
                 }
         }
         if (!subscriber_id && bi.recipient[0]) {
@@ -852,9 +855,6 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
                 return 0;
         }
 
-        /* what the address has pending apart is suppressed with the rest */
-        if ((r = store_signup_adopt_subscriber(ctx->store, subscriber_id, ctx->now)) < 0)
-                return r;
         struct bounce_row row = {
                 .subscriber_id = subscriber_id, .outbox_id = outbox_id, .issue_id = issue_id,
                 .kind = bounce_kind_name(bi.kind), .status = bi.status, .diagnostic = bi.diagnostic,
@@ -865,21 +865,26 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
                 return r;
         const char *action = added ? "counted" : "already recorded";
         int64_t changed = 0;
-        if (bi.kind == BOUNCE_PERMANENT) {
-                if ((r = store_subscriber_bounced(ctx->store, subscriber_id, &changed)) < 0)
-                        return r;
-                action = "suppressed";
-        } else if (bi.kind == BOUNCE_TEMPORARY && added) {
+        /* what the address has pending apart is suppressed with the rest */
+        bool suppress = bi.kind == BOUNCE_PERMANENT || bi.kind == BOUNCE_COMPLAINT;
+        if (bi.kind == BOUNCE_TEMPORARY && added) {
                 int64_t count = 0;
                 const struct conf *c = ctx->conf;
                 if ((r = store_bounce_temporary_count(ctx->store, subscriber_id,
                                                       ctx->now - (int64_t)c->temporary_window, &count)) < 0)
                         return r;
-                if (c->temporary_limit && count >= c->temporary_limit) {
-                        if ((r = store_subscriber_bounced(ctx->store, subscriber_id, &changed)) < 0)
-                                return r;
-                        action = "suppressed";
-                }
+                suppress = c->temporary_limit && count >= c->temporary_limit;
+        }
+        if (suppress && (r = store_signup_adopt_subscriber(ctx->store, subscriber_id, ctx->now)) < 0)
+                return r;
+        if (bi.kind == BOUNCE_PERMANENT) {
+                if ((r = store_subscriber_bounced(ctx->store, subscriber_id, &changed)) < 0)
+                        return r;
+                action = "suppressed";
+        } else if (bi.kind == BOUNCE_TEMPORARY && suppress) {
+                if ((r = store_subscriber_bounced(ctx->store, subscriber_id, &changed)) < 0)
+                        return r;
+                action = "suppressed";
         } else if (bi.kind == BOUNCE_COMPLAINT) {
                 struct complaint_ctx cc = { .ctx = ctx, .req = req, .subscriber_id = subscriber_id };
                 if ((r = store_subscriber_unsubscribe_all(ctx->store, subscriber_id, ctx->now,

@@ -23,8 +23,9 @@
 
 /* A run goes through these in order, a slice at a time: the tables of
  * sign-ups kept apart that have expired as a whole (one dropped per slice),
- * the expired rows of the others, the linked sign-ups, the purges. */
-enum { HK_SIGNUP_TABLES, HK_SIGNUP_ROWS, HK_LINKED, HK_PURGE, HK_PURGE_PENDING };
+ * the expired rows of the others, the unsent mails of the sign-ups these
+ * emptied, the linked sign-ups, the purges. */
+enum { HK_SIGNUP_TABLES, HK_SIGNUP_ROWS, HK_SIGNUP_MAILS, HK_LINKED, HK_PURGE, HK_PURGE_PENDING };
 
 void housekeeping_request(struct housekeeping *hk, const struct conf *c, int64_t now)
 {
@@ -57,6 +58,9 @@ static int slice(struct housekeeping *hk, struct store *st, int64_t now)
         case HK_SIGNUP_ROWS:
                 r = store_expire_signup_rows(st, hk->expire_before, SLICE_ROWS, &n);
                 hk->stripped += n;
+                break;
+        case HK_SIGNUP_MAILS:   /* (not counted: no sign-up of their own) */
+                r = store_expire_signup_mails(st, hk->expire_before, SLICE_ROWS, &n);
                 break;
         case HK_LINKED:
                 r = store_expire_slice(st, now, hk->expire_before, SLICE_ROWS, &n);

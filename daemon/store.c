@@ -35,14 +35,14 @@ enum stmt_id {
         S_SUB_FIND, S_SUBSCRIBER_FIND, S_SUBSCRIBER_ADD, S_SUBSCRIBER_NAME,
         S_SUB_ADD, S_SUB_RESTART, S_SUB_MAILED, S_SUB_CONFIRM, S_SUB_UNSUBSCRIBE,
         S_CONSENT_ADD,
-        S_SIGNUP_FIND, S_SIGNUP_ADD, S_SIGNUP_NAME, S_SIGNUP_GET, S_SIGNUP_DELETE, S_SIGNUP_DELETE_ONE,
+        S_SIGNUP_FIND, S_SIGNUP_ADD, S_SIGNUP_NAME, S_SIGNUP_GET, S_SIGNUP_TO_CONSENT, S_SIGNUP_DELETE, S_SIGNUP_DELETE_ONE,
         S_SUB_LINK,
         S_SIGNUP_OF_MAIL, S_SIGNUP_OF_KEY, S_SIGNUP_OF_SUBSCRIBER, S_PERIOD_LAST, S_PERIOD_ADD,
         S_TOKEN_ADD, S_TOKEN_FIND, S_TOKENS_DELETE,
         S_OUTBOX_ADD, S_OUTBOX_DUE, S_OUTBOX_SENDING, S_MAIL_TOKEN, S_OUTBOX_FINISH, S_OUTBOX_DELETE,
         S_OUTBOX_REQUEUE, S_OUTBOX_GET,
         S_EXP_COUNT, S_EXP_TODO, S_PURGE_COUNT,
-        S_PERIOD_EXPIRED, S_PERIOD_DELETE, S_EXP_SIGNUP_IDS, S_PURGE_PENDING,
+        S_PERIOD_EXPIRED, S_PERIOD_DELETE, S_EXP_SIGNUP_IDS, S_EXP_SIGNUP_MAILS, S_PURGE_PENDING,
         S_EXP_CLEAR, S_EXP_SELECT, S_EXP_CONSENT, S_EXP_OUTBOX, S_EXP_MARK, S_EXP_SUBSCRIBERS,
         S_PURGE,
         S_IMP_STAGE, S_IMP_CLEAR_STAGE, S_IMP_CLEAR_KEYS, S_IMP_KEYS, S_IMP_COUNT_STAGE,
@@ -110,9 +110,13 @@ static const char *const stmt_sql[S_N] = {
         [S_SIGNUP_NAME] =
                 "SELECT name FROM signup WHERE subscription_id = ?1 ORDER BY mailed_at DESC LIMIT 1",
         [S_SIGNUP_GET] =
-                "SELECT email_key, email, name, list, at, ip, user_agent, lang, source, text_version,"
-                " consent_text, consent_version FROM signup WHERE subscription_id = ?1"
-                " ORDER BY mailed_at",
+                "SELECT email_key, email, name FROM signup WHERE subscription_id = ?1"
+                " ORDER BY mailed_at DESC LIMIT 1",
+        [S_SIGNUP_TO_CONSENT] =
+                "INSERT INTO consent (subscriber_id, list, event, at, ip, user_agent, lang, source,"
+                " text_version, consent_text, consent_version) SELECT ?2, list, 'signup', at, ip,"
+                " user_agent, lang, source, text_version, consent_text, consent_version FROM signup"
+                " WHERE subscription_id = ?1 ORDER BY mailed_at",
         [S_SIGNUP_DELETE] = "DELETE FROM signup WHERE subscription_id = ?1",
         [S_SIGNUP_DELETE_ONE] = "DELETE FROM signup WHERE subscription_id = ?1 AND mailed_at = ?2",
         [S_SUB_LINK] = "UPDATE subscription SET subscriber_id = ?2 WHERE id = ?1",
@@ -195,6 +199,13 @@ static const char *const stmt_sql[S_N] = {
         [S_PERIOD_DELETE] = "DELETE FROM signup_period WHERE id = ?1",
         [S_EXP_SIGNUP_IDS] =
                 "SELECT subscription_id, mailed_at FROM signup WHERE mailed_at <= ?1 LIMIT ?2",
+        /* and the unsent mails of those it emptied, whose reply may name the address */
+        [S_EXP_SIGNUP_MAILS] =
+                "DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o"
+                " JOIN subscription s ON s.id = o.subscription_id WHERE o.kind = 'confirm'"
+                " AND (o.state = 'failed' OR o.state = 'deferred') AND s.state = 'pending'"
+                " AND +s.subscriber_id IS NULL AND s.mailed_at <= ?1"
+                " AND NOT EXISTS (SELECT 1 FROM signup g WHERE g.subscription_id = s.id) LIMIT ?2)",
         /* what stays of them (pending, no subscriber, long expired) goes
          * expired_retention after it expired, as stripped rows do */
         [S_PURGE_PENDING] =
@@ -267,7 +278,7 @@ static const char *const stmt_sql[S_N] = {
         [S_STATS_DAYS] =
                 "SELECT event, (at - ?1) / 86400, count(*) FROM"
                 " (SELECT event, at FROM consent WHERE event IN ('signup', 'confirm') AND at >= ?1"
-                " UNION ALL SELECT 'signup', at FROM signup WHERE at >= ?1) GROUP BY 1, 2",
+                " UNION ALL SELECT 'signup', at FROM signup WHERE mailed_at >= ?1) GROUP BY 1, 2",
 
         [S_SUBSCRIBER_BY_KEY] =
                 "SELECT id, email, name, created_at FROM subscriber WHERE email_key = ?1",
@@ -337,10 +348,14 @@ static const char *const stmt_sql[S_N] = {
                 " LEFT JOIN subscription s ON s.id = o.subscription_id"
                 " LEFT JOIN subscriber u ON u.id = s.subscriber_id"
                 " WHERE o.issue_id = ?1 AND o.state = 'failed' ORDER BY o.id LIMIT ?2",
+        /* the subscriber 0 (NULL) and the address of its record: a sign-up
+         * kept apart (sql/009); no address: one that expired */
         [S_MAIL_OWNER] =
-                "SELECT s.subscriber_id, u.email, o.issue_id FROM outbox o"
-                " JOIN subscription s ON s.id = o.subscription_id"
-                " JOIN subscriber u ON u.id = s.subscriber_id WHERE o.id = ?1",
+                "SELECT s.subscriber_id, coalesce(u.email, (SELECT g.email FROM signup g"
+                " WHERE g.subscription_id = s.id AND g.mailed_at = s.mailed_at),"
+                " (SELECT g.email FROM signup g WHERE g.subscription_id = s.id)), o.issue_id"
+                " FROM outbox o JOIN subscription s ON s.id = o.subscription_id"
+                " LEFT JOIN subscriber u ON u.id = s.subscriber_id WHERE o.id = ?1",
         /* a report the MTA delivers twice (it retries after a failed pipe) counts once */
         [S_BOUNCE_ADD] =
                 "INSERT INTO bounce (subscriber_id, outbox_id, issue_id, kind, status, diagnostic, at)"
@@ -1103,7 +1118,7 @@ static int signup_table_for(struct store *st, int64_t now)
         int r = run(st, S_PERIOD_ADD, s);
         if (r < 0)
                 return r;
-        char sql[sizeof(signup_table_sql) + 64];
+        char sql[sizeof(signup_table_sql) + 5 * 24];
         long long id = sqlite3_last_insert_rowid(st->db);
         snprintf(sql, sizeof(sql), signup_table_sql, id, id, id, id, id);
         if ((r = exec(st, sql)) < 0)
@@ -1161,51 +1176,35 @@ int store_signup_forget(struct store *st, int64_t subscription_id)
 int store_signup_adopt(struct store *st, int64_t subscription_id, int64_t now,
                        int64_t *subscriber_id)
 {
-        /* its records, oldest first, copied: the statements below run
-         * before this one is reset (a sign-up made again within
-         * confirm_ttl has a few, no more than the rate limits let through) */
-        enum { COLS = 12, ROWS_MAX = 64 };
-        char *(*v)[COLS] = xcalloc(ROWS_MAX, sizeof(*v));
-        int64_t at[ROWS_MAX];
-        size_t n = 0;
+        /* the address and name as its newest record has them (copied: the
+         * statements below run before this one is reset) */
         sqlite3_stmt *s = stmt(st, S_SIGNUP_GET);
         sqlite3_bind_int64(s, 1, subscription_id);
-        int rc;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-                size_t k = n < ROWS_MAX ? n++ : ROWS_MAX - 1;   /* past the cap: the newest */
-                for (int i = 0; i < COLS; i++) {
-                        free(v[k][i]);
-                        v[k][i] = column_dup(s, i);
-                }
-                at[k] = sqlite3_column_int64(s, 4);
+        int rc = sqlite3_step(s);
+        char *key = NULL, *email = NULL, *name = NULL;
+        if (rc == SQLITE_ROW) {
+                key = column_dup(s, 0);
+                email = column_dup(s, 1);
+                name = column_dup(s, 2);
         }
         sqlite3_reset(s);
-        int r = rc == SQLITE_DONE ? (n ? 0 : 1) : fail(st, rc, stmt_sql[S_SIGNUP_GET]);
-        /* the address and name as the latest sign-up gave them */
+        int r = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : fail(st, rc, stmt_sql[S_SIGNUP_GET]);
         if (r == 0)
-                r = store_subscriber_ensure(st, v[n - 1][0], v[n - 1][1], v[n - 1][2], now,
-                                            subscriber_id);
+                r = store_subscriber_ensure(st, key, email, name, now, subscriber_id);
         if (r == 0) {
                 s = stmt(st, S_SUB_LINK);
                 sqlite3_bind_int64(s, 1, subscription_id);
                 sqlite3_bind_int64(s, 2, *subscriber_id);
                 r = run(st, S_SUB_LINK, s);
         }
-        for (size_t k = 0; r == 0 && k < n; k++) {
-                struct consent c = {
-                        .subscriber_id = *subscriber_id, .list = v[k][3], .event = "signup",
-                        .at = at[k], .ip = v[k][5], .user_agent = v[k][6], .lang = v[k][7],
-                        .source = v[k][8], .text_version = v[k][9], .consent_text = v[k][10],
-                        .consent_version = v[k][11],
-                };
-                r = store_consent_add(st, &c);
-        }
+        /* every record of it, oldest first, into consent */
+        if (r == 0)
+                r = run_ints(st, S_SIGNUP_TO_CONSENT, 2, subscription_id, *subscriber_id, NULL);
         if (r == 0)
                 r = run_ints(st, S_SIGNUP_DELETE, 1, subscription_id, 0, NULL);
-        for (size_t k = 0; k < ROWS_MAX; k++)
-                for (int i = 0; i < COLS; i++)
-                        free(v[k][i]);
-        free(v);
+        free(key);
+        free(email);
+        free(name);
         return r;
 }
 
@@ -1619,6 +1618,11 @@ int store_expire_slice(struct store *st, int64_t now, int64_t mailed_before, uns
 int store_purge_slice(struct store *st, int64_t expired_before, unsigned limit, int64_t *n)
 {
         return run_ints(st, S_PURGE, 2, expired_before, limit, n);
+}
+
+int store_expire_signup_mails(struct store *st, int64_t mailed_before, unsigned limit, int64_t *n)
+{
+        return run_ints(st, S_EXP_SIGNUP_MAILS, 2, mailed_before, limit, n);
 }
 
 int store_purge_pending_slice(struct store *st, int64_t mailed_before, unsigned limit, int64_t *n)
@@ -2142,11 +2146,13 @@ int store_mail_owner(struct store *st, int64_t outbox_id, int64_t *subscriber_id
                 sqlite3_reset(s);
                 return rc == SQLITE_DONE ? 1 : fail(st, rc, "mail owner");
         }
+        bool known = sqlite3_column_type(s, 1) != SQLITE_NULL;
         *subscriber_id = sqlite3_column_int64(s, 0);
-        snprintf(email, email_len, "%s", (const char *)sqlite3_column_text(s, 1));
+        if (known)
+                snprintf(email, email_len, "%s", (const char *)sqlite3_column_text(s, 1));
         *issue_id = sqlite3_column_int64(s, 2);
         sqlite3_reset(s);
-        return 0;
+        return known ? 0 : 1;
 }
 
 int store_subscriber_find(struct store *st, const char *email_key, int64_t *id)

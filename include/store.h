@@ -205,6 +205,9 @@ int store_expiry_count(struct store *st, int64_t mailed_before, int64_t expired_
  * deleted (n < limit: none left). */
 int store_expire_signup_table(struct store *st, int64_t mailed_before, int64_t *n);
 int store_expire_signup_rows(struct store *st, int64_t mailed_before, unsigned limit, int64_t *n);
+/* Up to `limit` confirmation mails that did not go out, of sign-ups whose
+ * records have all expired, deleted (their replies may name the address). */
+int store_expire_signup_mails(struct store *st, int64_t mailed_before, unsigned limit, int64_t *n);
 int store_purge_pending_slice(struct store *st, int64_t mailed_before, unsigned limit, int64_t *n);
 int store_expire_slice(struct store *st, int64_t now, int64_t mailed_before, unsigned limit,
                        int64_t *n);

@@ -682,6 +682,13 @@ def test_dsn_for_a_confirmation_mail_suppresses_the_pending_signup(daemon_factor
     d.settle(timeout=WAIT)
     assert d.query("SELECT count(*) AS n FROM subscriber")[0]["n"] == 0
 
+    # a report naming another recipient than the mail had is not believed,
+    # and moves nothing
+    before = db_dump(d.database)
+    r = bounce(d, dsn(verp(verp_id(mails["other@example.org"])), "someone.else@example.org"))
+    assert r.rc == 1, r
+    assert db_dump(d.database) == before
+
     r = bounce(d, dsn(verp(verp_id(mails["typo@example.org"])), "typo@example.org"))
     assert r.rc == 0, r
     states = subscription_states(d)

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from nlhelpers import BlackHoleRelay, CaptureSMTP, check_answer, free_port
+from ctlhelpers import ctl_json
+from nlhelpers import BlackHoleRelay, CaptureSMTP, check_answer, free_port, wait_until
 
 
 def only_row(rows):
@@ -64,6 +65,23 @@ def test_permanent_refusal_fails_without_retry(daemon_factory, sink_factory):
     assert row["state"] == "failed" and row["attempts"] == 1
     # a failed mail is no confirmation, the sign-up stays pending
     assert d.subscription("nobody@example.org")["state"] == "pending"
+
+
+def test_expiry_deletes_the_refused_confirmation_mail(daemon_factory, sink_factory):
+    """A refused mail keeps the relay's reply, which may name the address:
+    it goes when the sign-up expires (sql/009), not with the purge."""
+    sink = sink_factory("-f", "RCPT", "-B", "550 5.1.1 No such mailbox here")
+    d = daemon_factory({"subscription": {"confirm_ttl": "2s", "resend_interval": "1s"}},
+                       smtp_url=sink.url)
+    check_answer(d.subscribe("nobody@example.org"), "pending")
+    row = only_row(d.wait_outbox(lambda rows: rows and rows[0]["state"] == "failed",
+                                 what="the mail to fail"))
+    assert row["reply"].startswith("550")
+    wait_until(lambda: ctl_json(d, "stats", "--json")["subscribers"]["expired"] == 1,
+               timeout=6, what="the sign-up to expire")
+    assert ctl_json(d, "expire", "--wait", "--json")["expired"] == 1
+    assert d.outbox() == []
+    assert d.query("SELECT count(*) FROM signup")[0][0] == 0
 
 
 @pytest.mark.parametrize("command", ["DATA", "."])
