@@ -35,7 +35,7 @@ enum stmt_id {
         S_SUB_FIND, S_SUBSCRIBER_FIND, S_SUBSCRIBER_ADD, S_SUBSCRIBER_NAME,
         S_SUB_ADD, S_SUB_RESTART, S_SUB_MAILED, S_SUB_CONFIRM, S_SUB_UNSUBSCRIBE,
         S_CONSENT_ADD,
-        S_SIGNUP_FIND, S_SIGNUP_ADD, S_SIGNUP_NAME, S_SIGNUP_GET, S_SIGNUP_TO_CONSENT, S_SIGNUP_DELETE, S_SIGNUP_DELETE_ONE,
+        S_SIGNUP_FIND, S_SIGNUP_NAME, S_SIGNUP_GET, S_SIGNUP_TO_CONSENT, S_SIGNUP_DELETE, S_SIGNUP_DELETE_ONE,
         S_SUB_LINK,
         S_SIGNUP_OF_MAIL, S_SIGNUP_OF_KEY, S_SIGNUP_OF_SUBSCRIBER, S_PERIOD_LAST, S_PERIOD_ADD,
         S_TOKEN_ADD, S_TOKEN_FIND, S_TOKENS_DELETE,
@@ -98,15 +98,12 @@ static const char *const stmt_sql[S_N] = {
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         /* a pending sign-up kept apart until it is confirmed (sql/009):
          * `signup` is this connection's view of the tables per period, its
-         * triggers insert into the newest and delete from any (signup_view) */
+         * trigger deletes from any (signup_view); rows go straight into the
+         * newest (store_signup_put) */
         [S_SIGNUP_FIND] =
                 "SELECT s.id, s.subscriber_id, s.state, s.lang, s.created_at, s.mailed_at"
                 " FROM signup g JOIN subscription s ON s.id = g.subscription_id"
                 " WHERE g.email_key = ?1 AND g.list = ?2 LIMIT 1",
-        [S_SIGNUP_ADD] =
-                "INSERT INTO signup (subscription_id, email_key, list, email, name, mailed_at, at, ip,"
-                " user_agent, lang, source, text_version, consent_text, consent_version)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         [S_SIGNUP_NAME] =
                 "SELECT name FROM signup WHERE subscription_id = ?1 ORDER BY mailed_at DESC LIMIT 1",
         [S_SIGNUP_GET] =
@@ -130,7 +127,7 @@ static const char *const stmt_sql[S_N] = {
         [S_SIGNUP_OF_SUBSCRIBER] =
                 "SELECT (SELECT g.subscription_id FROM signup g WHERE g.email_key = u.email_key LIMIT 1)"
                 " FROM subscriber u WHERE u.id = ?1",
-        [S_PERIOD_LAST] = "SELECT max(ends) FROM signup_period",
+        [S_PERIOD_LAST] = "SELECT max(ends), max(id) FROM signup_period",
         [S_PERIOD_ADD] = "INSERT INTO signup_period (starts, ends) VALUES (?1, ?2)",
         [S_TOKEN_ADD] =
                 "INSERT INTO token (hash, subscription_id, kind, issued_at, expires_at)"
@@ -146,16 +143,15 @@ static const char *const stmt_sql[S_N] = {
                 " VALUES (?1, ?2, 'queued', ?3, ?4, ?4)",
         /* a sign-up kept apart (sql/009) is mailed at the address of its
          * newest record, whose mailed_at is its subscription's (any of its
-         * records, should they ever differ) */
+         * records, should they ever differ); its name is not needed: a
+         * confirmation mail never shows one */
         [S_OUTBOX_DUE] =
                 "SELECT o.id, o.kind, o.subscription_id, s.state, s.lang, o.attempts, o.created_at,"
                 " coalesce(o.rcpt, u.email, (SELECT g.email FROM signup g"
                 " WHERE g.subscription_id = o.subscription_id AND g.mailed_at = s.mailed_at),"
                 " (SELECT g.email FROM signup g WHERE g.subscription_id = o.subscription_id)),"
                 " coalesce(s.list, i.list), o.issue_id,"
-                " CASE WHEN u.id IS NULL AND o.kind = 'confirm' THEN (SELECT g.name FROM signup g"
-                " WHERE g.subscription_id = o.subscription_id AND g.mailed_at = s.mailed_at)"
-                " ELSE u.name END, i.state, o.state"
+                " u.name, i.state, o.state"
                 " FROM outbox o LEFT JOIN subscription s ON s.id = o.subscription_id"
                 " LEFT JOIN subscriber u ON u.id = s.subscriber_id"
                 " LEFT JOIN issue i ON i.id = o.issue_id"
@@ -418,6 +414,8 @@ struct store {
         struct checkpointer ckpt;
         int wal_frames;                 /* in the WAL after the last commit */
         int64_t signup_period;          /* seconds of mailed_at per sign-up table (sql/009) */
+        sqlite3_stmt *signup_insert;    /* into the newest of them, */
+        int64_t signup_insert_table;    /* this one */
         const char *vfs;                /* walbuf, or NULL: SQLite's default */
 };
 
@@ -794,6 +792,7 @@ void store_close(struct store *st)
                 exec(st, "ROLLBACK");
         for (int i = 0; i < S_N; i++)
                 sqlite3_finalize(st->stmt[i]);
+        sqlite3_finalize(st->signup_insert);
         sqlite3_close(st->db);
         free(st);
 }
@@ -1041,9 +1040,8 @@ static const char signup_table_sql[] =
  * goes back to what it was, with the tables. */
 static int signup_view(struct store *st)
 {
-        struct buf view, ins, del;
+        struct buf view, del;
         buf_init(&view, 0);
-        buf_init(&ins, 0);
         buf_init(&del, 0);
         buf_puts(&view, "DROP VIEW IF EXISTS temp.signup; CREATE TEMP VIEW signup AS ");
         buf_puts(&del, "CREATE TEMP TRIGGER signup_delete INSTEAD OF DELETE ON signup BEGIN"
@@ -1071,22 +1069,11 @@ static int signup_view(struct store *st)
                                 " NULL AS consent_version WHERE 0");
         buf_puts(&view, ";");
         buf_puts(&del, " END;");
-        buf_puts(&ins, "CREATE TEMP TRIGGER signup_insert INSTEAD OF INSERT ON signup BEGIN ");
-        if (newest)
-                buf_printf(&ins, "INSERT OR REPLACE INTO signup_%lld (" SIGNUP_COLUMNS ") VALUES"
-                                 " (new.email_key, new.list, new.subscription_id, new.email, new.name,"
-                                 " new.mailed_at, new.at, new.ip, new.user_agent, new.lang, new.source,"
-                                 " new.text_version, new.consent_text, new.consent_version);",
-                           newest);
-        else
-                buf_puts(&ins, "SELECT RAISE(ABORT, 'no table for sign-ups');");
-        buf_puts(&ins, " END;");
+
         int r = rc == SQLITE_DONE || rc == SQLITE_OK ? 0 : fail(st, rc, "sign-up tables");
-        if (r == 0 && ((r = exec(st, buf_cstr(&view))) < 0 || (r = exec(st, buf_cstr(&ins))) < 0 ||
-                       (r = exec(st, buf_cstr(&del))) < 0))
+        if (r == 0 && ((r = exec(st, buf_cstr(&view))) < 0 || (r = exec(st, buf_cstr(&del))) < 0))
                 log_err("database: the view of the sign-up tables could not be made");
         buf_free(&view);
-        buf_free(&ins);
         buf_free(&del);
         return r;
 }
@@ -1096,34 +1083,54 @@ void store_signup_period(struct store *st, int64_t seconds)
         st->signup_period = seconds > 0 ? seconds : 1;
 }
 
-/* The newest table takes rows mailed until its end; past it, a new one. */
-static int signup_table_for(struct store *st, int64_t now)
+/* The newest table takes rows mailed until its end; past it, a new one.
+ * Rows go into it by a statement of its own (prepared again when the
+ * newest is another; a table gone with a rolled-back transaction leaves a
+ * statement SQLite prepares again, or replaces, at its next use). */
+static int signup_table_for(struct store *st, int64_t now, sqlite3_stmt **insert)
 {
         sqlite3_stmt *s = stmt(st, S_PERIOD_LAST);
         int rc = sqlite3_step(s);
         bool any = rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL;
         int64_t last_end = any ? sqlite3_column_int64(s, 0) : 0;
+        long long id = any ? sqlite3_column_int64(s, 1) : 0;
         sqlite3_reset(s);
         if (rc != SQLITE_ROW)
                 return fail(st, rc, stmt_sql[S_PERIOD_LAST]);
-        if (any && now < last_end)
-                return 0;
-        int64_t len = st->signup_period;
-        int64_t starts = now - now % len, ends = starts + len;
-        if (starts < last_end)
-                starts = last_end;
-        s = stmt(st, S_PERIOD_ADD);
-        sqlite3_bind_int64(s, 1, starts);
-        sqlite3_bind_int64(s, 2, ends);
-        int r = run(st, S_PERIOD_ADD, s);
-        if (r < 0)
-                return r;
-        char sql[sizeof(signup_table_sql) + 5 * 24];
-        long long id = sqlite3_last_insert_rowid(st->db);
-        snprintf(sql, sizeof(sql), signup_table_sql, id, id, id, id, id);
-        if ((r = exec(st, sql)) < 0)
-                return r;
-        return signup_view(st);
+        int r;
+        if (!any || now >= last_end) {
+                int64_t len = st->signup_period;
+                int64_t starts = now - now % len, ends = starts + len;
+                if (starts < last_end)
+                        starts = last_end;
+                s = stmt(st, S_PERIOD_ADD);
+                sqlite3_bind_int64(s, 1, starts);
+                sqlite3_bind_int64(s, 2, ends);
+                if ((r = run(st, S_PERIOD_ADD, s)) < 0)
+                        return r;
+                char sql[sizeof(signup_table_sql) + 5 * 24];
+                id = sqlite3_last_insert_rowid(st->db);
+                snprintf(sql, sizeof(sql), signup_table_sql, id, id, id, id, id);
+                if ((r = exec(st, sql)) < 0 || (r = signup_view(st)) < 0)
+                        return r;
+        }
+        if (!st->signup_insert || st->signup_insert_table != id) {
+                char sql[512];
+                snprintf(sql, sizeof(sql),
+                         "INSERT OR REPLACE INTO main.signup_%lld (subscription_id, email_key, list,"
+                         " email, name, mailed_at, at, ip, user_agent, lang, source, text_version,"
+                         " consent_text, consent_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8,"
+                         " ?9, ?10, ?11, ?12, ?13)", id);
+                sqlite3_finalize(st->signup_insert);
+                st->signup_insert = NULL;
+                rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                        &st->signup_insert, NULL);
+                if (rc != SQLITE_OK)
+                        return fail(st, rc, sql);
+                st->signup_insert_table = id;
+        }
+        *insert = st->signup_insert;
+        return 0;
 }
 
 int store_signup_put(struct store *st, int64_t subscription_id, const char *email_key,
@@ -1145,11 +1152,11 @@ int store_signup_put(struct store *st, int64_t subscription_id, const char *emai
                         return fail(st, rc, stmt_sql[S_SIGNUP_NAME]);
                 name = old_name;
         }
-        if ((r = signup_table_for(st, c->at)) < 0) {
+        sqlite3_stmt *s = NULL;
+        if ((r = signup_table_for(st, c->at, &s)) < 0) {
                 free(old_name);
                 return r;
         }
-        sqlite3_stmt *s = stmt(st, S_SIGNUP_ADD);
         sqlite3_bind_int64(s, 1, subscription_id);
         sqlite3_bind_text(s, 2, email_key, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 3, c->list, -1, SQLITE_STATIC);
@@ -1163,7 +1170,9 @@ int store_signup_put(struct store *st, int64_t subscription_id, const char *emai
         bind_text_or_null(s, 11, c->text_version);
         bind_text_or_null(s, 12, c->consent_text);
         bind_text_or_null(s, 13, c->consent_version);
-        r = run(st, S_SIGNUP_ADD, s);
+        int rc = sqlite3_step(s);
+        sqlite3_reset(s);
+        r = rc == SQLITE_DONE ? 0 : fail(st, rc, "a sign-up's record");
         free(old_name);
         return r;
 }
