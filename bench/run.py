@@ -1007,7 +1007,7 @@ CREATE TABLE main.signup_1 (
  at INTEGER NOT NULL, ip TEXT, user_agent TEXT, lang TEXT, source TEXT NOT NULL,
  text_version TEXT, consent_text TEXT, consent_version TEXT,
  PRIMARY KEY (email_key, list, mailed_at)) WITHOUT ROWID;
-CREATE INDEX main.signup_1_subscription ON signup_1 (subscription_id, mailed_at);
+CREATE INDEX main.signup_1_subscription ON signup_1 (subscription_id, mailed_at, email);
 CREATE INDEX main.signup_1_mailed ON signup_1 (mailed_at);
 INSERT INTO signup_1 (email_key, list, subscription_id, email, name, mailed_at, at, ip, user_agent,
                       lang, source, text_version)

@@ -42,7 +42,8 @@ enum stmt_id {
         S_OUTBOX_ADD, S_OUTBOX_DUE, S_OUTBOX_SENDING, S_MAIL_TOKEN, S_OUTBOX_FINISH, S_OUTBOX_DELETE,
         S_OUTBOX_REQUEUE, S_OUTBOX_GET,
         S_EXP_COUNT, S_EXP_TODO, S_PURGE_COUNT,
-        S_PERIOD_EXPIRED, S_PERIOD_DELETE, S_EXP_SIGNUP_IDS, S_EXP_SIGNUP_MAILS, S_PURGE_PENDING,
+        S_PERIOD_EXPIRED, S_PERIOD_DELETE, S_EXP_SIGNUP_IDS, S_EXP_SIGNUP_FAILED,
+        S_EXP_SIGNUP_WAITING, S_PURGE_PENDING,
         S_EXP_CLEAR, S_EXP_SELECT, S_EXP_CONSENT, S_EXP_OUTBOX, S_EXP_MARK, S_EXP_SUBSCRIBERS,
         S_PURGE,
         S_IMP_STAGE, S_IMP_CLEAR_STAGE, S_IMP_CLEAR_KEYS, S_IMP_KEYS, S_IMP_COUNT_STAGE,
@@ -195,12 +196,23 @@ static const char *const stmt_sql[S_N] = {
         [S_PERIOD_DELETE] = "DELETE FROM signup_period WHERE id = ?1",
         [S_EXP_SIGNUP_IDS] =
                 "SELECT subscription_id, mailed_at FROM signup WHERE mailed_at <= ?1 LIMIT ?2",
-        /* and the unsent mails of those it emptied, whose reply may name the address */
-        [S_EXP_SIGNUP_MAILS] =
+        /* and the mails of those it emptied that did not go out: a failed
+         * one keeps a reply that may name the address, a waiting one would
+         * find none.  Both are found by the indexes there are (failed rows
+         * without an issue in outbox_issue_failed, waiting confirmations in
+         * outbox_due's first class): an index of their own would cost every
+         * change of a mail's state its upkeep. */
+        [S_EXP_SIGNUP_FAILED] =
                 "DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o"
-                " JOIN subscription s ON s.id = o.subscription_id WHERE o.kind = 'confirm'"
-                " AND (o.state = 'failed' OR o.state = 'deferred') AND s.state = 'pending'"
+                " JOIN subscription s ON s.id = o.subscription_id WHERE o.state = 'failed'"
+                " AND o.issue_id IS NULL AND o.kind = 'confirm' AND s.state = 'pending'"
                 " AND +s.subscriber_id IS NULL AND s.mailed_at <= ?1"
+                " AND NOT EXISTS (SELECT 1 FROM signup g WHERE g.subscription_id = s.id) LIMIT ?2)",
+        [S_EXP_SIGNUP_WAITING] =
+                "DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o"
+                " JOIN subscription s ON s.id = o.subscription_id"
+                " WHERE o.state IN ('queued', 'deferred') AND o.priority = ?3 AND o.kind = 'confirm'"
+                " AND s.state = 'pending' AND +s.subscriber_id IS NULL AND s.mailed_at <= ?1"
                 " AND NOT EXISTS (SELECT 1 FROM signup g WHERE g.subscription_id = s.id) LIMIT ?2)",
         /* what stays of them (pending, no subscriber, long expired) goes
          * expired_retention after it expired, as stripped rows do */
@@ -274,7 +286,7 @@ static const char *const stmt_sql[S_N] = {
         [S_STATS_DAYS] =
                 "SELECT event, (at - ?1) / 86400, count(*) FROM"
                 " (SELECT event, at FROM consent WHERE event IN ('signup', 'confirm') AND at >= ?1"
-                " UNION ALL SELECT 'signup', at FROM signup WHERE mailed_at >= ?1) GROUP BY 1, 2",
+                " UNION ALL SELECT 'signup', mailed_at FROM signup WHERE mailed_at >= ?1) GROUP BY 1, 2",
 
         [S_SUBSCRIBER_BY_KEY] =
                 "SELECT id, email, name, created_at FROM subscriber WHERE email_key = ?1",
@@ -1031,7 +1043,7 @@ static const char signup_table_sql[] =
         " at INTEGER NOT NULL, ip TEXT, user_agent TEXT, lang TEXT, source TEXT NOT NULL,"
         " text_version TEXT, consent_text TEXT, consent_version TEXT,"
         " PRIMARY KEY (email_key, list, mailed_at)) WITHOUT ROWID;"
-        "CREATE INDEX main.signup_%lld_subscription ON signup_%lld (subscription_id, mailed_at);"
+        "CREATE INDEX main.signup_%lld_subscription ON signup_%lld (subscription_id, mailed_at, email);"
         "CREATE INDEX main.signup_%lld_mailed ON signup_%lld (mailed_at);";
 
 /* The view `signup` of every table, and its triggers, (re)made whenever a
@@ -1631,7 +1643,18 @@ int store_purge_slice(struct store *st, int64_t expired_before, unsigned limit, 
 
 int store_expire_signup_mails(struct store *st, int64_t mailed_before, unsigned limit, int64_t *n)
 {
-        return run_ints(st, S_EXP_SIGNUP_MAILS, 2, mailed_before, limit, n);
+        int64_t waiting = 0;
+        int r = run_ints(st, S_EXP_SIGNUP_FAILED, 2, mailed_before, limit, n);
+        if (r < 0 || *n == limit)
+                return r;
+        sqlite3_stmt *s = stmt(st, S_EXP_SIGNUP_WAITING);
+        sqlite3_bind_int64(s, 1, mailed_before);
+        sqlite3_bind_int64(s, 2, limit - *n);
+        sqlite3_bind_int(s, 3, PRIO_CONFIRM);
+        if ((r = run(st, S_EXP_SIGNUP_WAITING, s)) == 0)
+                waiting = sqlite3_changes64(st->db);
+        *n += waiting;
+        return r;
 }
 
 int store_purge_pending_slice(struct store *st, int64_t mailed_before, unsigned limit, int64_t *n)

@@ -36,8 +36,3 @@ CREATE TABLE signup_period (
 CREATE INDEX subscription_pending_linked ON subscription (mailed_at)
     WHERE state = 'pending' AND subscriber_id IS NOT NULL;
 
--- confirmation mails that did not go out (failed, or deferred and not yet
--- tried again) keep the relay's reply, which may name the address: expiry
--- deletes those of the sign-ups it empties (sent ones keep only "250 ...")
-CREATE INDEX outbox_confirm_unsent ON outbox (subscription_id)
-    WHERE kind = 'confirm' AND (state = 'failed' OR state = 'deferred');
