@@ -124,20 +124,22 @@ int store_subscription_unsubscribe(struct store *st, int64_t id, int64_t now);
 
 int store_consent_add(struct store *st, const struct consent *c);
 
-/* A pending sign-up kept apart (sql/009): its address, name and the record
- * of the sign-up (c: list, at = the mail's time, ip, ...) wait in one row
- * that expiry deletes as a whole; `renew` overwrites the row of a sign-up
- * made again.  Its subscription has no subscriber until adopted. */
 /* The span of mailed_at per table of sign-ups kept apart (a quarter of
  * confirm_ttl; sql/009). */
 void store_signup_period(struct store *st, int64_t seconds);
+/* A pending sign-up kept apart (sql/009): its address, name and the record
+ * of the sign-up (c: list, at = the time of its mail, ip, ...) as one row
+ * of the newest sign-up table; its subscription has no subscriber until
+ * adopted.  `renew`: made again, a row beside the earlier ones, which keeps
+ * the name given before when none is given now. */
 int store_signup_put(struct store *st, int64_t subscription_id, const char *email_key,
                      const char *email, const char *name, const struct consent *c, bool renew);
 /* Its records gone (a sign-up started over once they had expired). */
 int store_signup_forget(struct store *st, int64_t subscription_id);
-/* Into the linked layout: the subscriber (found or added), its consent
- * record of the sign-up, the subscription linked; 1 when the subscription
- * has no such row (never had, or expired). */
+/* Into the linked layout: the subscriber (found or added, with the address
+ * and name of the newest row), every row as a consent record of the
+ * sign-up, the subscription linked; 1 when the subscription has no rows
+ * (never had, or they expired). */
 int store_signup_adopt(struct store *st, int64_t subscription_id, int64_t now,
                        int64_t *subscriber_id);
 /* The same for the sign-up a mail went to, or every one of an address;
@@ -191,9 +193,10 @@ int store_outbox_get(struct store *st, int64_t id, struct outbox_row *out);
 int store_outbox_requeue(struct store *st, int64_t *count);
 
 /* Expiry.  A pending sign-up mailed before now - confirm_ttl is expired.
- * One kept apart (sql/009) loses its signup row, in slices in key order
- * (store_expire_signups), and what stays of it (subscription, token hashes,
- * mail) is purged once mailed before now - confirm_ttl - expired_retention
+ * One kept apart (sql/009) loses its rows (a table of them dropped once all
+ * have expired, the others one by one) and its mails that did not go out;
+ * what stays of it (subscription, token hashes, sent mail) is purged once
+ * mailed before now - confirm_ttl - expired_retention
  * (store_purge_pending_slice).  A linked one is stripped (state 'expired',
  * detached from its subscriber, consent record and mails deleted, the
  * subscriber too when nothing else is left of them) and purged (tokens and

@@ -18,10 +18,12 @@
 -- mailed_at, which is "expired" to every reader, until expired_retention
 -- has passed.
 --
--- The daemon creates the tables (daemon/store.c, signup_table_sql) and
--- reads them through a temporary view `signup` of all of them, whose
--- INSTEAD OF triggers put a new row into the newest table and delete a row
--- from whichever holds it.
+-- The daemon creates the tables (daemon/store.c, signup_table_sql),
+-- inserts into the newest and reads them through a temporary view `signup`
+-- of all of them, whose INSTEAD OF trigger deletes a row from whichever
+-- table holds it.  A sign-up made again before it expired adds a row: the
+-- record of each request goes into consent at confirmation, as long as it
+-- has not expired itself.
 --
 -- Pending sign-ups of the older layout (and those of `import --pending`
 -- and of a re-sign-up after an unsubscribe, which keep their subscriber)
