@@ -183,11 +183,13 @@ static const char *const stmt_sql[S_N] = {
                 "SELECT (SELECT count(*) FROM signup WHERE mailed_at <= ?1)"
                 " + (SELECT count(*) FROM subscription WHERE state = 'pending'"
                 " AND subscriber_id IS NOT NULL AND mailed_at <= ?1)",
+        /* the unlinked pending ones counted here whose record is still
+         * kept apart are stripped first in the same run (their rows are no
+         * younger than their mailed_at) */
         [S_PURGE_COUNT] =
                 "SELECT (SELECT count(*) FROM subscription WHERE state = 'expired' AND expired_at <= ?1)"
-                " + (SELECT count(*) FROM subscription s WHERE state = 'pending' AND mailed_at <= ?2"
-                " AND +subscriber_id IS NULL"
-                " AND NOT EXISTS (SELECT 1 FROM signup g WHERE g.subscription_id = s.id))",
+                " + (SELECT count(*) FROM subscription WHERE state = 'pending' AND mailed_at <= ?2"
+                " AND +subscriber_id IS NULL)",
         /* sign-ups kept apart: a table whose every row has expired is
          * dropped whole; of the one that straddles the cut-off, the expired
          * rows go one by one, oldest first */
