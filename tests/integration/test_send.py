@@ -13,7 +13,7 @@ import time
 import pytest
 
 import nlhelpers
-from ctlhelpers import (JOBS_PER_SENDER, REFUSED, USAGE, SilentRelay, SlowAckSMTP,
+from ctlhelpers import (REFUSED, USAGE, SilentRelay, SlowAckSMTP,
                         assert_status_counts_outbox, confirmed_list, ctl, ctl_finish, ctl_json,
                         ctl_start, need_ctl, recipients, status, wait_status, write)
 from nlhelpers import (CaptureSMTP, check_answer, free_port, mint_unsubscribe_token, raw_lines,
