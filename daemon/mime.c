@@ -9,10 +9,10 @@
 #include <string.h>
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <uuid/uuid.h>
 
 #include "bounds.h"
+#include "csprng.h"
 #include "mime.h"
 
 bool mime_has_control(const char *s, size_t n)
@@ -252,10 +252,11 @@ void mime_message_id(const char *domain, char out[128])
 {
         uuid_t u;
         char text[37];
-        /* a version 4 UUID from OpenSSL's generator, which is per thread and
-         * makes no system call: uuid_generate_random() makes six and reseeds
-         * random() every time, 2 % of a fan-out's CPU (its fallback here) */
-        if (RAND_bytes(u, sizeof(u)) == 1) {
+        /* a version 4 UUID from OpenSSL's generator, drawn in bulk
+         * (csprng.c): uuid_generate_random() makes six system calls and
+         * reseeds random() every time, 2 % of a fan-out's CPU (its fallback
+         * here) */
+        if (csprng_bytes(u, sizeof(u)) == 0) {
                 u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);   /* version 4 */
                 u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);   /* variant of RFC 9562 */
         } else {
@@ -291,7 +292,7 @@ static void boundary_new(char out[40])
 {
         static const char hex[] = "0123456789abcdef";
         unsigned char r[12];
-        if (RAND_bytes(r, sizeof(r)) != 1)
+        if (csprng_bytes(r, sizeof(r)) < 0)
                 memset(r, 0x5a, sizeof(r));
         /* "=_" cannot occur in quoted-printable text, so it cannot occur in a part */
         memcpy(out, "=_nl_", 5);

@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 
 #include "buf.h"
+#include "csprng.h"
 #include "dkim.h"
 #include "log.h"
 #include "draft.h"
@@ -420,6 +421,7 @@ static void *sender_thread(void *ud)
         }
         pthread_mutex_unlock(&s->lock);
         curl_easy_cleanup(h);
+        csprng_forget();
         return NULL;
 }
 

@@ -1,6 +1,6 @@
 /*
  * token.c - the secrets in confirmation and unsubscribe links.  A token is
- * 32 bytes from OpenSSL's CSPRNG, travels as 43 characters of base64url
+ * 32 bytes from OpenSSL's CSPRNG (csprng.c), travels as 43 characters of base64url
  * without padding, and is stored only as its SHA-256 (looked up by hash, so
  * the database never holds anything that opens a link).
  */
@@ -10,9 +10,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "csprng.h"
 #include "token.h"
 
 static const char b64url_alphabet[] =
@@ -81,7 +81,7 @@ static void token_hash(struct token *t)
 
 int token_new(struct token *t)
 {
-        if (RAND_bytes(t->raw, TOKEN_BYTES) != 1)
+        if (csprng_bytes(t->raw, TOKEN_BYTES) < 0)
                 return -EIO;
         b64url_encode(t->raw, TOKEN_BYTES, t->text);
         token_hash(t);
@@ -92,7 +92,7 @@ int token_new_for_row(struct token *t, int64_t row)
 {
         for (int i = 0; i < 8; i++)
                 t->raw[i] = (uint8_t)((uint64_t)row >> (56 - 8 * i));
-        if (RAND_bytes(t->raw + 8, TOKEN_BYTES - 8) != 1)
+        if (csprng_bytes(t->raw + 8, TOKEN_BYTES - 8) < 0)
                 return -EIO;
         b64url_encode(t->raw, TOKEN_BYTES, t->text);
         token_hash(t);

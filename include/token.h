@@ -1,5 +1,5 @@
 /* Secret tokens: 32 random bytes, sent base64url without padding, stored
- * only as their SHA-256 (a leaf: no I/O but the OS CSPRNG). */
+ * only as their SHA-256 (a leaf: no I/O but OpenSSL's CSPRNG). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -15,7 +15,7 @@ struct token {
         uint8_t hash[TOKEN_HASH_LEN];
 };
 
-/* A fresh token from RAND_bytes.  0, or -EIO when the CSPRNG fails. */
+/* A fresh token from csprng_bytes().  0, or -EIO when the CSPRNG fails. */
 int token_new(struct token *t);
 
 /* A token whose first 8 bytes name a row (big-endian) and whose other 24
