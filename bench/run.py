@@ -998,13 +998,13 @@ INSERT INTO subscription (id, subscriber_id, list, state, lang, created_at, mail
   SELECT i, NULL, 'default', 'pending', 'de', {old}, {old} FROM temp.n;
 INSERT INTO signup_period (id, starts, ends) VALUES (1, {starts}, {starts + period});
 CREATE TABLE main.signup_1 (
- email_key TEXT NOT NULL, list TEXT NOT NULL,
  subscription_id INTEGER NOT NULL REFERENCES subscription(id) ON DELETE CASCADE,
- email TEXT NOT NULL, name TEXT, mailed_at INTEGER NOT NULL,
+ mailed_at INTEGER NOT NULL, email_key TEXT NOT NULL, list TEXT NOT NULL,
+ email TEXT NOT NULL, name TEXT,
  at INTEGER NOT NULL, ip TEXT, user_agent TEXT, lang TEXT, source TEXT NOT NULL,
  text_version TEXT, consent_text TEXT, consent_version TEXT,
- PRIMARY KEY (email_key, list, mailed_at)) WITHOUT ROWID;
-CREATE INDEX main.signup_1_subscription ON signup_1 (subscription_id, mailed_at, email);
+ PRIMARY KEY (subscription_id, mailed_at)) WITHOUT ROWID;
+CREATE INDEX main.signup_1_key ON signup_1 (email_key, list);
 CREATE INDEX main.signup_1_mailed ON signup_1 (mailed_at);
 INSERT INTO signup_1 (email_key, list, subscription_id, email, name, mailed_at, at, ip, user_agent,
                       lang, source, text_version)
