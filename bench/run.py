@@ -1036,7 +1036,8 @@ PRAGMA wal_checkpoint(TRUNCATE);
             t0 = time.monotonic()
             # `expire` answers once it has counted; the daemon then deletes the
             # data in the background, and `expire --wait` returns when that is
-            # done (it looks every 200 ms): the time until then is what counts
+            # done (it looks after 10 ms, then twice as long each time up to
+            # every 200 ms): the time until then is what counts
             r = d.ctl('expire', check=False)
             t_answer = time.monotonic() - t0
             rw = d.ctl('expire', '--wait', check=False)
@@ -1498,7 +1499,8 @@ def write_markdown(res, path, pngs):
     w('  starts and `newsletterctl expire` is timed.' if ex is None else
       f'  starts (in {ex["daemon_start_s"]:.2f} s) and `newsletterctl expire` followed by\n'
       f'  `expire --wait` is timed: until the daemon has deleted the data (`--wait` looks\n'
-      f'  every 200 ms). The database is {ex["db_size_mib"]:,} MiB. Meanwhile a client sends\n'
+      f'  after 10 ms, then twice as long each time, up to every 200 ms). The database\n'
+      f'  is {ex["db_size_mib"]:,} MiB. Meanwhile a client sends\n'
       f'  `ping` every 10 ms.')
     w('- The machine may be shared. Before each measurement the driver waits up to')
     w(f'  {o.get("quiet_wait", 10):g} s for other processes to use less than 10 % of it; a measurement during which')

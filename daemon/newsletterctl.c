@@ -175,9 +175,13 @@ static int cmd_expire(int argc, char **argv)
         connect_daemon();
         json_t *ans = call(request("expire"));
         long long remaining = (long long)int_of(ans, "remaining");
-        /* the daemon strips in the background; --wait follows it to the end */
+        /* the daemon strips in the background; --wait follows it to the end,
+         * looking after 10 ms first (a week's leftovers take less), then
+         * twice as long each time up to every 200 ms */
+        useconds_t pause = 10000;
         while (expire_wait && remaining > 0) {
-                usleep(200000);
+                usleep(pause);
+                pause = pause < 100000 ? 2 * pause : 200000;
                 json_t *req = request("expire");
                 json_object_set_new(req, "progress", json_true());
                 json_t *p = call(req);

@@ -91,7 +91,7 @@ def test_expire_wait_follows_a_run_of_many_slices_to_its_end(daemon_factory):
     # not from counting again: it may not say 0 before the last slice
     d = daemon_factory()
     d.stop()
-    # many slices, and longer than newsletterctl's first look (200 ms)
+    # many slices, and longer than newsletterctl's first looks (10, 20, 40 ms ...)
     n = 20000 if not nlhelpers.WRAPPER else 4000
     write_old_signups(d, n)
     d.start()
