@@ -2,9 +2,10 @@
  * daemon.c - wires the modules together and runs the loop.  The post source
  * is the heart of it: after every loop iteration it lets the scheduler
  * record outcomes and claim mails inside the batch transaction, commits that
- * batch once (one fsync for everything the iteration did: group commit), and
- * only then sends the answers and hands the mails to the sender threads.  An
- * acknowledged sign-up is therefore durable.  SIGHUP reloads what can be
+ * batch once, syncs the WAL once when answers wait on it (one fdatasync for
+ * everything the iteration did: group commit), and only then sends the
+ * answers and hands the mails to the sender threads.  An acknowledged
+ * sign-up is therefore on disk.  SIGHUP reloads what can be
  * reloaded; SIGTERM stops accepting, lets transfers in flight finish (or
  * leaves them 'sending' for the next start to send again) and exits.
  */
@@ -199,9 +200,8 @@ static void end_of_iteration(struct daemon *d)
         int r = sched_work(d->sched, now, collect);
         if (r == 0 && d->stopping)
                 r = sched_requeue_unstarted(d->sched);
-        /* answers wait for a durable commit; the scheduler's bookkeeping alone does not */
         if (r == 0)
-                r = store_batch_commit(d->store, server_busy(d->server) || d->stopping);
+                r = store_batch_commit(d->store);
         else
                 store_batch_rollback(d->store);
         if (r == 0) {
@@ -209,7 +209,16 @@ static void end_of_iteration(struct daemon *d)
                         log_err("checkpoint after an erase failed; the WAL may still hold the old data");
                 d->hctx.checkpoint_after_commit = false;
                 sched_committed(d->sched);
-                server_release_answers(d->server);
+                /* answers wait for the sync of what they acknowledge; the
+                 * scheduler's bookkeeping alone is not synced by itself.  An
+                 * answer whose write is committed but not on disk is not
+                 * given: the client hears "internal" and may ask again */
+                if (server_busy(d->server) || d->stopping) {
+                        if (store_sync(d->store) == 0)
+                                server_release_answers(d->server);
+                        else
+                                server_fail_answers(d->server, ERR_INTERNAL);
+                }
         } else {
                 log_err("batch not committed (%s); its requests are answered with an error",
                         strerror(-r));
@@ -451,8 +460,12 @@ int daemon_run(const char *path)
         if ((r = database_lock(d.conf->database, &d.lock_fd)) < 0)
                 goto fail;
         raise_fd_limit();
-        if ((r = store_open(d.conf->database, &d.store)) < 0)
+        if ((r = store_open(d.conf->database, &d.store)) < 0) {
+                /* store_open() logged why, in words for the admin */
+                log_err("cannot start: the database cannot be used");
+                r = 0;
                 goto fail;
+        }
         /* sign-ups kept apart: a table per quarter of confirm_ttl (sql/009) */
         store_signup_period(d.store, (int64_t)(d.conf->confirm_ttl / 4));
         int64_t requeued = 0;
@@ -543,8 +556,9 @@ int daemon_run(const char *path)
                 log_err("event loop: %s", strerror(-r));
         /* record what finished while we stopped */
         sender_stop(d.sender);
-        if (sched_work(d.sched, (int64_t)time(NULL), true) == 0)
-                store_batch_commit(d.store, true);
+        if (sched_work(d.sched, (int64_t)time(NULL), true) == 0 &&
+            store_batch_commit(d.store) == 0)
+                store_sync(d.store);
         else
                 store_batch_rollback(d.store);
         daemon_free(&d);

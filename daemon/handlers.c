@@ -125,8 +125,8 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
         }
         const char *version = ctx->tmpl->confirm[req->lang].version;
         struct subscription sub;
-        int64_t subscriber_id = 0, subscription_id;
-        bool dated = false, apart = false, renew = false;
+        int64_t subscription_id;
+        bool dated = false, renew = false;
         int r = store_subscription_find(ctx->store, a.key, list, &sub);
         if (r < 0)
                 return r;
@@ -137,9 +137,7 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
                                                 &subscription_id)) < 0)
                         return r;
                 dated = true;   /* the new row has this mail's time and language */
-                apart = true;
         } else {
-                subscriber_id = sub.subscriber_id;
                 subscription_id = sub.id;
                 int64_t last = sub.mailed_at ? sub.mailed_at : sub.created_at;
                 bool fresh;
@@ -160,17 +158,20 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
                         break;
                 }
                 /* kept apart (sql/009): a new record beside the earlier
-                 * ones, or instead of them once they have expired */
-                apart = subscriber_id == 0;
-                renew = apart && !fresh;
-                if (!apart && (r = store_subscriber_ensure(ctx->store, a.key, a.mailbox,
-                                                           cstr(&req->name), ctx->now,
-                                                           &subscriber_id)) < 0)
+                 * ones, or instead of them once they have expired.  A
+                 * subscription of an address that is a subscriber already
+                 * (confirmed on another list, unsubscribed here) leaves it
+                 * until confirmed: nothing an unconfirmed request gives
+                 * (name, spelling of the address) may reach the subscriber's
+                 * row, which every list's mails use */
+                if (sub.subscriber_id && (r = store_subscription_unlink(ctx->store,
+                                                                        subscription_id)) < 0)
                         return r;
+                renew = !fresh;
                 if (fresh && (r = store_subscription_restart(ctx->store, subscription_id, req->lang,
                                                              ctx->now)) < 0)
                         return r;
-                if (apart && fresh && (r = store_signup_forget(ctx->store, subscription_id)) < 0)
+                if (fresh && (r = store_signup_forget(ctx->store, subscription_id)) < 0)
                         return r;
         }
         if ((r = queue_confirmation(ctx, subscription_id, req->lang, dated)) != 0) {
@@ -180,14 +181,9 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
                 reply_error(rep, ERR_RATE_LIMITED, "too many confirmation mails this hour");
                 return 1;
         }
-        if (apart) {
-                struct consent g = consent_of(ctx, 0, list, "signup", req, version);
-                r = store_signup_put(ctx->store, subscription_id, a.key, a.mailbox, cstr(&req->name),
-                                     &g, renew);
-        } else {
-                r = record(ctx, subscriber_id, list, "signup", req, version);
-        }
-        if (r < 0)
+        struct consent g = consent_of(ctx, 0, list, "signup", req, version);
+        if ((r = store_signup_put(ctx->store, subscription_id, a.key, a.mailbox, cstr(&req->name),
+                                  &g, renew)) < 0)
                 return r;
         rep->state = ST_PENDING;
         return 0;
@@ -264,7 +260,7 @@ static int h_confirm(struct handler_ctx *ctx, const struct request *req, struct 
                 /* a sign-up kept apart becomes a subscriber's now */
                 int64_t subscriber_id = row.subscriber_id;
                 if (!subscriber_id && (r = store_signup_adopt(ctx->store, row.subscription_id,
-                                                              ctx->now, &subscriber_id)) < 0)
+                                                              ctx->now, true, &subscriber_id)) < 0)
                         return r;
                 if (!subscriber_id) {
                         rep->state = ST_EXPIRED;
@@ -289,7 +285,7 @@ static int h_unsubscribe(struct handler_ctx *ctx, const struct request *req, str
         if (row.state != SUB_UNSUBSCRIBED) {
                 int64_t subscriber_id = row.subscriber_id;
                 if (!subscriber_id && (r = store_signup_adopt(ctx->store, row.subscription_id,
-                                                              ctx->now, &subscriber_id)) < 0)
+                                                              ctx->now, false, &subscriber_id)) < 0)
                         return r;
                 if ((r = store_subscription_unsubscribe(ctx->store, row.subscription_id, ctx->now)) < 0 ||
                     (r = store_tokens_delete(ctx->store, row.subscription_id, TOKEN_CONFIRM)) < 0 ||

@@ -30,13 +30,12 @@
 #include "walbuf.h"
 
 enum stmt_id {
-        S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO, S_SYNC_FULL,
-        S_SYNC_NORMAL,
+        S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
         S_SUB_FIND, S_SUBSCRIBER_FIND, S_SUBSCRIBER_ADD, S_SUBSCRIBER_NAME,
         S_SUB_ADD, S_SUB_RESTART, S_SUB_MAILED, S_SUB_CONFIRM, S_SUB_UNSUBSCRIBE,
         S_CONSENT_ADD,
         S_SIGNUP_FIND, S_SIGNUP_NAME, S_SIGNUP_GET, S_SIGNUP_TO_CONSENT, S_SIGNUP_DELETE, S_SIGNUP_DELETE_ONE,
-        S_SUB_LINK,
+        S_SUB_LINK, S_SUB_UNLINK,
         S_SIGNUP_OF_MAIL, S_SIGNUP_OF_KEY, S_SIGNUP_OF_SUBSCRIBER, S_PERIOD_LAST, S_PERIOD_ADD,
         S_TOKEN_ADD, S_TOKEN_FIND, S_TOKENS_DELETE,
         S_OUTBOX_ADD, S_OUTBOX_DUE, S_OUTBOX_SENDING, S_MAIL_TOKEN, S_OUTBOX_FINISH, S_OUTBOX_DELETE,
@@ -69,8 +68,6 @@ static const char *const stmt_sql[S_N] = {
         [S_SAVEPOINT] = "SAVEPOINT req",
         [S_RELEASE] = "RELEASE req",
         [S_ROLLBACK_TO] = "ROLLBACK TO req",
-        [S_SYNC_FULL] = "PRAGMA synchronous = FULL",
-        [S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
         [S_SUB_FIND] =
                 "SELECT s.id, s.subscriber_id, s.state, s.lang, s.created_at, s.mailed_at"
                 " FROM subscriber u JOIN subscription s ON s.subscriber_id = u.id"
@@ -118,6 +115,7 @@ static const char *const stmt_sql[S_N] = {
         [S_SIGNUP_DELETE] = "DELETE FROM signup WHERE subscription_id = ?1",
         [S_SIGNUP_DELETE_ONE] = "DELETE FROM signup WHERE subscription_id = ?1 AND mailed_at = ?2",
         [S_SUB_LINK] = "UPDATE subscription SET subscriber_id = ?2 WHERE id = ?1",
+        [S_SUB_UNLINK] = "UPDATE subscription SET subscriber_id = NULL WHERE id = ?1",
         /* (the view in a correlated subquery, not a join, and without ORDER
          * BY there: SQLite pushes the subquery's equalities into each
          * table's index only then; otherwise it scans every table) */
@@ -424,7 +422,8 @@ struct store {
         sqlite3 *db;
         sqlite3_stmt *stmt[S_N];
         bool in_batch;
-        bool sync_full;
+        bool wal_unsynced;              /* commits in the WAL not yet synced by us */
+        unsigned long syncs;            /* explicit syncs of the WAL, for the log */
         struct checkpointer ckpt;
         int wal_frames;                 /* in the WAL after the last commit */
         int64_t signup_period;          /* seconds of mailed_at per sign-up table (sql/009) */
@@ -567,23 +566,66 @@ static int migrate(struct store *st)
          * connection in defensive mode ignores (its guard would then fail
          * the start): off, whatever this SQLite's build chose by default */
         sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 0, (int *)NULL);
-        if ((r = exec(st, "BEGIN EXCLUSIVE")) < 0)
+        if ((r = exec(st, "BEGIN EXCLUSIVE")) < 0) {
+                sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
                 return r;
+        }
         for (int i = version; i < target; i++) {
                 if ((r = exec(st, embedded_migrations[i].text)) < 0) {
                         log_err("database migration %s failed", embedded_migrations[i].name);
-                        exec(st, "ROLLBACK");
+                        if (!sqlite3_get_autocommit(st->db))
+                                exec(st, "ROLLBACK");
+                        sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
                         return r;
                 }
         }
         char sql[64];
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", target);
-        if ((r = exec(st, sql)) < 0 || (r = exec(st, "COMMIT")) < 0) {
+        if (((r = exec(st, sql)) < 0 || (r = exec(st, "COMMIT")) < 0) &&
+            !sqlite3_get_autocommit(st->db))
                 exec(st, "ROLLBACK");
+        /* and on again: no statement may write the schema by hand */
+        sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+        if (r < 0)
                 return r;
-        }
         log_info("database schema migrated from version %d to %d", version, target);
         return 0;
+}
+
+/* Commits are written with synchronous=NORMAL: SQLite syncs the WAL only
+ * before a checkpoint.  A commit that carries a client's write is synced by
+ * store_batch_commit() itself, before its answers go out (wal_sync).  The
+ * setting is fixed here, outside any transaction: SQLite refuses to change
+ * it inside one, and a prepared "PRAGMA synchronous" takes effect when it
+ * is prepared, not when it is run (so switching per commit cannot work).
+ * Read back, so that a build whose default differs is noticed. */
+static int check_synchronous(struct store *st)
+{
+        int v = store_synchronous(st);
+        if (v != 1) {
+                log_err("database: PRAGMA synchronous reads %d, not NORMAL (1)", v);
+                return -EIO;
+        }
+        return 0;
+}
+
+bool store_defensive(struct store *st)
+{
+        int on = 0;
+        sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, -1, &on);
+        return on == 1;
+}
+
+int store_synchronous(struct store *st)
+{
+        sqlite3_stmt *s;
+        int v = -1;
+        if (sqlite3_prepare_v2(st->db, "PRAGMA synchronous", -1, &s, NULL) != SQLITE_OK)
+                return -1;
+        if (sqlite3_step(s) == SQLITE_ROW)
+                v = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+        return v;
 }
 
 /* Scratch tables of this connection (never on disk with the data). */
@@ -601,6 +643,52 @@ static const char temp_schema[] =
  * SQLITE_FULL (an import of 20,000 addresses did, at 256 KiB to 3 MiB). */
 #define STMT_SPILL (120 << 10)
 
+/* Whether `path`-wal holds anything (a database may live in its WAL until
+ * the first checkpoint). */
+static bool wal_has_data(const char *path)
+{
+        char wal[4096];
+        struct stat sb;
+        if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", path) >= sizeof(wal))
+                return false;
+        return stat(wal, &sb) == 0 && sb.st_size > 0;
+}
+
+/* Why the first use of the database failed, in words an admin can act on;
+ * the errno to report. */
+static int open_failure(struct store *st, const char *path, int r)
+{
+        int rc = sqlite3_extended_errcode(st->db), sys = sqlite3_system_errno(st->db);
+        if (r == -ENOSPC)       /* (a rollback after it may have replaced the error) */
+                rc = SQLITE_FULL;
+        switch (rc & 0xff) {
+        case SQLITE_NOTADB:
+        case SQLITE_CORRUPT:
+                log_err("database %s is damaged or not an SQLite database (%s): restore it from a"
+                        " backup, or move it away to start with an empty one", path,
+                        sqlite3_errstr(rc));
+                return -EBADMSG;
+        case SQLITE_FULL:
+                sys = ENOSPC;
+                break;
+        case SQLITE_READONLY:
+                /* SQLite opens a file it may not write read-only; the
+                 * directory must be writable too (the WAL and its index) */
+                if (!sys)
+                        sys = EACCES;
+                log_err("database %s or its directory is not writable for uid %u", path,
+                        (unsigned)geteuid());
+                break;
+        default:
+                break;
+        }
+        if (sys) {
+                log_err("database %s: %s", path, strerror(sys));
+                return -sys;
+        }
+        return r;
+}
+
 int store_open(const char *path, struct store **out)
 {
         struct store *st = xcalloc(1, sizeof(*st));
@@ -608,11 +696,18 @@ int store_open(const char *path, struct store **out)
         pthread_mutex_init(&st->ckpt.lock, NULL);
         pthread_cond_init(&st->ckpt.cond, NULL);
 
-        /* create it 0600 ourselves: SQLite would follow the umask */
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        /* create it 0600 ourselves (SQLite would follow the umask), and only
+         * when there is none: a file that is there must hold a database */
+        bool created = false;
+        int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 && errno == ENOENT) {
+                fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                created = fd >= 0;
+        }
         if (fd < 0) {
                 r = -errno;
-                log_err("database %s: %s", path, strerror(errno));
+                log_err("database %s cannot be opened for writing by uid %u: %s", path,
+                        (unsigned)geteuid(), strerror(errno));
                 free(st);
                 return r;
         }
@@ -625,6 +720,14 @@ int store_open(const char *path, struct store **out)
                 return -EPERM;
         }
         close(fd);
+        if (!created && sb.st_size == 0 && !wal_has_data(path)) {
+                /* a truncated or replaced file would otherwise start as a new,
+                 * empty database: every subscriber gone without a word */
+                log_err("database %s is an empty file this start did not make: restore it from a"
+                        " backup, or delete it to start with an empty database", path);
+                free(st);
+                return -EBADMSG;
+        }
 
         /* Set before SQLite's first use (SQLITE_MISUSE after it, harmless).
          * Its memory statistics take a global mutex on every allocation, and
@@ -648,14 +751,19 @@ int store_open(const char *path, struct store **out)
         }
         sqlite3_busy_timeout(st->db, 5000);
         sqlite3_extended_result_codes(st->db, 1);
+        /* no statement may corrupt the file by writing the schema or
+         * SQLite's internals (only a migration may need to: migrate()) */
+        sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
         if ((r = exec(st, "PRAGMA journal_mode = WAL")) < 0 ||
-            (r = exec(st, "PRAGMA synchronous = FULL")) < 0 ||
+            (r = exec(st, "PRAGMA synchronous = NORMAL")) < 0 ||
+            (r = check_synchronous(st)) < 0 ||
             (r = exec(st, "PRAGMA foreign_keys = ON")) < 0 ||
             (r = exec(st, "PRAGMA trusted_schema = OFF")) < 0 ||
             (r = exec(st, "PRAGMA secure_delete = ON")) < 0 ||
             (r = migrate(st)) < 0 ||
             (r = exec(st, temp_schema)) < 0 ||
             (r = signup_view(st)) < 0) {
+                r = open_failure(st, path, r);
                 store_close(st);
                 return r;
         }
@@ -663,12 +771,11 @@ int store_open(const char *path, struct store **out)
                 rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                         &st->stmt[i], NULL);
                 if (rc != SQLITE_OK) {
-                        r = fail(st, rc, stmt_sql[i]);
+                        r = open_failure(st, path, fail(st, rc, stmt_sql[i]));
                         store_close(st);
                         return r;
                 }
         }
-        st->sync_full = true;
         st->signup_period = 30 * 86400 / 4;
         checkpointer_start(st, path);
         *out = st;
@@ -715,6 +822,7 @@ static int wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
         struct store *st = ud;
         struct checkpointer *c = &st->ckpt;
         st->wal_frames = frames;
+        st->wal_unsynced = true;
         if (frames < CHECKPOINT_FRAMES)
                 return SQLITE_OK;
         bool here = !c->running;
@@ -828,20 +936,29 @@ bool store_batch_open(struct store *st)
         return st->in_batch;
 }
 
-int store_batch_commit(struct store *st, bool durable)
+/* fdatasync() the WAL (SQLite's xSync of it, through walbuf, which first
+ * writes what it holds).  In WAL mode the pager's journal file is the WAL. */
+static int wal_sync(struct store *st)
+{
+        sqlite3_file *wal = NULL;
+        int rc = sqlite3_file_control(st->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+        if (rc == SQLITE_OK && (!wal || !wal->pMethods))
+                rc = SQLITE_IOERR_FSYNC;        /* no WAL open after a commit: cannot be */
+        if (rc == SQLITE_OK)
+                rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+        if (rc != SQLITE_OK) {
+                log_err("database: syncing the WAL failed: %s", sqlite3_errstr(rc));
+                return sqlite_to_errno(rc);
+        }
+        st->wal_unsynced = false;
+        st->syncs++;
+        return 0;
+}
+
+int store_batch_commit(struct store *st)
 {
         if (!st->in_batch)
                 return 0;
-        /* the setting counts at COMMIT: FULL syncs the WAL now, NORMAL at the
-         * next checkpoint (a crash of the process loses nothing either way) */
-        if (durable != st->sync_full) {
-                enum stmt_id id = durable ? S_SYNC_FULL : S_SYNC_NORMAL;
-                sqlite3_stmt *s = stmt(st, id);
-                while (sqlite3_step(s) == SQLITE_ROW)
-                        ;
-                sqlite3_reset(s);
-                st->sync_full = durable;
-        }
         int r = run(st, S_COMMIT, stmt(st, S_COMMIT));
         if (r < 0) {
                 if (!sqlite3_get_autocommit(st->db))
@@ -849,6 +966,16 @@ int store_batch_commit(struct store *st, bool durable)
         }
         st->in_batch = false;
         return r;
+}
+
+int store_sync(struct store *st)
+{
+        return st->wal_unsynced ? wal_sync(st) : 0;
+}
+
+unsigned long store_syncs(struct store *st)
+{
+        return st->syncs;
 }
 
 void store_batch_rollback(struct store *st)
@@ -918,8 +1045,13 @@ int store_subscription_find(struct store *st, const char *email_key, const char 
         return r;
 }
 
-int store_subscriber_ensure(struct store *st, const char *email_key, const char *email,
-                            const char *name, int64_t now, int64_t *id)
+static int run_ints(struct store *st, enum stmt_id id, int n, int64_t a, int64_t b, int64_t *changes);
+
+/* The subscriber of this address, made from `email` and `name` when there
+ * is none; an existing one's address and name are changed only when
+ * `update` (a confirmation: the address's owner speaks). */
+static int subscriber_get(struct store *st, const char *email_key, const char *email,
+                          const char *name, int64_t now, bool update, int64_t *id)
 {
         sqlite3_stmt *s = stmt(st, S_SUBSCRIBER_FIND);
         sqlite3_bind_text(s, 1, email_key, -1, SQLITE_STATIC);
@@ -927,6 +1059,8 @@ int store_subscriber_ensure(struct store *st, const char *email_key, const char 
         if (rc == SQLITE_ROW) {
                 *id = sqlite3_column_int64(s, 0);
                 sqlite3_reset(s);
+                if (!update)
+                        return 0;
                 s = stmt(st, S_SUBSCRIBER_NAME);
                 sqlite3_bind_int64(s, 1, *id);
                 sqlite3_bind_text(s, 2, email, -1, SQLITE_STATIC);
@@ -945,6 +1079,11 @@ int store_subscriber_ensure(struct store *st, const char *email_key, const char 
         if (r == 0)
                 *id = sqlite3_last_insert_rowid(st->db);
         return r;
+}
+
+int store_subscription_unlink(struct store *st, int64_t subscription_id)
+{
+        return run_ints(st, S_SUB_UNLINK, 1, subscription_id, 0, NULL);
 }
 
 int store_subscription_add(struct store *st, int64_t subscriber_id, const char *list,
@@ -1021,7 +1160,6 @@ int store_consent_add(struct store *st, const struct consent *c)
 
 /* ---- sign-ups kept apart until confirmed (sql/009) ---- */
 
-static int run_ints(struct store *st, enum stmt_id id, int n, int64_t a, int64_t b, int64_t *changes);
 
 static char *column_dup(sqlite3_stmt *s, int i)
 {
@@ -1203,7 +1341,7 @@ int store_signup_forget(struct store *st, int64_t subscription_id)
         return run_ints(st, S_SIGNUP_DELETE, 1, subscription_id, 0, NULL);
 }
 
-int store_signup_adopt(struct store *st, int64_t subscription_id, int64_t now,
+int store_signup_adopt(struct store *st, int64_t subscription_id, int64_t now, bool confirmed,
                        int64_t *subscriber_id)
 {
         /* the address and name as its newest record has them (copied: the
@@ -1220,7 +1358,7 @@ int store_signup_adopt(struct store *st, int64_t subscription_id, int64_t now,
         sqlite3_reset(s);
         int r = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : fail(st, rc, stmt_sql[S_SIGNUP_GET]);
         if (r == 0)
-                r = store_subscriber_ensure(st, key, email, name, now, subscriber_id);
+                r = subscriber_get(st, key, email, name, now, confirmed, subscriber_id);
         if (r == 0) {
                 s = stmt(st, S_SUB_LINK);
                 sqlite3_bind_int64(s, 1, subscription_id);
@@ -1255,7 +1393,7 @@ static int adopt_first(struct store *st, enum stmt_id id, int64_t key_id, const 
         if (!subscription_id)
                 return 1;       /* a subscriber with none */
         int64_t subscriber_id;
-        return store_signup_adopt(st, subscription_id, now, &subscriber_id);
+        return store_signup_adopt(st, subscription_id, now, false, &subscriber_id);
 }
 
 int store_signup_adopt_mail(struct store *st, int64_t outbox_id, int64_t now)

@@ -93,12 +93,21 @@ const char *store_errmsg(struct store *st);
  * atomic inside it. */
 int store_batch_begin(struct store *st);
 bool store_batch_open(struct store *st);
-/* durable: the batch holds writes a client was or will be told about; it
- * is on disk (fsync) before the commit returns.  Otherwise (the scheduler's
- * and housekeeping's own bookkeeping) it survives a crash of the process and
- * reaches the disk with the next durable commit or checkpoint: a power
- * loss can at worst send a few mails again. */
-int store_batch_commit(struct store *st, bool durable);
+/* Commits the batch.  It survives a crash of the process at once, and
+ * reaches the disk with the next store_sync() or checkpoint. */
+int store_batch_commit(struct store *st);
+/* fdatasync()s the WAL when a commit since the last sync is not on disk
+ * yet: called after a commit that holds writes a client was or will be told
+ * about, before the answers go out.  The scheduler's and housekeeping's own
+ * bookkeeping is not synced by itself: a power loss can at worst send a
+ * few mails again. */
+int store_sync(struct store *st);
+/* explicit syncs of the WAL so far (the log, tests) */
+unsigned long store_syncs(struct store *st);
+/* the connection's PRAGMA synchronous (1: NORMAL, as store_open sets it) */
+int store_synchronous(struct store *st);
+/* whether SQLITE_DBCONFIG_DEFENSIVE is on (it is, but during a migration) */
+bool store_defensive(struct store *st);
 void store_batch_rollback(struct store *st);
 int store_savepoint(struct store *st);
 int store_release(struct store *st);
@@ -109,8 +118,11 @@ void store_rollback_to(struct store *st);
 /* subscriber_id 0: a pending sign-up kept apart (see store_signup_put) */
 int store_subscription_find(struct store *st, const char *email_key, const char *list,
                             struct subscription *out);                          /* 1: none */
-int store_subscriber_ensure(struct store *st, const char *email_key, const char *email,
-                            const char *name, int64_t now, int64_t *id);
+/* The subscription leaves its subscriber: a new sign-up of an address that
+ * has one waits apart like any other (store_signup_put), so that nothing
+ * it gives (name, spelling of the address) reaches the subscriber's row
+ * before the address's owner confirms it. */
+int store_subscription_unlink(struct store *st, int64_t subscription_id);
 /* A new pending sign-up whose confirmation mail is queued now (mailed_at);
  * subscriber_id 0: none yet (a sign-up kept apart). */
 int store_subscription_add(struct store *st, int64_t subscriber_id, const char *list,
@@ -136,11 +148,14 @@ int store_signup_put(struct store *st, int64_t subscription_id, const char *emai
                      const char *email, const char *name, const struct consent *c, bool renew);
 /* Its records gone (a sign-up started over once they had expired). */
 int store_signup_forget(struct store *st, int64_t subscription_id);
-/* Into the linked layout: the subscriber (found or added, with the address
+/* Into the linked layout: the subscriber (found, or added with the address
  * and name of the newest row), every row as a consent record of the
  * sign-up, the subscription linked; 1 when the subscription has no rows
- * (never had, or they expired). */
-int store_signup_adopt(struct store *st, int64_t subscription_id, int64_t now,
+ * (never had, or they expired).  `confirmed`: the address's owner
+ * confirmed it, and an existing subscriber takes that row's address and
+ * name; otherwise (an unsubscribe, a bounce) an existing subscriber's data
+ * stays as it is. */
+int store_signup_adopt(struct store *st, int64_t subscription_id, int64_t now, bool confirmed,
                        int64_t *subscriber_id);
 /* The same for the sign-up a mail went to, or every one of an address;
  * 1 when there was none. */

@@ -586,6 +586,7 @@ class Daemon:
         self.stderr_path = os.path.join(directory, name + ".stderr")
         self.proc = None
         self.runs = []          # every Popen started, for the sanitizer check
+        self.env = {}           # added to the environment it starts with
         self.sections = None
         self.configure(overrides)
 
@@ -640,7 +641,8 @@ class Daemon:
         try:
             proc = subprocess.Popen(WRAPPER + [NEWSLETTERD, "-c", self.config_path], cwd=self.dir,
                                     stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                    preexec_fn=preexec)
+                                    preexec_fn=preexec,
+                                    env=dict(os.environ, **self.env) if self.env else None)
         finally:
             err.close()
         self.runs.append(proc)

@@ -35,9 +35,8 @@ def test_default_log_has_no_address_or_token(daemon_factory, sink_factory):
 
 
 def test_database_readable_by_others_is_refused(daemon_factory):
-    d = daemon_factory(start=False)
-    with open(d.database, "w"):
-        pass
+    d = daemon_factory()
+    assert d.stop() == 0
     os.chmod(d.database, 0o644)
     proc = d.spawn()
     assert proc.wait(15) != 0
