@@ -204,9 +204,8 @@ static int find_token(struct handler_ctx *ctx, const struct request *req, enum t
         }
         int r = store_token_find(ctx->store, t.hash, row);
         if (r == 1 && kind == TOKEN_UNSUBSCRIBE) {
-                /* a newsletter's token: its first bytes name its mail, which keeps the hash */
-                struct token_lookup tl = { .row = token_row(&t), .hash = t.hash };
-                r = store_mail_token_find(ctx->store, &tl, row);
+                /* a newsletter's token: its mail keeps the hash */
+                r = store_mail_token_find(ctx->store, t.hash, row);
         }
         if (r < 0)
                 return r;

@@ -20,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include "buf.h"
@@ -162,11 +161,11 @@ static const char *const stmt_sql[S_N] = {
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1,"
                 " token_hash_prev = CASE WHEN ?2 IS NULL THEN token_hash_prev ELSE token_hash END,"
                 " token_hash = coalesce(?2, token_hash) WHERE id = ?1",
+        /* by the hash of its latest attempt's token or the one before (sql/010) */
         [S_MAIL_TOKEN] =
-                "SELECT o.token_hash, o.created_at, s.id, s.subscriber_id, s.state, s.list,"
-                " o.token_hash_prev"
+                "SELECT o.created_at, s.id, s.subscriber_id, s.state, s.list"
                 " FROM outbox o JOIN subscription s ON s.id = o.subscription_id"
-                " WHERE o.id = ?1 AND o.kind = 'newsletter'",
+                " WHERE (o.token_hash = ?1 OR o.token_hash_prev = ?1) AND o.kind = 'newsletter'",
         [S_OUTBOX_FINISH] =
                 "UPDATE outbox SET state = ?2, next_at = ?3, reply = ?5,"
                 " done_at = CASE WHEN ?2 IN ('sent', 'failed') THEN ?4 END,"
@@ -1427,35 +1426,26 @@ int store_outbox_sending(struct store *st, int64_t id, const uint8_t *token_hash
         return run(st, S_OUTBOX_SENDING, s);
 }
 
-int store_mail_token_find(struct store *st, const struct token_lookup *t, struct token_row *out)
+int store_mail_token_find(struct store *st, const uint8_t hash[32], struct token_row *out)
 {
         sqlite3_stmt *s = stmt(st, S_MAIL_TOKEN);
-        sqlite3_bind_int64(s, 1, t->row);
+        sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
         int rc = sqlite3_step(s);
         if (rc != SQLITE_ROW) {
                 sqlite3_reset(s);
                 return rc == SQLITE_DONE ? 1 : fail(st, rc, "mail token");
         }
-        int r = 1;
-        /* both compared, always, in constant time */
-        bool now_ok = sqlite3_column_bytes(s, 0) == 32 &&
-                      CRYPTO_memcmp(sqlite3_column_blob(s, 0), t->hash, 32) == 0;
-        bool prev_ok = sqlite3_column_bytes(s, 6) == 32 &&
-                       CRYPTO_memcmp(sqlite3_column_blob(s, 6), t->hash, 32) == 0;
-        if (now_ok | prev_ok) {
-                int state = NAME_INDEX(sub_state_names, sqlite3_column_text(s, 4));
-                out->kind = TOKEN_UNSUBSCRIBE;
-                out->issued_at = sqlite3_column_int64(s, 1);
-                out->expires_at = 0;
-                out->subscription_id = sqlite3_column_int64(s, 2);
-                out->subscriber_id = sqlite3_column_int64(s, 3);
-                out->stripped = false;
-                out->state = state < 0 ? SUB_UNSUBSCRIBED : (enum sub_state)state;
-                snprintf(out->list, sizeof(out->list), "%s", (const char *)sqlite3_column_text(s, 5));
-                r = 0;
-        }
+        int state = NAME_INDEX(sub_state_names, sqlite3_column_text(s, 3));
+        out->kind = TOKEN_UNSUBSCRIBE;
+        out->issued_at = sqlite3_column_int64(s, 0);
+        out->expires_at = 0;
+        out->subscription_id = sqlite3_column_int64(s, 1);
+        out->subscriber_id = sqlite3_column_int64(s, 2);
+        out->stripped = false;
+        out->state = state < 0 ? SUB_UNSUBSCRIBED : (enum sub_state)state;
+        snprintf(out->list, sizeof(out->list), "%s", (const char *)sqlite3_column_text(s, 4));
         sqlite3_reset(s);
-        return r;
+        return 0;
 }
 
 int store_outbox_finish(struct store *st, int64_t id, enum mail_state state, int64_t next_at,
