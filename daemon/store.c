@@ -33,7 +33,7 @@ enum stmt_id {
         S_SYNC_NORMAL,
         S_SUB_FIND, S_SUBSCRIBER_FIND, S_SUBSCRIBER_ADD, S_SUBSCRIBER_NAME,
         S_SUB_ADD, S_SUB_RESTART, S_SUB_MAILED, S_SUB_CONFIRM, S_SUB_UNSUBSCRIBE,
-        S_CONSENT_ADD,
+        S_CONSENT_ADD, S_CONSENT_UNSUBSCRIBE_ALL,
         S_SIGNUP_FIND, S_SIGNUP_NAME, S_SIGNUP_GET, S_SIGNUP_TO_CONSENT, S_SIGNUP_DELETE, S_SIGNUP_DELETE_ONE,
         S_SUB_LINK,
         S_SIGNUP_OF_MAIL, S_SIGNUP_OF_KEY, S_SIGNUP_OF_SUBSCRIBER, S_PERIOD_LAST, S_PERIOD_ADD,
@@ -375,10 +375,14 @@ static const char *const stmt_sql[S_N] = {
         [S_SUBS_BOUNCED] =
                 "UPDATE subscription SET state = 'bounced' WHERE subscriber_id = ?1"
                 " AND state IN ('pending', 'confirmed')",
+        /* one consent event per list the next statement leaves, however many */
+        [S_CONSENT_UNSUBSCRIBE_ALL] =
+                "INSERT INTO consent (subscriber_id, list, event, at, source)"
+                " SELECT subscriber_id, list, 'unsubscribe', ?2, ?3 FROM subscription"
+                " WHERE subscriber_id = ?1 AND state IN ('pending', 'confirmed', 'bounced')",
         [S_SUBS_UNSUBSCRIBE_ALL] =
                 "UPDATE subscription SET state = 'unsubscribed', unsubscribed_at = ?2"
-                " WHERE subscriber_id = ?1 AND state IN ('pending', 'confirmed', 'bounced')"
-                " RETURNING list",
+                " WHERE subscriber_id = ?1 AND state IN ('pending', 'confirmed', 'bounced')",
         [S_STATS_BOUNCES] = "SELECT kind, count(*) FROM bounce GROUP BY kind",
         [S_ISSUE_BOUNCES] = "SELECT kind, count(*) FROM bounce WHERE issue_id = ?1 GROUP BY kind",
         [S_RATE_GET] = "SELECT window_start, count FROM rate_limit WHERE key = ?1",
@@ -2227,27 +2231,16 @@ int store_subscriber_bounced(struct store *st, int64_t subscriber_id, int64_t *c
 }
 
 int store_subscriber_unsubscribe_all(struct store *st, int64_t subscriber_id, int64_t now,
-                                     int (*fn)(void *ud, const char *list), void *ud)
+                                     const char *source)
 {
-        sqlite3_stmt *s = stmt(st, S_SUBS_UNSUBSCRIBE_ALL);
+        sqlite3_stmt *s = stmt(st, S_CONSENT_UNSUBSCRIBE_ALL);
         sqlite3_bind_int64(s, 1, subscriber_id);
         sqlite3_bind_int64(s, 2, now);
-        /* RETURNING rows are collected before fn writes elsewhere */
-        char lists[16][LIST_NAME_MAX_BYTES + 1];
-        size_t n = 0;
-        int rc;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-                if (n < 16)
-                        snprintf(lists[n++], sizeof(lists[0]), "%s", (const char *)sqlite3_column_text(s, 0));
-        sqlite3_reset(s);
-        if (rc != SQLITE_DONE)
-                return fail(st, rc, "unsubscribe all");
-        for (size_t i = 0; i < n; i++) {
-                int r = fn(ud, lists[i]);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        sqlite3_bind_text(s, 3, source, -1, SQLITE_STATIC);
+        int r = run(st, S_CONSENT_UNSUBSCRIBE_ALL, s);
+        if (r < 0)
+                return r;
+        return run_ints(st, S_SUBS_UNSUBSCRIBE_ALL, 2, subscriber_id, now, NULL);
 }
 
 int store_issue_bounces(struct store *st, int64_t issue_id, int64_t *bounced, int64_t *complaints)

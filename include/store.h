@@ -299,9 +299,10 @@ int store_bounce_add(struct store *st, const struct bounce_row *b, bool *added);
 int store_bounce_temporary_count(struct store *st, int64_t subscriber_id, int64_t since, int64_t *n);
 /* Suppress: pending and confirmed subscriptions of the subscriber become 'bounced'. */
 int store_subscriber_bounced(struct store *st, int64_t subscriber_id, int64_t *changed);
-/* Unsubscribe from every list; fn is called with each list left. */
+/* Unsubscribe from every list, with one consent event ("unsubscribe",
+ * from `source`) for each list left. */
 int store_subscriber_unsubscribe_all(struct store *st, int64_t subscriber_id, int64_t now,
-                                     int (*fn)(void *ud, const char *list), void *ud);
+                                     const char *source);
 int store_issue_bounces(struct store *st, int64_t issue_id, int64_t *bounced, int64_t *complaints);
 
 const char *issue_state_name(enum issue_state s);

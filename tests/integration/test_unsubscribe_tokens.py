@@ -1,7 +1,8 @@
 """Unsubscribing (issue 16): a newsletter mail's unsubscribe token is 32
 random bytes that name nothing, found by its hash alone (sql/010), and the
 tokens of mails sent before, which named their outbox row in their first 8
-bytes, keep working."""
+bytes, keep working; a complaint records one consent event for every list it
+unsubscribes from, however many there are."""
 import base64
 import hashlib
 import os
@@ -11,6 +12,8 @@ import pytest
 
 from ctlhelpers import confirmed_list, ctl, need_ctl, write
 from nlhelpers import check_answer, db_connect, token_hash, token_raw
+from test_deliverability import (RETURN_PATH, WAIT, arf, bounce, import_confirmed, send_issue,
+                                 with_return_path)
 
 pytestmark = pytest.mark.usefixtures("ctl_available")
 
@@ -104,3 +107,30 @@ def test_token_of_a_mail_sent_before_the_change_still_works(daemon, smtp, workdi
     assert daemon.subscription("old@example.org")["state"] == "unsubscribed"
     assert daemon.subscription("new@example.org")["state"] == "confirmed"
 
+
+def test_complaint_records_a_consent_event_for_each_of_20_lists(daemon_factory, smtp, workdir):
+    lists = ["liste%02d" % i for i in range(20)]
+    d = daemon_factory({"subscription": {"lists": ", ".join(lists)},
+                        "bounce": {"return_path": RETURN_PATH}})
+    for name in lists:
+        import_confirmed(d, workdir, ["viel@example.org"], list_name=name)
+    assert {r["list"] for r in d.query("SELECT list FROM subscription WHERE state = 'confirmed'")} \
+        == set(lists)
+    send_issue(d, workdir, "Ausgabe 1")
+    (mail,) = smtp.wait_for(1, timeout=WAIT)
+    d.settle(timeout=WAIT)
+
+    r = bounce(d, arf(with_return_path(mail)))
+    assert r.rc == 0, r
+    assert {s["list"]: s["state"] for s in d.query("SELECT list, state FROM subscription")} == \
+        {name: "unsubscribed" for name in lists}
+
+    consent = ctl(d, "export", "viel@example.org").ok().json["consent"]
+    events = [c for c in consent if c["event"] == "unsubscribe"]
+    assert sorted(c["list"] for c in events) == lists, events
+    assert all(c["source"] == "complaint" for c in events), events
+
+    # a second copy of the complaint finds nothing left to unsubscribe
+    assert bounce(d, arf(with_return_path(mail))).rc == 0
+    consent = ctl(d, "export", "viel@example.org").ok().json["consent"]
+    assert len([c for c in consent if c["event"] == "unsubscribe"]) == 20
