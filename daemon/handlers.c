@@ -200,9 +200,8 @@ static int find_token(struct handler_ctx *ctx, const struct request *req, enum t
         }
         int r = store_token_find(ctx->store, t.hash, row);
         if (r == 1 && kind == TOKEN_UNSUBSCRIBE) {
-                /* a newsletter's token: its first bytes name its mail, which keeps the hash */
-                struct token_lookup tl = { .row = token_row(&t), .hash = t.hash };
-                r = store_mail_token_find(ctx->store, &tl, row);
+                /* a newsletter's token: its mail keeps the hash */
+                r = store_mail_token_find(ctx->store, t.hash, row);
         }
         if (r < 0)
                 return r;
@@ -771,22 +770,6 @@ static int h_cancel(struct handler_ctx *ctx, const struct request *req, struct r
 
 /* ---- bounces and complaints ---- */
 
-struct complaint_ctx {
-        struct handler_ctx *ctx;
-        const struct request *req;
-        int64_t subscriber_id;
-};
-
-static int complaint_consent(void *ud, const char *list)
-{
-        struct complaint_ctx *cc = ud;
-        struct consent c = {
-                .subscriber_id = cc->subscriber_id, .list = list, .event = "unsubscribe",
-                .at = cc->ctx->now, .source = "complaint",
-        };
-        return store_consent_add(cc->ctx->store, &c);
-}
-
 static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
 {
         static const char *const fields[] = { "message", NULL };
@@ -882,9 +865,8 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
                         return r;
                 action = "suppressed";
         } else if (bi.kind == BOUNCE_COMPLAINT) {
-                struct complaint_ctx cc = { .ctx = ctx, .req = req, .subscriber_id = subscriber_id };
                 if ((r = store_subscriber_unsubscribe_all(ctx->store, subscriber_id, ctx->now,
-                                                          complaint_consent, &cc)) < 0)
+                                                          "complaint")) < 0)
                         return r;
                 action = "unsubscribed";
         }

@@ -226,10 +226,10 @@ static int build_newsletter(struct sched *s, const struct outbox_row *row, int64
         int r = issue_texts(s, row->issue_id, &it);
         if (r != 0)
                 return r;
-        /* the token names this mail's row, which keeps its hash (see
-         * claim_row); a test send's link opens nothing: no hash is kept */
+        /* this mail's row keeps the token's hash (see claim_row); a test
+         * send's link opens nothing: no hash is kept */
         struct token t;
-        if ((r = token_new_for_row(&t, row->id)) < 0) {
+        if ((r = token_new(&t)) < 0) {
                 issue_text_unref(it);
                 return r;
         }

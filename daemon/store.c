@@ -20,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include "buf.h"
@@ -33,7 +32,7 @@ enum stmt_id {
         S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
         S_SUB_FIND, S_SUBSCRIBER_FIND, S_SUBSCRIBER_ADD, S_SUBSCRIBER_NAME,
         S_SUB_ADD, S_SUB_RESTART, S_SUB_MAILED, S_SUB_CONFIRM, S_SUB_UNSUBSCRIBE,
-        S_CONSENT_ADD,
+        S_CONSENT_ADD, S_CONSENT_UNSUBSCRIBE_ALL,
         S_SIGNUP_FIND, S_SIGNUP_NAME, S_SIGNUP_GET, S_SIGNUP_TO_CONSENT, S_SIGNUP_DELETE, S_SIGNUP_DELETE_ONE,
         S_SUB_LINK, S_SUB_UNLINK,
         S_SIGNUP_OF_MAIL, S_SIGNUP_OF_KEY, S_SIGNUP_OF_SUBSCRIBER, S_PERIOD_LAST, S_PERIOD_ADD,
@@ -160,11 +159,11 @@ static const char *const stmt_sql[S_N] = {
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1,"
                 " token_hash_prev = CASE WHEN ?2 IS NULL THEN token_hash_prev ELSE token_hash END,"
                 " token_hash = coalesce(?2, token_hash) WHERE id = ?1",
+        /* by the hash of its latest attempt's token or the one before (sql/010) */
         [S_MAIL_TOKEN] =
-                "SELECT o.token_hash, o.created_at, s.id, s.subscriber_id, s.state, s.list,"
-                " o.token_hash_prev"
+                "SELECT o.created_at, s.id, s.subscriber_id, s.state, s.list"
                 " FROM outbox o JOIN subscription s ON s.id = o.subscription_id"
-                " WHERE o.id = ?1 AND o.kind = 'newsletter'",
+                " WHERE (o.token_hash = ?1 OR o.token_hash_prev = ?1) AND o.kind = 'newsletter'",
         [S_OUTBOX_FINISH] =
                 "UPDATE outbox SET state = ?2, next_at = ?3, reply = ?5,"
                 " done_at = CASE WHEN ?2 IN ('sent', 'failed') THEN ?4 END,"
@@ -374,10 +373,14 @@ static const char *const stmt_sql[S_N] = {
         [S_SUBS_BOUNCED] =
                 "UPDATE subscription SET state = 'bounced' WHERE subscriber_id = ?1"
                 " AND state IN ('pending', 'confirmed')",
+        /* one consent event per list the next statement leaves, however many */
+        [S_CONSENT_UNSUBSCRIBE_ALL] =
+                "INSERT INTO consent (subscriber_id, list, event, at, source)"
+                " SELECT subscriber_id, list, 'unsubscribe', ?2, ?3 FROM subscription"
+                " WHERE subscriber_id = ?1 AND state IN ('pending', 'confirmed', 'bounced')",
         [S_SUBS_UNSUBSCRIBE_ALL] =
                 "UPDATE subscription SET state = 'unsubscribed', unsubscribed_at = ?2"
-                " WHERE subscriber_id = ?1 AND state IN ('pending', 'confirmed', 'bounced')"
-                " RETURNING list",
+                " WHERE subscriber_id = ?1 AND state IN ('pending', 'confirmed', 'bounced')",
         [S_STATS_BOUNCES] = "SELECT kind, count(*) FROM bounce GROUP BY kind",
         [S_ISSUE_BOUNCES] = "SELECT kind, count(*) FROM bounce WHERE issue_id = ?1 GROUP BY kind",
         [S_RATE_GET] = "SELECT window_start, count FROM rate_limit WHERE key = ?1",
@@ -1565,35 +1568,26 @@ int store_outbox_sending(struct store *st, int64_t id, const uint8_t *token_hash
         return run(st, S_OUTBOX_SENDING, s);
 }
 
-int store_mail_token_find(struct store *st, const struct token_lookup *t, struct token_row *out)
+int store_mail_token_find(struct store *st, const uint8_t hash[32], struct token_row *out)
 {
         sqlite3_stmt *s = stmt(st, S_MAIL_TOKEN);
-        sqlite3_bind_int64(s, 1, t->row);
+        sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
         int rc = sqlite3_step(s);
         if (rc != SQLITE_ROW) {
                 sqlite3_reset(s);
                 return rc == SQLITE_DONE ? 1 : fail(st, rc, "mail token");
         }
-        int r = 1;
-        /* both compared, always, in constant time */
-        bool now_ok = sqlite3_column_bytes(s, 0) == 32 &&
-                      CRYPTO_memcmp(sqlite3_column_blob(s, 0), t->hash, 32) == 0;
-        bool prev_ok = sqlite3_column_bytes(s, 6) == 32 &&
-                       CRYPTO_memcmp(sqlite3_column_blob(s, 6), t->hash, 32) == 0;
-        if (now_ok | prev_ok) {
-                int state = NAME_INDEX(sub_state_names, sqlite3_column_text(s, 4));
-                out->kind = TOKEN_UNSUBSCRIBE;
-                out->issued_at = sqlite3_column_int64(s, 1);
-                out->expires_at = 0;
-                out->subscription_id = sqlite3_column_int64(s, 2);
-                out->subscriber_id = sqlite3_column_int64(s, 3);
-                out->stripped = false;
-                out->state = state < 0 ? SUB_UNSUBSCRIBED : (enum sub_state)state;
-                snprintf(out->list, sizeof(out->list), "%s", (const char *)sqlite3_column_text(s, 5));
-                r = 0;
-        }
+        int state = NAME_INDEX(sub_state_names, sqlite3_column_text(s, 3));
+        out->kind = TOKEN_UNSUBSCRIBE;
+        out->issued_at = sqlite3_column_int64(s, 0);
+        out->expires_at = 0;
+        out->subscription_id = sqlite3_column_int64(s, 1);
+        out->subscriber_id = sqlite3_column_int64(s, 2);
+        out->stripped = false;
+        out->state = state < 0 ? SUB_UNSUBSCRIBED : (enum sub_state)state;
+        snprintf(out->list, sizeof(out->list), "%s", (const char *)sqlite3_column_text(s, 4));
         sqlite3_reset(s);
-        return r;
+        return 0;
 }
 
 int store_outbox_finish(struct store *st, int64_t id, enum mail_state state, int64_t next_at,
@@ -2375,27 +2369,16 @@ int store_subscriber_bounced(struct store *st, int64_t subscriber_id, int64_t *c
 }
 
 int store_subscriber_unsubscribe_all(struct store *st, int64_t subscriber_id, int64_t now,
-                                     int (*fn)(void *ud, const char *list), void *ud)
+                                     const char *source)
 {
-        sqlite3_stmt *s = stmt(st, S_SUBS_UNSUBSCRIBE_ALL);
+        sqlite3_stmt *s = stmt(st, S_CONSENT_UNSUBSCRIBE_ALL);
         sqlite3_bind_int64(s, 1, subscriber_id);
         sqlite3_bind_int64(s, 2, now);
-        /* RETURNING rows are collected before fn writes elsewhere */
-        char lists[16][LIST_NAME_MAX_BYTES + 1];
-        size_t n = 0;
-        int rc;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-                if (n < 16)
-                        snprintf(lists[n++], sizeof(lists[0]), "%s", (const char *)sqlite3_column_text(s, 0));
-        sqlite3_reset(s);
-        if (rc != SQLITE_DONE)
-                return fail(st, rc, "unsubscribe all");
-        for (size_t i = 0; i < n; i++) {
-                int r = fn(ud, lists[i]);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        sqlite3_bind_text(s, 3, source, -1, SQLITE_STATIC);
+        int r = run(st, S_CONSENT_UNSUBSCRIBE_ALL, s);
+        if (r < 0)
+                return r;
+        return run_ints(st, S_SUBS_UNSUBSCRIBE_ALL, 2, subscriber_id, now, NULL);
 }
 
 int store_issue_bounces(struct store *st, int64_t issue_id, int64_t *bounced, int64_t *complaints)

@@ -88,25 +88,6 @@ int token_new(struct token *t)
         return 0;
 }
 
-int token_new_for_row(struct token *t, int64_t row)
-{
-        for (int i = 0; i < 8; i++)
-                t->raw[i] = (uint8_t)((uint64_t)row >> (56 - 8 * i));
-        if (csprng_bytes(t->raw + 8, TOKEN_BYTES - 8) < 0)
-                return -EIO;
-        b64url_encode(t->raw, TOKEN_BYTES, t->text);
-        token_hash(t);
-        return 0;
-}
-
-int64_t token_row(const struct token *t)
-{
-        uint64_t v = 0;
-        for (int i = 0; i < 8; i++)
-                v = v << 8 | t->raw[i];
-        return (int64_t)(v & INT64_MAX);
-}
-
 bool token_parse(const char *text, size_t len, struct token *t)
 {
         if (len != TOKEN_TEXT_LEN)

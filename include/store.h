@@ -178,13 +178,9 @@ int store_outbox_due(struct store *st, int64_t now, unsigned limit,
                      int (*fn)(void *ud, const struct outbox_row *row), void *ud);
 /* Handed to a sender; a newsletter mail's unsubscribe token hash goes into its row. */
 int store_outbox_sending(struct store *st, int64_t id, const uint8_t *token_hash);
-struct token_lookup {
-        int64_t row;
-        const uint8_t *hash;
-};
-/* The unsubscribe token of a newsletter mail (the row its token names);
- * 1 when that row holds another hash or does not exist. */
-int store_mail_token_find(struct store *st, const struct token_lookup *t, struct token_row *out);
+/* The unsubscribe token of a newsletter mail, by its hash (that of the
+ * mail's latest attempt or the one before); 1 when no mail has it. */
+int store_mail_token_find(struct store *st, const uint8_t hash[32], struct token_row *out);
 /* The outcome of an attempt.  `undelivered`: the relay cannot have the mail
  * (its data never ended), so the token it carried is dropped and the one
  * before it stays: every copy that may be out there keeps a working link. */
@@ -318,9 +314,10 @@ int store_bounce_add(struct store *st, const struct bounce_row *b, bool *added);
 int store_bounce_temporary_count(struct store *st, int64_t subscriber_id, int64_t since, int64_t *n);
 /* Suppress: pending and confirmed subscriptions of the subscriber become 'bounced'. */
 int store_subscriber_bounced(struct store *st, int64_t subscriber_id, int64_t *changed);
-/* Unsubscribe from every list; fn is called with each list left. */
+/* Unsubscribe from every list, with one consent event ("unsubscribe",
+ * from `source`) for each list left. */
 int store_subscriber_unsubscribe_all(struct store *st, int64_t subscriber_id, int64_t now,
-                                     int (*fn)(void *ud, const char *list), void *ud);
+                                     const char *source);
 int store_issue_bounces(struct store *st, int64_t issue_id, int64_t *bounced, int64_t *complaints);
 
 const char *issue_state_name(enum issue_state s);

@@ -18,14 +18,6 @@ struct token {
 /* A fresh token from csprng_bytes().  0, or -EIO when the CSPRNG fails. */
 int token_new(struct token *t);
 
-/* A token whose first 8 bytes name a row (big-endian) and whose other 24
- * are random (192 bits): the row keeps the token's hash, so issuing one
- * costs no insert of its own.  Looked up by the row, the hashes compared in
- * constant time. */
-int token_new_for_row(struct token *t, int64_t row);
-/* The row a token of token_new_for_row() names (any token names one). */
-int64_t token_row(const struct token *t);
-
 /* Parse the text form strictly (exactly 43 base64url characters, canonical
  * final character) and compute its hash.  false when malformed. */
 bool token_parse(const char *text, size_t len, struct token *t);

@@ -17,8 +17,8 @@ CREATE TABLE issue (
 ALTER TABLE outbox ADD COLUMN issue_id INTEGER REFERENCES issue(id) ON DELETE CASCADE;
 -- the recipient of a mail with no subscription (a test send)
 ALTER TABLE outbox ADD COLUMN rcpt TEXT;
--- the SHA-256 of the unsubscribe token in that newsletter mail; the token
--- names this row in its first 8 bytes (see token_new_for_row)
+-- the SHA-256 of the unsubscribe token in that newsletter mail, by which
+-- a click finds the mail (sql/010)
 ALTER TABLE outbox ADD COLUMN token_hash BLOB;
 -- and of the attempt before: a mail the relay took but whose answer got lost
 -- is sent again with a new token, and the first copy's link must still work
