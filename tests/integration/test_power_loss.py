@@ -55,6 +55,7 @@ def acknowledgements(trace_path):
     with open(trace_path, encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f):
             tid, _, call = line.partition(" ")
+            call = call.lstrip()        # (strace pads short thread ids)
             # (a call another thread interrupts is split: "fdatasync(5
             # <unfinished ...>" ... "<... fdatasync resumed>) = 0")
             if call.startswith(("fdatasync(", "fsync(", "<... fdatasync resumed>",
