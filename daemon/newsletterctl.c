@@ -359,9 +359,9 @@ static int cmd_stats(int argc, char **argv)
                (long long)int_of(mails, "queued"), (long long)int_of(mails, "sent"),
                (long long)int_of(mails, "deferred"), (long long)int_of(mails, "failed"));
         json_t *b = json_object_get(ans, "bounces");
-        printf("reports:     %lld permanent bounces, %lld temporary, %lld complaints\n",
+        printf("reports:     %lld permanent bounces, %lld temporary, %lld complaints, %lld refused\n",
                (long long)int_of(b, "permanent"), (long long)int_of(b, "temporary"),
-               (long long)int_of(b, "complaints"));
+               (long long)int_of(b, "complaints"), (long long)int_of(b, "refused"));
         printf("\n%-10s  %8s  %13s\n", "day (UTC)", "sign-ups", "confirmations");
         size_t i;
         json_t *d;
@@ -842,9 +842,16 @@ static int cmd_bounce(int argc, char **argv)
                 json_decref(ans);
                 die(retry ? EXIT_TEMPFAIL : EXIT_REFUSED, "%s", text);
         }
-        printf("%s report for mail %lld: subscriber %s\n",
-               json_string_value(json_object_get(ans, "kind")), (long long)int_of(ans, "mail"),
-               json_string_value(json_object_get(ans, "action")));
+        /* a refused report is consumed too: returned, it would only come back */
+        const char *action = json_string_value(json_object_get(ans, "action"));
+        if (action && strcmp(action, "refused") == 0)
+                printf("%s report refused, nothing changed: %s\n",
+                       json_string_value(json_object_get(ans, "kind")),
+                       json_string_value(json_object_get(ans, "reason")));
+        else
+                printf("%s report for mail %lld: subscriber %s\n",
+                       json_string_value(json_object_get(ans, "kind")), (long long)int_of(ans, "mail"),
+                       action);
         json_decref(ans);
         return 0;
 }
