@@ -52,7 +52,7 @@ static int queue_confirmation(struct handler_ctx *ctx, int64_t subscription_id, 
 {
         if (ctx->conf->mails_per_hour) {
                 struct rate_rule rule;
-                ratelimit_mail_rule(ctx->conf->mails_per_hour, &rule);
+                ratelimit_mail_rule(ctx->conf->keys.ratelimit, ctx->conf->mails_per_hour, &rule);
                 int q = ratelimit_hit(ctx->store, &rule, 1, ctx->now);
                 if (q)
                         return q;
@@ -110,7 +110,7 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
         }
         if (req->ip.s) {
                 struct rate_rule rules[2];
-                if (!ratelimit_ip_rules(req->ip.s, req->ip.len, c->signups_per_ip,
+                if (!ratelimit_ip_rules(c->keys.ratelimit, req->ip.s, req->ip.len, c->signups_per_ip,
                                         c->signups_per_network, rules)) {
                         reply_error(rep, ERR_INVALID_REQUEST, "ip is not an IPv4 or IPv6 address");
                         return 0;
