@@ -905,10 +905,12 @@ static const struct command commands[] = {
           "transport delivers it to the [bounce] return_path address. A permanent\n"
           "failure suppresses the subscriber (bounced: no further mail), temporary ones\n"
           "are counted ([bounce] temporary_limit within temporary_window suppress too),\n"
-          "a complaint unsubscribes. Exit 0 when understood and applied; 1 when the\n"
-          "message is no report or names no mail or subscriber of ours (nothing\n"
-          "changes); 75 (EX_TEMPFAIL: the MTA tries again) when the daemon cannot be\n"
-          "reached.", cmd_bounce },
+          "a complaint unsubscribes. With return_path set, a report that came to no\n"
+          "VERP address with a valid tag of a mail to the recipient it names is refused:\n"
+          "nothing changes, it is counted (stats: refused), exit 0. Exit 0 when\n"
+          "understood (applied or refused); 1 when the message is no report or names no\n"
+          "mail or subscriber of ours (nothing changes); 75 (EX_TEMPFAIL: the MTA tries\n"
+          "again) when the daemon cannot be reached.", cmd_bounce },
         { "export", "export EMAIL",
           "Prints as JSON everything stored about the address: subscriptions, the consent\n"
           "record, mails, token dates (GDPR Art. 15).", cmd_export },
