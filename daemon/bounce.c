@@ -21,6 +21,7 @@
 #include "addr.h"
 #include "bounce.h"
 #include "log.h"
+#include "secret.h"
 
 #define MIME_DEPTH_MAX  8               /* multipart nesting we follow */
 #define MIME_PARTS_MAX  256             /* entities looked at per message */
@@ -81,13 +82,17 @@ struct rcpt_group {
         char diag[FIELD_MAX];
 };
 
-/* The return_path template split at "{id}". */
+/* The return_path template split at "{id}", the keys its tags are checked
+ * with, and whether an address of its form was seen whose id or tag was
+ * wrong. */
 struct verp {
         bool on;
         const char *prefix;
         size_t prefix_len;
         const char *suffix;
         size_t suffix_len;
+        const struct secret_keys *keys;
+        bool invalid;
 };
 
 const char *bounce_kind_name(enum bounce_kind k)
@@ -628,9 +633,10 @@ static void recipient_set(char *out, const char *v)
 
 /* ---- VERP --------------------------------------------------------------- */
 
-static void verp_init(struct verp *v, const char *tmpl)
+static void verp_init(struct verp *v, const char *tmpl, const struct secret_keys *keys)
 {
         memset(v, 0, sizeof(*v));
+        v->keys = keys;
         const char *id = tmpl ? strstr(tmpl, "{id}") : NULL;
         if (!id)
                 return;
@@ -657,14 +663,15 @@ static bool verp_piece_eq(struct span a, size_t off, const char *pat, size_t n, 
         return true;
 }
 
-/* The mail id in a VERP address; 0 when the address is not one of ours or
- * its id is malformed (non-digits, a leading zero, more than 18 digits). */
-static int64_t verp_match(const struct verp *v, struct span a)
+/* The mail id in a VERP address "PREFIX<id>-<tag>SUFFIX"; 0 when the
+ * address is not one of ours, or when its id is malformed (non-digits, a
+ * leading zero, more than 18 digits) or its tag is not that id's under one
+ * of our keys: only we can make a valid one, so a valid one shows that the
+ * report came back from where that mail went.  An address of our form that
+ * fails sets v->invalid. */
+static int64_t verp_match(struct verp *v, struct span a)
 {
-        if (!v->on || a.n < v->prefix_len + v->suffix_len + 1)
-                return 0;
-        size_t digits = a.n - v->prefix_len - v->suffix_len;
-        if (digits > VERP_ID_DIGITS)
+        if (!v->on || a.n < v->prefix_len + v->suffix_len)
                 return 0;
         const char *at_p = memrchr(a.p, '@', a.n);
         size_t at = at_p ? (size_t)(at_p - a.p) : SIZE_MAX;
@@ -672,15 +679,18 @@ static int64_t verp_match(const struct verp *v, struct span a)
             !verp_piece_eq(a, a.n - v->suffix_len, v->suffix, v->suffix_len, at))
                 return 0;
         const char *d = a.p + v->prefix_len;
-        if (digits > 1 && d[0] == '0')
-                return 0;
+        size_t n = a.n - v->prefix_len - v->suffix_len, digits = 0;
+        while (digits < n && is_digit(d[digits]))
+                digits++;
         int64_t id = 0;
-        for (size_t i = 0; i < digits; i++) {
-                if (!is_digit(d[i]))
-                        return 0;
+        bool ok = digits >= 1 && digits <= VERP_ID_DIGITS && !(digits > 1 && d[0] == '0') &&
+                  digits < n && d[digits] == '-';
+        for (size_t i = 0; ok && i < digits; i++)
                 id = id * 10 + (d[i] - '0');
-        }
-        return id;
+        if (ok && secret_tag_check(v->keys, id, d + digits + 1, n - digits - 1))
+                return id;
+        v->invalid = true;
+        return 0;
 }
 
 /* Prefix and suffix of the template, whatever stands between them. */
@@ -695,7 +705,7 @@ static bool verp_like(const struct verp *v, struct span a)
 }
 
 struct verp_search {
-        const struct verp *verp;
+        struct verp *verp;
         int64_t id;
 };
 
@@ -706,7 +716,7 @@ static bool verp_try(struct span a, void *ctx)
         return vs->id > 0;
 }
 
-static int64_t verp_in_value(const struct verp *v, const char *value)
+static int64_t verp_in_value(struct verp *v, const char *value)
 {
         struct verp_search vs = { v, 0 };
         if (!v->on || !addr_list_each(value, verp_try, &vs))
@@ -715,7 +725,7 @@ static int64_t verp_in_value(const struct verp *v, const char *value)
 }
 
 /* The id in any field called `name` of a header block. */
-static int64_t verp_in_header(const struct verp *v, struct span hdr, const char *name)
+static int64_t verp_in_header(struct verp *v, struct span hdr, const char *name)
 {
         const char *p = hdr.p, *end = hdr.p + hdr.n;
         struct field f;
@@ -1357,7 +1367,7 @@ static void notice_parse(struct span text, struct span hdr, const struct verp *v
 
 /* "Return-Path:" in the header of the copy of the original that a plain
  * report quotes. */
-static int64_t verp_in_copy(const struct verp *v, struct span copy)
+static int64_t verp_in_copy(struct verp *v, struct span copy)
 {
         const char *p = copy.p, *end = copy.p + copy.n;
         struct span line, hdr, body;
@@ -1376,7 +1386,8 @@ static int64_t verp_in_copy(const struct verp *v, struct span copy)
 
 /* ---- the whole message -------------------------------------------------- */
 
-int bounce_parse(const char *msg, size_t len, const char *return_path, struct bounce_info *out)
+int bounce_parse(const char *msg, size_t len, const char *return_path, const struct secret_keys *keys,
+                 struct bounce_info *out)
 {
         memset(out, 0, sizeof(*out));
         if (!msg || len > BOUNCE_MSG_MAX)
@@ -1387,7 +1398,7 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, struct bo
         len = last_nl ? (size_t)(last_nl - msg) + 1 : 0;
 
         struct verp v;
-        verp_init(&v, return_path);
+        verp_init(&v, return_path, keys);
         struct scan *sc = xcalloc(1, sizeof(*sc));
         struct span whole = { msg, len }, hdr, body, copy = { msg, 0 };
         entity_split(whole, &hdr, &body);
@@ -1421,6 +1432,8 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, struct bo
                 out->mail_id = verp_in_value(&v, sc->orig_return_path);
         if (!out->mail_id)
                 out->mail_id = verp_in_copy(&v, copy);
+        out->verp = out->mail_id ? BOUNCE_VERP_VALID : v.invalid ? BOUNCE_VERP_INVALID :
+                    BOUNCE_VERP_ABSENT;
 
         free(sc->notice_owned);
         free(sc);

@@ -24,6 +24,7 @@
 #include "conf.h"
 #include "log.h"
 #include "mime.h"
+#include "secret.h"
 
 enum key_type { K_STR, K_PATH, K_DURATION, K_UINT, K_LIST, K_STARTTLS, K_FROM, K_URLTMPL,
                 K_SMTPURLS, K_LOGLEVEL, K_GROUP, K_RETURNPATH, K_DOMAIN };
@@ -42,6 +43,7 @@ static const struct key keys[] = {
         { "daemon", "public_socket", K_PATH, O(public_socket), 0, 0 },
         { "daemon", "admin_socket", K_PATH, O(admin_socket), 0, 0 },
         { "daemon", "database", K_PATH, O(database), 0, 0 },
+        { "daemon", "key_file", K_PATH, O(key_file), 0, 0 },
         { "daemon", "public_group", K_GROUP, O(public_group), 0, 0 },
         { "daemon", "admin_group", K_GROUP, O(admin_group), 0, 0 },
         { "daemon", "admin_users", K_LIST, O(admin_users), 0, 0 },
@@ -394,14 +396,16 @@ static bool set_value(struct parse_state *ps, const struct key *k, const char *v
                         set_str(dst, "");
                         return true;
                 }
-                /* check it as an address with {id} standing for a number */
+                /* check it as an address with {id} standing for the longest
+                 * mail id and its tag (secret.h) */
                 char sample[ADDR_INPUT_MAX + 1];
                 const char *id = strstr(value, "{id}");
                 if (!id || strlen(value) > 200) {
                         snprintf(err, errlen, "return_path must be an address containing {id}");
                         return false;
                 }
-                snprintf(sample, sizeof(sample), "%.*s1234567890%s", (int)(id - value), value, id + 4);
+                snprintf(sample, sizeof(sample), "%.*s123456789012345678-0123456789abcdef%s",
+                         (int)(id - value), value, id + 4);
                 struct addr a;
                 if (addr_parse(sample, strlen(sample), &a) != ADDR_OK || strstr(id + 4, "{id}")) {
                         snprintf(err, errlen, "return_path must be an address containing {id} once");
@@ -515,6 +519,7 @@ void conf_defaults(struct conf *c)
         c->public_socket = xstrdup("/run/newsletterd/public.sock");
         c->admin_socket = xstrdup("/run/newsletterd/admin.sock");
         c->database = xstrdup("/var/lib/newsletterd/newsletterd.db");
+        c->key_file = xstrdup("");
         c->public_group = xstrdup("");
         c->admin_group = xstrdup("");
         c->log_level = LOG_LVL_INFO;
@@ -554,6 +559,8 @@ void conf_free(struct conf *c)
         free(c->public_socket);
         free(c->admin_socket);
         free(c->database);
+        free(c->key_file);
+        secret_keys_clear(&c->keys);
         free(c->public_group);
         free(c->admin_group);
         list_free(&c->admin_users);

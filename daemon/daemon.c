@@ -126,8 +126,30 @@ static int signing_load(const struct conf *c, struct signing *sg)
         return 0;
 }
 
-/* Load and check everything the config names.  0, or errors printed. */
-static int load_config(const char *path, struct conf **cp, struct templates **tp, struct signing *sg)
+/* The secret keys of [daemon] key_file (default: next to the database).
+ * A missing file is made when `create` is set; --check-config makes none
+ * and only checks a file that is there. */
+static int keys_load(struct conf *c, bool create)
+{
+        char path[4096], err[300];
+        if (snprintf(path, sizeof(path), "%s%s", *c->key_file ? c->key_file : c->database,
+                     *c->key_file ? "" : ".key") >= (int)sizeof(path)) {
+                fprintf(stderr, "%s: [daemon] key_file: path too long\n", c->path);
+                return 1;
+        }
+        if (!create && access(path, F_OK) < 0 && errno == ENOENT)
+                return 0;
+        if (secret_load(path, create, &c->keys, err, sizeof(err)) != 0) {
+                fprintf(stderr, "%s: [daemon] key_file %s: %s\n", c->path, path, err);
+                return 1;
+        }
+        return 0;
+}
+
+/* Load and check everything the config names.  0, or errors printed.
+ * `create`: make what is missing that a running daemon needs (the key file). */
+static int load_config(const char *path, bool create, struct conf **cp, struct templates **tp,
+                       struct signing *sg)
 {
         struct conf *c = xcalloc(1, sizeof(*c));
         struct templates *t = xcalloc(1, sizeof(*t));
@@ -152,7 +174,7 @@ static int load_config(const char *path, struct conf **cp, struct templates **tp
                 r = 1;
                 goto fail;
         }
-        if (signing_load(c, sg) != 0) {
+        if (keys_load(c, create) != 0 || signing_load(c, sg) != 0) {
                 r = 1;
                 goto fail;
         }
@@ -174,7 +196,7 @@ int daemon_check_config(const char *path)
         struct conf *c;
         struct templates *t;
         struct signing sg;
-        if (load_config(path, &c, &t, &sg) != 0)
+        if (load_config(path, false, &c, &t, &sg) != 0)
                 return 1;
         signing_free(&sg);
         conf_free(c);
@@ -374,7 +396,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 
         sd_notify(0, "RELOADING=1");
         log_info("reloading %s", d->conf->path);
-        if (load_config(d->conf->path, &c, &t, &sg) != 0) {
+        if (load_config(d->conf->path, true, &c, &t, &sg) != 0) {
                 log_err("reload failed: the configuration has errors; the old one stays in use");
                 sd_notify(0, "READY=1");
                 return 0;
@@ -449,7 +471,7 @@ int daemon_run(const char *path)
         struct signing sg = { 0 };
         int r;
 
-        if (load_config(path, &d.conf, &d.tmpl, &sg) != 0)
+        if (load_config(path, true, &d.conf, &d.tmpl, &sg) != 0)
                 return 1;
         log_set_level(d.conf->log_level);
         for (size_t i = 0; i < sg.n; i++)

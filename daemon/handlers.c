@@ -52,7 +52,7 @@ static int queue_confirmation(struct handler_ctx *ctx, int64_t subscription_id, 
 {
         if (ctx->conf->mails_per_hour) {
                 struct rate_rule rule;
-                ratelimit_mail_rule(ctx->conf->mails_per_hour, &rule);
+                ratelimit_mail_rule(ctx->conf->keys.ratelimit, ctx->conf->mails_per_hour, &rule);
                 int q = ratelimit_hit(ctx->store, &rule, 1, ctx->now);
                 if (q)
                         return q;
@@ -110,7 +110,7 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
         }
         if (req->ip.s) {
                 struct rate_rule rules[2];
-                if (!ratelimit_ip_rules(req->ip.s, req->ip.len, c->signups_per_ip,
+                if (!ratelimit_ip_rules(c->keys.ratelimit, req->ip.s, req->ip.len, c->signups_per_ip,
                                         c->signups_per_network, rules)) {
                         reply_error(rep, ERR_INVALID_REQUEST, "ip is not an IPv4 or IPv6 address");
                         return 0;
@@ -540,9 +540,10 @@ static int h_stats(struct handler_ctx *ctx, const struct request *req, struct re
                                                       "signups", (json_int_t)st.days[d].signups,
                                                       "confirmations", (json_int_t)st.days[d].confirmations));
         }
-        json_t *reports = json_pack("{sIsIsI}", "permanent", (json_int_t)st.bounces_permanent,
+        json_t *reports = json_pack("{sIsIsIsI}", "permanent", (json_int_t)st.bounces_permanent,
                                     "temporary", (json_int_t)st.bounces_temporary,
-                                    "complaints", (json_int_t)st.complaints);
+                                    "complaints", (json_int_t)st.complaints,
+                                    "refused", (json_int_t)st.bounces_refused);
         reply_ok(rep, json_pack("{sosososo}", "subscribers", subs, "mails", mails, "bounces", reports,
                                 "days", days));
         return 0;
@@ -770,6 +771,20 @@ static int h_cancel(struct handler_ctx *ctx, const struct request *req, struct r
 
 /* ---- bounces and complaints ---- */
 
+/* A report without proof: consumed (the MTA must not return it), logged,
+ * counted, and nothing else changes. */
+static int bounce_refuse(struct handler_ctx *ctx, const struct bounce_info *bi, const char *why,
+                         struct reply *rep)
+{
+        int r = store_bounce_refused(ctx->store, why, ctx->now);
+        if (r < 0)
+                return r;
+        log_warn("bounce: %s report refused: %s", bounce_kind_name(bi->kind), why);
+        reply_ok(rep, json_pack("{sssssIssss}", "kind", bounce_kind_name(bi->kind), "action", "refused",
+                                "mail", (json_int_t)0, "status", bi->status, "reason", why));
+        return 0;
+}
+
 static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
 {
         static const char *const fields[] = { "message", NULL };
@@ -789,14 +804,22 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
         for (size_t k = b64.len; k > 0 && b64.s[k - 1] == '=' && n > 0; k--)
                 n--;
         struct bounce_info bi;
-        bounce_parse((const char *)msg, (size_t)n, ctx->conf->return_path, &bi);
+        bool verp = *ctx->conf->return_path;
+        bounce_parse((const char *)msg, (size_t)n, ctx->conf->return_path, &ctx->conf->keys, &bi);
         free(msg);
         if (bi.kind == BOUNCE_UNKNOWN) {
                 reply_error(rep, ERR_INVALID_REQUEST, "not a bounce or complaint this daemon understands");
                 return 0;
         }
+        /* With VERP every mail of ours went out with its own tagged return
+         * path, so a true report came back to one: anything else anyone
+         * could have sent, naming anyone. */
+        if (verp && bi.verp != BOUNCE_VERP_VALID)
+                return bounce_refuse(ctx, &bi, bi.verp == BOUNCE_VERP_INVALID ?
+                                     "VERP address with a wrong id or tag" : "no VERP address", rep);
 
-        /* whose is it: the mail the VERP address names, else the address reported */
+        /* whose is it: the mail the VERP address names, else (without VERP)
+         * the address reported */
         int64_t subscriber_id = 0, issue_id = 0, outbox_id = 0;
         char sent_to[256] = "";
         int r;
@@ -805,14 +828,13 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
                                      &issue_id);
                 if (r < 0)
                         return r;
+                if (r == 1)
+                        return bounce_refuse(ctx, &bi, "VERP address of no mail or subscriber of ours", rep);
                 if (r == 0) {
                         outbox_id = bi.mail_id;
                         /* a report about someone else than who got that mail is not believed */
-                        if (bi.recipient[0] && strcasecmp(bi.recipient, sent_to) != 0) {
-                                reply_error(rep, ERR_INVALID_REQUEST,
-                                            "the report names another recipient than its mail had");
-                                return 0;
-                        }
+                        if (bi.recipient[0] && strcasecmp(bi.recipient, sent_to) != 0)
+                                return bounce_refuse(ctx, &bi, "another recipient than its mail had", rep);
                         /* a confirmation mail of a sign-up kept apart: its data
                          * joins the subscribers, where bounces are counted */
                         if (!subscriber_id &&
@@ -822,7 +844,7 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
                                 return r;
                 }
         }
-        if (!subscriber_id && bi.recipient[0]) {
+        if (!verp && !subscriber_id && bi.recipient[0]) {
                 struct addr a;
                 if (addr_parse(bi.recipient, strlen(bi.recipient), &a) == ADDR_OK &&
                     ((r = store_signup_adopt_key(ctx->store, a.key, ctx->now)) < 0 ||

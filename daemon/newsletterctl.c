@@ -359,9 +359,9 @@ static int cmd_stats(int argc, char **argv)
                (long long)int_of(mails, "queued"), (long long)int_of(mails, "sent"),
                (long long)int_of(mails, "deferred"), (long long)int_of(mails, "failed"));
         json_t *b = json_object_get(ans, "bounces");
-        printf("reports:     %lld permanent bounces, %lld temporary, %lld complaints\n",
+        printf("reports:     %lld permanent bounces, %lld temporary, %lld complaints, %lld refused\n",
                (long long)int_of(b, "permanent"), (long long)int_of(b, "temporary"),
-               (long long)int_of(b, "complaints"));
+               (long long)int_of(b, "complaints"), (long long)int_of(b, "refused"));
         printf("\n%-10s  %8s  %13s\n", "day (UTC)", "sign-ups", "confirmations");
         size_t i;
         json_t *d;
@@ -842,9 +842,16 @@ static int cmd_bounce(int argc, char **argv)
                 json_decref(ans);
                 die(retry ? EXIT_TEMPFAIL : EXIT_REFUSED, "%s", text);
         }
-        printf("%s report for mail %lld: subscriber %s\n",
-               json_string_value(json_object_get(ans, "kind")), (long long)int_of(ans, "mail"),
-               json_string_value(json_object_get(ans, "action")));
+        /* a refused report is consumed too: returned, it would only come back */
+        const char *action = json_string_value(json_object_get(ans, "action"));
+        if (action && strcmp(action, "refused") == 0)
+                printf("%s report refused, nothing changed: %s\n",
+                       json_string_value(json_object_get(ans, "kind")),
+                       json_string_value(json_object_get(ans, "reason")));
+        else
+                printf("%s report for mail %lld: subscriber %s\n",
+                       json_string_value(json_object_get(ans, "kind")), (long long)int_of(ans, "mail"),
+                       action);
         json_decref(ans);
         return 0;
 }
@@ -898,10 +905,12 @@ static const struct command commands[] = {
           "transport delivers it to the [bounce] return_path address. A permanent\n"
           "failure suppresses the subscriber (bounced: no further mail), temporary ones\n"
           "are counted ([bounce] temporary_limit within temporary_window suppress too),\n"
-          "a complaint unsubscribes. Exit 0 when understood and applied; 1 when the\n"
-          "message is no report or names no mail or subscriber of ours (nothing\n"
-          "changes); 75 (EX_TEMPFAIL: the MTA tries again) when the daemon cannot be\n"
-          "reached.", cmd_bounce },
+          "a complaint unsubscribes. With return_path set, a report that came to no\n"
+          "VERP address with a valid tag of a mail to the recipient it names is refused:\n"
+          "nothing changes, it is counted (stats: refused), exit 0. Exit 0 when\n"
+          "understood (applied or refused); 1 when the message is no report or names no\n"
+          "mail or subscriber of ours (nothing changes); 75 (EX_TEMPFAIL: the MTA tries\n"
+          "again) when the daemon cannot be reached.", cmd_bounce },
         { "export", "export EMAIL",
           "Prints as JSON everything stored about the address: subscriptions, the consent\n"
           "record, mails, token dates (GDPR Art. 15).", cmd_export },

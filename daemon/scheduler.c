@@ -9,6 +9,7 @@
  * a usable token, and a crash loses no mail: rows left 'sending' are queued
  * again at start-up and sent with a new token (at-least-once).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,10 +126,16 @@ static char *envelope_sender(const struct conf *c, int64_t id)
 {
         if (!*c->return_path)
                 return xstrdup(c->from_addr);
+        /* {id} becomes the mail's id and its tag: a bounce that names the
+         * mail proves that it came back from where the mail went */
         const char *p = strstr(c->return_path, "{id}");
+        char tag[SECRET_TAG_LEN + 1];
+        assert(c->keys.n > 0);
+        secret_tag(c->keys.key[0], id, tag);
         struct buf b;
         buf_init(&b, 0);
-        buf_printf(&b, "%.*s%lld%s", (int)(p - c->return_path), c->return_path, (long long)id, p + 4);
+        buf_printf(&b, "%.*s%lld-%s%s", (int)(p - c->return_path), c->return_path, (long long)id, tag,
+                   p + 4);
         return buf_steal(&b, NULL);
 }
 

@@ -57,6 +57,7 @@ enum stmt_id {
         S_RATE_GET, S_RATE_PUT, S_RATE_PURGE,
         S_MAIL_OWNER, S_BOUNCE_ADD, S_BOUNCE_COUNT, S_SUBS_BOUNCED, S_SUBS_UNSUBSCRIBE_ALL,
         S_ISSUE_BOUNCES, S_STATS_BOUNCES,
+        S_BOUNCE_REFUSED, S_STATS_REFUSED,
         S_N
 };
 
@@ -382,6 +383,10 @@ static const char *const stmt_sql[S_N] = {
                 "UPDATE subscription SET state = 'unsubscribed', unsubscribed_at = ?2"
                 " WHERE subscriber_id = ?1 AND state IN ('pending', 'confirmed', 'bounced')",
         [S_STATS_BOUNCES] = "SELECT kind, count(*) FROM bounce GROUP BY kind",
+        [S_BOUNCE_REFUSED] =
+                "INSERT INTO bounce_refused (reason, n, last) VALUES (?1, 1, ?2)"
+                " ON CONFLICT (reason) DO UPDATE SET n = n + 1, last = ?2",
+        [S_STATS_REFUSED] = "SELECT coalesce(sum(n), 0) FROM bounce_refused",
         [S_ISSUE_BOUNCES] = "SELECT kind, count(*) FROM bounce WHERE issue_id = ?1 GROUP BY kind",
         [S_RATE_GET] = "SELECT window_start, count FROM rate_limit WHERE key = ?1",
         [S_RATE_PUT] =
@@ -1924,6 +1929,13 @@ int store_stats(struct store *st, int64_t now, int64_t expired_mailed_before, st
         if (rc != SQLITE_DONE)
                 return fail(st, rc, "stats");
 
+        s = stmt(st, S_STATS_REFUSED);
+        if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+                out->bounces_refused = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW)
+                return fail(st, rc, "stats");
+
         s = stmt(st, S_STATS_BOUNCES);
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
                 const char *k = (const char *)sqlite3_column_text(s, 0);
@@ -2349,6 +2361,14 @@ int store_bounce_add(struct store *st, const struct bounce_row *b, bool *added)
         if (r == 0 && added)
                 *added = sqlite3_changes64(st->db) > 0;
         return r;
+}
+
+int store_bounce_refused(struct store *st, const char *reason, int64_t at)
+{
+        sqlite3_stmt *s = stmt(st, S_BOUNCE_REFUSED);
+        sqlite3_bind_text(s, 1, reason, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, at);
+        return run(st, S_BOUNCE_REFUSED, s);
 }
 
 int store_bounce_temporary_count(struct store *st, int64_t subscriber_id, int64_t since, int64_t *n)

@@ -16,10 +16,20 @@ enum bounce_kind {
         BOUNCE_COMPLAINT,       /* the recipient reported the mail as abuse */
 };
 
+/* What the VERP addresses of a report showed. */
+enum bounce_verp {
+        BOUNCE_VERP_ABSENT = 0,         /* none of the return_path's form */
+        BOUNCE_VERP_INVALID,            /* of its form, but no valid id and tag */
+        BOUNCE_VERP_VALID,              /* one with an id and its valid tag */
+};
+
+struct secret_keys;
+
 struct bounce_info {
         enum bounce_kind kind;
-        /* from the VERP address; 0 when none found */
+        /* from a VERP address with a valid tag; 0 when none found */
         int64_t mail_id;
+        enum bounce_verp verp;
         /* the failed/complaining recipient, normalised with addr_parse
          * (mailbox form); "" when none */
         char recipient[ADDR_PATH_MAX + 1];
@@ -31,13 +41,16 @@ struct bounce_info {
 
 /* Parse one message as an MTA delivers it (headers, blank line, body; LF or
  * CRLF; need not be NUL-terminated, may contain NUL).  `return_path` is the
- * configured template with {id} (NULL or "": no VERP).  Returns 0 and fills
+ * configured template with {id} (NULL or "": no VERP), which stands for
+ * "<mail id>-<tag>"; a tag counts only when valid under one of `keys`
+ * (secret_tag_check(); NULL: none is).  Returns 0 and fills
  * *out; kind is BOUNCE_UNKNOWN when the message is not a bounce/complaint or
  * cannot be understood, and when it is larger than BOUNCE_MSG_MAX.  mail_id,
  * recipient, status and diagnostic are filled whatever the kind, as far as
  * found.  A last line without a line break is ignored: MTAs deliver whole
  * lines, so the message was cut there. */
-int bounce_parse(const char *msg, size_t len, const char *return_path, struct bounce_info *out);
+int bounce_parse(const char *msg, size_t len, const char *return_path, const struct secret_keys *keys,
+                 struct bounce_info *out);
 
 /* "unknown", "permanent", "temporary", "complaint" */
 const char *bounce_kind_name(enum bounce_kind k);

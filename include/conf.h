@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "secret.h"
+
 enum starttls_mode { STARTTLS_OFF, STARTTLS_OPPORTUNISTIC, STARTTLS_REQUIRED };
 
 struct conf_list {
@@ -21,6 +23,8 @@ struct conf {
         char *public_socket;
         char *admin_socket;
         char *database;
+        char *key_file;         /* the secret keys; "" = DATABASE.key */
+        struct secret_keys keys;        /* read from key_file by the daemon */
         char *public_group;     /* group of the public socket; "" = ours */
         char *admin_group;      /* group of the admin socket, whose members may use it */
         struct conf_list admin_users;   /* further users who may use it */

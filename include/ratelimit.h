@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "secret.h"
 #include "store.h"
 
 #define RATE_WINDOW 3600        /* every limit is per hour */
@@ -15,11 +16,12 @@ struct rate_rule {
 };
 
 /* The counters a sign-up from this ip counts against: the address and its
- * /24 (IPv4, also IPv4-mapped IPv6) or /56 (IPv6).  false for a malformed ip. */
-bool ratelimit_ip_rules(const char *ip, size_t len, unsigned per_ip, unsigned per_network,
-                        struct rate_rule rules[2]);
+ * /24 (IPv4, also IPv4-mapped IPv6) or /56 (IPv6), keyed by an HMAC under
+ * `secret` (secret_keys.ratelimit).  false for a malformed ip. */
+bool ratelimit_ip_rules(const uint8_t secret[SECRET_KEY_LEN], const char *ip, size_t len,
+                        unsigned per_ip, unsigned per_network, struct rate_rule rules[2]);
 /* The counter of all confirmation mails. */
-void ratelimit_mail_rule(unsigned per_hour, struct rate_rule *rule);
+void ratelimit_mail_rule(const uint8_t secret[SECRET_KEY_LEN], unsigned per_hour, struct rate_rule *rule);
 
 /* Count one hit against every rule, or none when any is at its limit:
  * 0 counted, 1 over a limit, negative on a store failure. */

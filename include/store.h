@@ -251,6 +251,7 @@ struct store_stats {
         int64_t subscriptions[SUB_BOUNCED + 1];
         int64_t mails[MS_SKIPPED + 1];
         int64_t bounces_permanent, bounces_temporary, complaints;
+        int64_t bounces_refused;        /* reports without proof (sql/010) */
         struct {
                 int64_t day;    /* Unix time of 00:00 UTC */
                 int64_t signups;
@@ -312,6 +313,8 @@ int store_subscriber_find(struct store *st, const char *email_key, int64_t *id);
 /* `added` false: the same report about the same mail was recorded before. */
 int store_bounce_add(struct store *st, const struct bounce_row *b, bool *added);
 int store_bounce_temporary_count(struct store *st, int64_t subscriber_id, int64_t since, int64_t *n);
+/* Count a report refused for want of proof, under `reason` (a fixed text). */
+int store_bounce_refused(struct store *st, const char *reason, int64_t at);
 /* Suppress: pending and confirmed subscriptions of the subscriber become 'bounced'. */
 int store_subscriber_bounced(struct store *st, int64_t subscriber_id, int64_t *changed);
 /* Unsubscribe from every list, with one consent event ("unsubscribe",

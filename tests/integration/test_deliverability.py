@@ -3,6 +3,8 @@ checked with dkimpy against the records `newsletterctl dkim-keygen`
 printed; the key files; the VERP envelope sender; bounces and complaints
 piped into `newsletterctl bounce`."""
 import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -17,7 +19,8 @@ from dkimhelpers import (Keys, check_signed, check_tampering_breaks, ctl, keygen
 from nlhelpers import Client, check_answer, check_config, db_dump, wait_until
 
 RETURN_PATH = "bounces+{id}@example.org"
-VERP_RE = re.compile(r"bounces\+([0-9]+)@example\.org")
+# {id} is the mail id and its tag (an HMAC under the daemon's key)
+VERP_RE = re.compile(r"bounces\+([0-9]+)-([0-9a-f]{16})@example\.org")
 FROM_DE = "Bürgerinitiative Süd <newsletter@example.org>"
 WAIT = 30.0     # seconds for mails to arrive; generous for runs under valgrind
 
@@ -193,23 +196,44 @@ def with_return_path(mail):
 READERS = ("ada@example.org", "bert@example.net", "cleo@example.com")
 
 
-def newsletter_to_readers(daemon_factory, smtp, workdir, bounce_conf=None, readers=READERS):
-    """A daemon with VERP whose first issue went to READERS; (daemon, issue,
-    {reader: the VERP id of their mail}, {reader: their mail})."""
-    conf = {"return_path": RETURN_PATH}
+def newsletter_to_readers(daemon_factory, smtp, workdir, bounce_conf=None, readers=READERS,
+                          with_verp=True):
+    """A daemon with VERP (or without, with_verp=False) whose first issue went
+    to READERS; (daemon, issue, {reader: the VERP id of their mail}, {reader:
+    their mail})."""
+    conf = {"return_path": RETURN_PATH} if with_verp else {}
     conf.update(bounce_conf or {})
-    d = daemon_factory({"bounce": conf})
+    d = daemon_factory({"bounce": conf} if conf else {})
     import_confirmed(d, workdir, readers)
     issue = send_issue(d, workdir, "Ausgabe 1")
     mails = smtp.wait_for(len(readers), timeout=WAIT)
     d.settle(timeout=WAIT)
     assert sorted(m.rcpt_tos[0] for m in mails) == sorted(readers)
-    ids = {m.rcpt_tos[0]: verp_id(m) for m in mails}
+    ids = {m.rcpt_tos[0]: verp_id(m) for m in mails} if with_verp else {}
     return d, issue, ids, {m.rcpt_tos[0]: m for m in mails}
 
 
-def verp(mail_id):
-    return RETURN_PATH.replace("{id}", str(mail_id))
+def key_file(d):
+    return d.database + ".key"
+
+
+def daemon_keys(d):
+    """The keys in the daemon's key file, current one first."""
+    with open(key_file(d), encoding="ascii") as f:
+        return [bytes.fromhex(line.strip()) for line in f
+                if line.strip() and not line.startswith("#")]
+
+
+def verp_tag(key, mail_id):
+    """The tag of a mail id, computed here with Python's hmac (not the daemon's code)."""
+    sub = hmac.new(key, b"verp", hashlib.sha256).digest()
+    return hmac.new(sub, str(mail_id).encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def verp(d, mail_id, key=None):
+    """The VERP address of a mail, with a valid tag under the daemon's current key."""
+    key = key or daemon_keys(d)[0]
+    return RETURN_PATH.replace("{id}", "%d-%s" % (mail_id, verp_tag(key, mail_id)))
 
 
 def next_issue(d, smtp, workdir, subject):
@@ -222,8 +246,8 @@ def next_issue(d, smtp, workdir, subject):
     return {m.rcpt_tos[0]: verp_id(m) for m in mails}
 
 
-def delayed_dsn(mail_id, rcpt="ada@example.org"):
-    return dsn(verp(mail_id), rcpt, status="4.4.1", action="delayed",
+def delayed_dsn(d, mail_id, rcpt="ada@example.org"):
+    return dsn(verp(d, mail_id), rcpt, status="4.4.1", action="delayed",
                diagnostic="smtp; 421 4.4.1 try later")
 
 
@@ -445,6 +469,8 @@ def test_every_mail_has_its_own_verp_envelope_sender(daemon_factory, smtp, workd
     for m in mails:
         assert m.rcpt_tos == [rcpt_of_row[verp_id(m)]], (m, rcpt_of_row)
         assert m.msg["From"].addresses[0].addr_spec == "newsletter@example.org"
+        # its tag is the HMAC of its id under the key in the key file
+        assert m.mail_from == verp(d, verp_id(m)), m.mail_from
 
 
 # ---------------------------------------------------------------- bounces
@@ -458,7 +484,7 @@ def test_permanent_dsn_suppresses_exactly_its_subscriber(daemon_factory, smtp, w
     before = subscription_states(d)
     assert before[("bert@example.net", "events")] == "pending"
 
-    r = bounce(d, dsn(verp(ids["bert@example.net"]), "bert@example.net"))
+    r = bounce(d, dsn(verp(d, ids["bert@example.net"]), "bert@example.net"))
     assert r.rc == 0, r
 
     after = subscription_states(d)
@@ -475,7 +501,7 @@ def test_permanent_dsn_suppresses_exactly_its_subscriber(daemon_factory, smtp, w
     stats = admin(d, {"op": "stats"})
     assert stats["subscribers"]["bounced"] == 2          # both of bert's subscriptions
     assert stats["subscribers"]["confirmed"] == 2
-    assert stats["bounces"] == {"permanent": 1, "temporary": 0, "complaints": 0}
+    assert stats["bounces"] == {"permanent": 1, "temporary": 0, "complaints": 0, "refused": 0}
     status = admin(d, {"op": "status", "issue": issue})
     assert (status["bounced"], status["complaints"]) == (1, 0)
 
@@ -494,32 +520,33 @@ def test_temporary_dsns_count_and_suppress_at_the_limit(daemon_factory, smtp, wo
     d, issue, ids, _ = newsletter_to_readers(daemon_factory, smtp, workdir,
                                              bounce_conf={"temporary_limit": "2",
                                                           "temporary_window": "30d"})
-    delayed = dsn(verp(ids["ada@example.org"]), "ada@example.org", status="4.4.1", action="delayed",
+    delayed = dsn(verp(d, ids["ada@example.org"]), "ada@example.org", status="4.4.1", action="delayed",
                   diagnostic="X-Postfix; connect to in.example.org[192.0.2.9]:25: Connection timed out")
     r = bounce(d, delayed)
     assert r.rc == 0, r
     assert subscription_states(d)[("ada@example.org", "default")] == "confirmed"
-    assert admin(d, {"op": "stats"})["bounces"] == {"permanent": 0, "temporary": 1, "complaints": 0}
+    assert admin(d, {"op": "stats"})["bounces"] == {"permanent": 0, "temporary": 1, "complaints": 0,
+                                                    "refused": 0}
     # the same notice about the same mail again (an MTA retrying its pipe) adds nothing
     assert bounce(d, delayed).rc == 0
     assert subscription_states(d)[("ada@example.org", "default")] == "confirmed"
     assert admin(d, {"op": "stats"})["bounces"]["temporary"] == 1
     # a delay of somebody else's does not add to ada's count
-    r = bounce(d, dsn(verp(ids["cleo@example.com"]), "cleo@example.com", status="4.2.2",
+    r = bounce(d, dsn(verp(d, ids["cleo@example.com"]), "cleo@example.com", status="4.2.2",
                       action="delayed", diagnostic="smtp; 452 4.2.2 Mailbox full"))
     assert r.rc == 0, r
     assert subscription_states(d)[("cleo@example.com", "default")] == "confirmed"
     assert subscription_states(d)[("ada@example.org", "default")] == "confirmed"
 
     second = next_issue(d, smtp, workdir, "Ausgabe 2")
-    r = bounce(d, delayed_dsn(second["ada@example.org"]))
+    r = bounce(d, delayed_dsn(d, second["ada@example.org"]))
     assert r.rc == 0, r
     states = subscription_states(d)
     assert states[("ada@example.org", "default")] == "bounced"
     assert states[("bert@example.net", "default")] == "confirmed"
     assert states[("cleo@example.com", "default")] == "confirmed"
     stats = admin(d, {"op": "stats"})
-    assert stats["bounces"] == {"permanent": 0, "temporary": 3, "complaints": 0}
+    assert stats["bounces"] == {"permanent": 0, "temporary": 3, "complaints": 0, "refused": 0}
     assert stats["subscribers"]["bounced"] == 1
 
 
@@ -529,11 +556,11 @@ def test_temporary_dsns_outside_the_window_do_not_count(daemon_factory, smtp, wo
                                                           "temporary_window": "2s"})
     second = next_issue(d, smtp, workdir, "Ausgabe 2")
     third = next_issue(d, smtp, workdir, "Ausgabe 3")
-    assert bounce(d, delayed_dsn(ids["ada@example.org"])).rc == 0
+    assert bounce(d, delayed_dsn(d, ids["ada@example.org"])).rc == 0
     time.sleep(3.2)         # the first one is now older than the window, whole seconds counted
-    assert bounce(d, delayed_dsn(second["ada@example.org"])).rc == 0
+    assert bounce(d, delayed_dsn(d, second["ada@example.org"])).rc == 0
     assert subscription_states(d)[("ada@example.org", "default")] == "confirmed"
-    assert bounce(d, delayed_dsn(third["ada@example.org"])).rc == 0
+    assert bounce(d, delayed_dsn(d, third["ada@example.org"])).rc == 0
     assert subscription_states(d)[("ada@example.org", "default")] == "bounced"
 
 
@@ -543,10 +570,10 @@ def test_one_temporary_dsn_does_not_suppress_with_the_default_limit(daemon_facto
     for n in range(2, 6):
         mail_ids.append(next_issue(d, smtp, workdir, "Ausgabe %d" % n)["ada@example.org"])
     for mail_id in mail_ids[:4]:
-        r = bounce(d, delayed_dsn(mail_id))
+        r = bounce(d, delayed_dsn(d, mail_id))
         assert r.rc == 0, r
         assert subscription_states(d)[("ada@example.org", "default")] == "confirmed"
-    r = bounce(d, delayed_dsn(mail_ids[4]))
+    r = bounce(d, delayed_dsn(d, mail_ids[4]))
     assert r.rc == 0, r
     assert subscription_states(d)[("ada@example.org", "default")] == "bounced"
 
@@ -555,7 +582,7 @@ def test_arf_complaint_unsubscribes_everywhere(daemon_factory, smtp, workdir):
     d, issue, ids, mails = newsletter_to_readers(daemon_factory, smtp, workdir)
     import_confirmed(d, workdir, ["cleo@example.com"], list_name="events")
     report = arf(with_return_path(mails["cleo@example.com"]))
-    assert "Return-Path: <bounces+%d@example.org>" % ids["cleo@example.com"] in report
+    assert "Return-Path: <%s>" % verp(d, ids["cleo@example.com"]) in report
     r = bounce(d, report)
     assert r.rc == 0, r
 
@@ -568,7 +595,7 @@ def test_arf_complaint_unsubscribes_everywhere(daemon_factory, smtp, workdir):
     status = admin(d, {"op": "status", "issue": issue})
     assert (status["bounced"], status["complaints"]) == (0, 1)
     stats = admin(d, {"op": "stats"})
-    assert stats["bounces"] == {"permanent": 0, "temporary": 0, "complaints": 1}
+    assert stats["bounces"] == {"permanent": 0, "temporary": 0, "complaints": 1, "refused": 0}
     assert stats["subscribers"]["unsubscribed"] == 2
 
     r = ctl(d.config_path, "export", "cleo@example.com")
@@ -619,7 +646,7 @@ def auto_reply(to):
 @pytest.mark.parametrize("kind", ["ordinary mail", "auto-reply", "delivery success DSN"])
 def test_non_bounce_is_refused_and_changes_nothing(daemon_factory, smtp, workdir, kind):
     d, issue, ids, _ = newsletter_to_readers(daemon_factory, smtp, workdir)
-    to = verp(ids["ada@example.org"])
+    to = verp(d, ids["ada@example.org"])
     message = {
         "ordinary mail": lambda: ordinary_mail(to),
         "auto-reply": lambda: auto_reply(to),
@@ -634,18 +661,40 @@ def test_non_bounce_is_refused_and_changes_nothing(daemon_factory, smtp, workdir
     assert db_dump(d.database) == before
 
 
+def dump_but_refusals(d):
+    """db_dump without the count of refused reports: what a refusal must not change."""
+    dump = db_dump(d.database)
+    dump.pop("bounce_refused", None)
+    return dump
+
+
+def refused(d):
+    return admin(d, {"op": "stats"})["bounces"]["refused"]
+
+
+def check_refused(d, report, before, count):
+    """REPORT is consumed (exit 0: an MTA must not return it), changes
+    nothing, and is the COUNTth refused report."""
+    r = bounce(d, report)
+    assert r.rc == 0, r
+    assert "refused" in r.out, r
+    assert dump_but_refusals(d) == before
+    assert refused(d) == count
+
+
 @pytest.mark.parametrize("reported", ["bert@example.net", "stranger@example.net"])
 def test_dsn_naming_another_recipient_than_its_mail_is_refused(daemon_factory, smtp, workdir,
                                                                reported):
+    # a valid tag of ada's mail does not speak for bert's address
     d, issue, ids, _ = newsletter_to_readers(daemon_factory, smtp, workdir)
-    before = db_dump(d.database)
-    r = bounce(d, dsn(verp(ids["ada@example.org"]), reported))
-    assert r.rc == 1, r
-    assert db_dump(d.database) == before
+    before = dump_but_refusals(d)
+    check_refused(d, dsn(verp(d, ids["ada@example.org"]), reported), before, 1)
+    assert "refused" in d.stderr()
 
 
 def test_dsn_without_verp_is_attributed_by_the_reported_address(daemon_factory, smtp, workdir):
-    d, issue, ids, _ = newsletter_to_readers(daemon_factory, smtp, workdir)
+    # without return_path the reported address is believed (README says whom that trusts)
+    d, issue, ids, _ = newsletter_to_readers(daemon_factory, smtp, workdir, with_verp=False)
     headers = ("From: Bürgerinitiative <newsletter@example.org>\n"
                "To: {rcpt}\n"
                "Subject: Ausgabe 1\n"
@@ -684,12 +733,11 @@ def test_dsn_for_a_confirmation_mail_suppresses_the_pending_signup(daemon_factor
 
     # a report naming another recipient than the mail had is not believed,
     # and moves nothing
-    before = db_dump(d.database)
-    r = bounce(d, dsn(verp(verp_id(mails["other@example.org"])), "someone.else@example.org"))
-    assert r.rc == 1, r
-    assert db_dump(d.database) == before
+    before = dump_but_refusals(d)
+    check_refused(d, dsn(verp(d, verp_id(mails["other@example.org"])), "someone.else@example.org"),
+                  before, 1)
 
-    r = bounce(d, dsn(verp(verp_id(mails["typo@example.org"])), "typo@example.org"))
+    r = bounce(d, dsn(verp(d, verp_id(mails["typo@example.org"])), "typo@example.org"))
     assert r.rc == 0, r
     states = subscription_states(d)
     assert states[("typo@example.org", "default")] == "bounced"
@@ -707,7 +755,18 @@ def test_dsn_for_a_confirmation_mail_suppresses_the_pending_signup(daemon_factor
     check_answer(d.request({"op": "confirm", "token": mails["typo@example.org"].token}), "error",
                  "unknown_token")
 
-    # without VERP, by the reported address
+    # with VERP on, a report without it proves nothing: refused, even for
+    # an address that has a pending sign-up
+    before = dump_but_refusals(d)
+    check_refused(d, dsn("postmaster@example.org", "NoVerp@Example.NET"), before, 2)
+
+
+def test_dsn_without_verp_suppresses_a_pending_signup_by_address(daemon_factory, smtp):
+    d = daemon_factory()
+    check_answer(d.subscribe("noverp@example.net"), "pending")
+    check_answer(d.subscribe("other@example.org"), "pending")
+    smtp.wait_for(2, timeout=WAIT)
+    d.settle(timeout=WAIT)
     r = bounce(d, dsn("postmaster@example.org", "NoVerp@Example.NET"))
     assert r.rc == 0, r
     assert subscription_states(d)[("noverp@example.net", "default")] == "bounced"
@@ -718,7 +777,7 @@ def test_bounce_with_the_daemon_stopped_asks_the_mta_to_retry(daemon_factory, sm
     d, issue, ids, _ = newsletter_to_readers(daemon_factory, smtp, workdir, readers=READERS[:1])
     assert d.stop() == 0
     before = db_dump(d.database)
-    r = bounce(d, dsn(verp(ids["ada@example.org"]), "ada@example.org"))
+    r = bounce(d, dsn(verp(d, ids["ada@example.org"]), "ada@example.org"))
     assert r.rc == 75, r
     assert db_dump(d.database) == before
 
@@ -726,7 +785,7 @@ def test_bounce_with_the_daemon_stopped_asks_the_mta_to_retry(daemon_factory, sm
 
 def test_a_report_delivered_twice_counts_once(daemon_factory, smtp, workdir):
     d, issue, ids, mails = newsletter_to_readers(daemon_factory, smtp, workdir)
-    report = dsn(verp(ids["ada@example.org"]), "ada@example.org")
+    report = dsn(verp(d, ids["ada@example.org"]), "ada@example.org")
     complaint = arf(with_return_path(mails["bert@example.net"]))
     for _ in range(2):
         r = bounce(d, report)
@@ -739,7 +798,201 @@ def test_a_report_delivered_twice_counts_once(daemon_factory, smtp, workdir):
     status = admin(d, {"op": "status", "issue": issue})
     assert (status["bounced"], status["complaints"]) == (1, 1), status
     stats = admin(d, {"op": "stats"})
-    assert stats["bounces"] == {"permanent": 1, "temporary": 0, "complaints": 1}, stats
+    assert stats["bounces"] == {"permanent": 1, "temporary": 0, "complaints": 1, "refused": 0}, stats
+
+
+# ---------------------------------------------------------------- forged reports (issue 16)
+#
+# With return_path set, a report counts only when it came to a VERP address
+# whose tag the daemon made for a mail to the recipient it names.  Anyone can
+# mail the bounce address; none of these may change a subscriber.
+
+def test_dsn_to_the_plain_bounce_address_changes_nothing(daemon_factory, smtp, workdir):
+    d, issue, ids, _ = newsletter_to_readers(daemon_factory, smtp, workdir)
+    before = dump_but_refusals(d)
+    check_refused(d, dsn("bounces@example.org", "bert@example.net"), before, 1)
+    # nor when the copy of "the original" claims the plain address either
+    headers = ("Return-Path: <bounces@example.org>\nFrom: newsletter@example.org\n"
+               "To: bert@example.net\nSubject: Ausgabe 1\n")
+    check_refused(d, dsn("bounces@example.org", "bert@example.net", original_headers=headers),
+                  before, 2)
+    assert subscription_states(d)[("bert@example.net", "default")] == "confirmed"
+    r = ctl(d.config_path, "stats")
+    assert r.rc == 0 and "2 refused" in r.out, r
+
+
+def test_arf_complaint_without_verp_changes_nothing(daemon_factory, smtp, workdir):
+    d, issue, ids, mails = newsletter_to_readers(daemon_factory, smtp, workdir)
+    before = dump_but_refusals(d)
+    # the mail as the victim got it, but without its envelope sender
+    original = mails["cleo@example.com"].data
+    assert b"bounces+" not in original
+    check_refused(d, arf(original), before, 1)
+    # an invented Return-Path of the plain bounce address does not help
+    check_refused(d, arf(b"Return-Path: <bounces@example.org>\r\n" + original), before, 2)
+    assert subscription_states(d)[("cleo@example.com", "default")] == "confirmed"
+
+
+def guesses(d, ids):
+    """VERP addresses anyone could make up for ada's mail without the key."""
+    mail_id = ids["ada@example.org"]
+    other = ids["bert@example.net"]
+    wrong_key = bytes(32)
+    tag = verp_tag(daemon_keys(d)[0], mail_id)
+    return {
+        "bare id (the old form)": "bounces+%d@example.org" % mail_id,
+        "tag under another key": verp(d, mail_id, key=wrong_key),
+        "another mail's tag": "bounces+%d-%s@example.org" % (mail_id, verp_tag(daemon_keys(d)[0],
+                                                                                other)),
+        "tag one digit off": "bounces+%d-%s%s@example.org" % (mail_id, tag[:-1],
+                                                              "0" if tag[-1] != "0" else "1"),
+        "cut tag": "bounces+%d-%s@example.org" % (mail_id, tag[:-1]),
+        "next id, no tag": "bounces+%d@example.org" % (max(ids.values()) + 1),
+    }
+
+
+@pytest.mark.parametrize("guess", ["bare id (the old form)", "tag under another key",
+                                   "another mail's tag", "tag one digit off", "cut tag",
+                                   "next id, no tag"])
+def test_guessed_verp_addresses_change_nothing(daemon_factory, smtp, workdir, guess):
+    d, issue, ids, mails = newsletter_to_readers(daemon_factory, smtp, workdir)
+    address = guesses(d, ids)[guess]
+    before = dump_but_refusals(d)
+    check_refused(d, dsn(address, "ada@example.org"), before, 1)
+    # a complaint whose original claims that envelope sender
+    forged = b"Return-Path: <" + address.encode() + b">\r\n" + mails["ada@example.org"].data
+    check_refused(d, arf(forged), before, 2)
+    assert subscription_states(d)[("ada@example.org", "default")] == "confirmed"
+
+
+def test_valid_tag_of_one_mail_with_the_recipient_of_another_is_refused(daemon_factory, smtp,
+                                                                         workdir):
+    # bert got a mail, so he holds a valid VERP address: it is good for bert only
+    d, issue, ids, mails = newsletter_to_readers(daemon_factory, smtp, workdir)
+    before = dump_but_refusals(d)
+    check_refused(d, dsn(verp(d, ids["bert@example.net"]), "cleo@example.com"), before, 1)
+    # his own mail, re-addressed to cleo, attached to a complaint
+    data = mails["bert@example.net"].data.replace(b"To: bert@example.net", b"To: cleo@example.com")
+    assert data != mails["bert@example.net"].data
+    report = arf(b"Return-Path: <" + verp(d, ids["bert@example.net"]).encode() + b">\r\n" + data)
+    check_refused(d, report, before, 2)
+    assert subscription_states(d)[("cleo@example.com", "default")] == "confirmed"
+    # and a tag that names a mail the daemon never sent
+    unknown = max(ids.values()) + 1000
+    check_refused(d, dsn(verp(d, unknown), "cleo@example.com"), before, 3)
+
+
+def test_refused_reports_are_counted_across_a_restart(daemon_factory, smtp, workdir):
+    d, issue, ids, _ = newsletter_to_readers(daemon_factory, smtp, workdir)
+    for n in range(1, 4):
+        assert bounce(d, dsn("bounces+%d@example.org" % n, "ada@example.org")).rc == 0
+    assert refused(d) == 3
+    assert d.stop() == 0
+    d.start()
+    assert refused(d) == 3
+    r = ctl(d.config_path, "stats", "--json")
+    assert r.rc == 0, r
+    assert json.loads(r.out)["bounces"]["refused"] == 3
+
+
+def rotate(d, new_key, keep_old=True):
+    """Put NEW_KEY first in the key file (the old ones after it, or dropped)."""
+    old = daemon_keys(d) if keep_old else []
+    with open(key_file(d), "w", encoding="ascii") as f:
+        f.write("".join(k.hex() + "\n" for k in [new_key] + old))
+    os.chmod(key_file(d), 0o600)
+
+
+@pytest.mark.parametrize("how", ["reload", "restart"])
+def test_old_tags_keep_working_after_a_key_change(daemon_factory, smtp, workdir, how):
+    d, issue, ids, mails = newsletter_to_readers(daemon_factory, smtp, workdir)
+    old_key = daemon_keys(d)[0]
+    new_key = bytes(range(100, 132))
+    rotate(d, new_key)
+    if how == "reload":
+        assert "reload failed" not in reload(d)
+    else:
+        assert d.stop() == 0
+        d.start()
+    # new mails are tagged with the new key
+    second = next_issue(d, smtp, workdir, "Ausgabe 2")
+    (mail,) = [m for m in smtp.snapshot() if verp_id(m) == second["ada@example.org"]]
+    assert mail.mail_from == verp(d, second["ada@example.org"], key=new_key)
+    assert mail.mail_from != verp(d, second["ada@example.org"], key=old_key)
+    # a bounce of a mail tagged before the change still counts
+    r = bounce(d, dsn(verp(d, ids["bert@example.net"], key=old_key), "bert@example.net"))
+    assert r.rc == 0, r
+    assert subscription_states(d)[("bert@example.net", "default")] == "bounced"
+    r = bounce(d, dsn(verp(d, second["ada@example.org"], key=new_key), "ada@example.org"))
+    assert r.rc == 0, r
+    assert subscription_states(d)[("ada@example.org", "default")] == "bounced"
+    assert refused(d) == 0
+
+    # once the old key is dropped from the file, its tags are refused
+    rotate(d, new_key, keep_old=False)
+    assert daemon_keys(d) == [new_key]
+    assert d.stop() == 0
+    d.start()
+    before = dump_but_refusals(d)
+    check_refused(d, dsn(verp(d, ids["cleo@example.com"], key=old_key), "cleo@example.com"),
+                  before, 1)
+
+
+# ---------------------------------------------------------------- the key file
+
+def test_key_file_is_made_0600_at_first_start_and_kept(daemon_factory, smtp, workdir):
+    old = os.umask(0o022)       # a permissive umask must not loosen the mode
+    try:
+        d = daemon_factory({"bounce": {"return_path": RETURN_PATH}})
+    finally:
+        os.umask(old)
+    st = os.stat(key_file(d))
+    assert st.st_mode & 0o777 == 0o600, oct(st.st_mode)
+    keys = daemon_keys(d)
+    assert len(keys) == 1 and len(keys[0]) == 32
+    assert d.stop() == 0
+    d.start()
+    assert daemon_keys(d) == keys
+    # no copy of the key in the database
+    assert keys[0].hex() not in repr(db_dump(d.database))
+
+
+def test_key_file_of_the_config_is_used(daemon_factory, smtp, workdir):
+    path = os.path.join(workdir, "secret", "newsletterd.key")
+    os.mkdir(os.path.dirname(path))
+    d = daemon_factory({"daemon": {"key_file": path}, "bounce": {"return_path": RETURN_PATH}})
+    assert os.path.exists(path) and not os.path.exists(d.database + ".key")
+    check_answer(d.subscribe("neu@example.org"), "pending")
+    (mail,) = smtp.wait_for(1, timeout=WAIT)
+    with open(path, encoding="ascii") as f:
+        key = bytes.fromhex([line for line in f if not line.startswith("#")][0].strip())
+    assert mail.mail_from == verp(d, verp_id(mail), key=key)
+
+
+@pytest.mark.parametrize("mode,content,message", [
+    (0o640, None, "chmod 600"),
+    (0o604, None, "chmod 600"),
+    (0o600, "00112233\n", "line 1"),
+    (0o600, "# only a comment\n", "no key"),
+])
+def test_bad_key_file_is_a_start_up_error(daemon_factory, workdir, mode, content, message):
+    d = daemon_factory(start=False)
+    path = d.database + ".key"
+    with open(path, "w", encoding="ascii") as f:
+        f.write(content if content is not None else "ab" * 32 + "\n")
+    os.chmod(path, mode)
+    rc, out, err = check_config(d.config_path)
+    assert rc != 0 and message in err and path in err, (rc, out, err)
+    proc = d.spawn()
+    assert proc.wait(30) != 0
+    assert message in d.stderr(), d.stderr()
+
+
+def test_check_config_makes_no_key_file(daemon_factory, workdir):
+    d = daemon_factory(start=False)
+    rc, out, err = check_config(d.config_path)
+    assert rc == 0, (rc, out, err)
+    assert not os.path.exists(d.database + ".key")
 
 
 # ---------------------------------------------------------------- newsletterctl --json
@@ -751,7 +1004,7 @@ CLI_JSON_BUG = ("newsletterctl status --json and stats --json build their output
 
 def bounced_and_complained(daemon_factory, smtp, workdir):
     d, issue, ids, mails = newsletter_to_readers(daemon_factory, smtp, workdir)
-    assert bounce(d, dsn(verp(ids["ada@example.org"]), "ada@example.org")).rc == 0
+    assert bounce(d, dsn(verp(d, ids["ada@example.org"]), "ada@example.org")).rc == 0
     assert bounce(d, arf(with_return_path(mails["bert@example.net"]))).rc == 0
     return d, issue
 
@@ -770,4 +1023,4 @@ def test_cli_stats_json_shows_bounces_and_complaints(daemon_factory, smtp, workd
     assert r.rc == 0, r
     stats = json.loads(r.out)
     assert stats["subscribers"]["bounced"] == 1
-    assert stats.get("bounces") == {"permanent": 1, "temporary": 0, "complaints": 1}, stats
+    assert stats.get("bounces") == {"permanent": 1, "temporary": 0, "complaints": 1, "refused": 0}, stats

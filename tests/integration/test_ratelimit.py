@@ -1,6 +1,11 @@
 """Rate limits: sign-ups per client ip and per network per hour, a ceiling
 of confirmation mails; over a limit the answer is rate_limited and nothing
 is stored or mailed; the counters survive a restart."""
+import hashlib
+import hmac
+import ipaddress
+import os
+
 from nlhelpers import check_answer
 
 
@@ -59,6 +64,46 @@ def test_limits_survive_a_restart(daemon_factory):
     keys = [bytes(r["key"]) for r in d.query("SELECT key FROM rate_limit")]
     assert len(keys) == 2 and all(len(k) == 16 for k in keys)
     assert all(b"203.0.113" not in k for k in keys)
+
+
+def plain_hashes(ip):
+    """Every unkeyed SHA-256 of ip and network a counter key could be, as
+    anyone could compute from the ip alone (2^32 tries undo them for IPv4)."""
+    a = ipaddress.ip_address(ip).packed
+    inputs = [b"ip4\0" + a, b"net4\0" + a[:3], a, a[:3], ip.encode(), ip.rsplit(".", 1)[0].encode()]
+    return {hashlib.sha256(x).digest()[:16] for x in inputs}
+
+
+def test_counter_keys_are_keyed_by_the_daemon_secret(daemon_factory):
+    d = daemon_factory(limits(signups_per_ip=5))
+    check_answer(d.subscribe("k1@example.org", ip="203.0.113.5"), "pending")
+    stored = {bytes(r["key"]) for r in d.query("SELECT key FROM rate_limit")}
+    assert len(stored) == 2
+    # not a plain hash of the ip: nothing to undo by trying every address
+    assert not stored & plain_hashes("203.0.113.5")
+    # but the HMAC under the key derived from the key file (outside the database)
+    with open(d.database + ".key", encoding="ascii") as f:
+        key = bytes.fromhex([line for line in f if line.strip() and not line.startswith("#")][0])
+    sub = hmac.new(key, b"ratelimit", hashlib.sha256).digest()
+    a = ipaddress.ip_address("203.0.113.5").packed
+    want = {hmac.new(sub, kind + a[:n], hashlib.sha256).digest()[:16]
+            for kind, n in ((b"ip4\0", 4), (b"net4\0", 3))}
+    assert stored == want
+    assert key.hex() not in repr([tuple(r) for r in d.query("SELECT * FROM rate_limit")])
+
+
+def test_a_new_key_starts_the_counters_afresh(daemon_factory):
+    d = daemon_factory(limits(signups_per_ip=1))
+    check_answer(d.subscribe("a1@example.org", ip="203.0.113.9"), "pending")
+    check_answer(d.subscribe("a2@example.org", ip="203.0.113.9"), "error", "rate_limited")
+    assert d.stop() == 0
+    path = d.database + ".key"
+    with open(path, "w", encoding="ascii") as f:
+        f.write(bytes(range(32)).hex() + "\n")
+    os.chmod(path, 0o600)
+    d.start()
+    check_answer(d.subscribe("a3@example.org", ip="203.0.113.9"), "pending")
+    check_answer(d.subscribe("a4@example.org", ip="203.0.113.9"), "error", "rate_limited")
 
 
 def test_ceiling_of_confirmation_mails(daemon_factory, smtp):
