@@ -43,7 +43,8 @@ struct conn {
         bool read_closed;               /* peer shut down its side, or we stopped reading */
         bool close_after_flush;
         uint64_t last_active;           /* CLOCK_MONOTONIC usec */
-        uint64_t partial_since;         /* first byte of an unfinished line, 0 when none */
+        uint64_t partial_since;         /* we began waiting for the rest of a line, 0 when not */
+        uint64_t out_since;             /* answers last moved (queued into empty out, or sent) */
         uint64_t id;
         uid_t uid;
 };
@@ -69,6 +70,7 @@ struct server {
         bool shutting_down;
         uint64_t next_id;
         struct admin_acl acl;
+        uint64_t line_timeout, write_timeout, idle_timeout;     /* usec, bounds.h */
         struct uid_count {
                 uid_t uid;
                 unsigned n;
@@ -163,7 +165,7 @@ static bool conn_flush(struct conn *c)
                         return false;
                 }
                 buf_consume(&c->out, (size_t)n);
-                c->last_active = now_usec();
+                c->last_active = c->out_since = now_usec();
         }
         if (!c->out.len && c->n_held == 0 && (c->close_after_flush || c->read_closed ||
                                               c->srv->shutting_down)) {
@@ -182,6 +184,13 @@ static void conn_update_events(struct conn *c)
                 ev |= EPOLLIN;
         if (c->out.len)
                 ev |= EPOLLOUT;
+        /* The unfinished-line clock runs only while we read: a client whose
+         * answers hold back our reading cannot finish its line, and the lines
+         * it completed are owed an answer however long it pauses. */
+        if (!(ev & EPOLLIN) || !c->in.len)
+                c->partial_since = 0;
+        else if (!c->partial_since)
+                c->partial_since = now_usec();
         sd_event_source_set_io_events(c->io, ev);
         sd_event_source_set_enabled(c->io, ev ? SD_EVENT_ON : SD_EVENT_OFF);
 }
@@ -209,7 +218,8 @@ static void handle_line(struct conn *c, const char *line, size_t len)
         hold(c, &r, lang);
 }
 
-static void conn_process(struct conn *c)
+/* Answer every complete line in c->in; true when any was there. */
+static bool conn_process(struct conn *c)
 {
         size_t start = 0;
         while (start < c->in.len && !c->close_after_flush) {
@@ -231,6 +241,7 @@ static void conn_process(struct conn *c)
                 handle_line(c, c->in.data, c->in.len);
                 buf_reset(&c->in);
         }
+        return start > 0;
 }
 
 static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *ud)
@@ -251,11 +262,9 @@ static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *ud)
                 } else if (n > 0) {
                         buf_append(&c->in, chunk, (size_t)n);
                 }
-                conn_process(c);
-                if (!c->in.len)
+                /* what is left after a completed line began in this read */
+                if (conn_process(c))
                         c->partial_since = 0;
-                else if (!c->partial_since)
-                        c->partial_since = c->last_active;
                 if (c->read_closed && c->n_held == 0 && c->out.len == 0) {
                         conn_free(c);
                         return 0;
@@ -403,12 +412,12 @@ static int on_sweep(sd_event_source *es, uint64_t usec, void *ud)
                 n = c->next;
                 if (c->n_held || c->close_after_flush)
                         continue;
-                if (c->partial_since && now - c->partial_since > CONN_READ_TIMEOUT_USEC) {
+                if (c->partial_since && now - c->partial_since > s->line_timeout) {
                         /* a line begun and never finished: say so, then close */
                         buf_reset(&c->in);
                         c->partial_since = 0;
                         reject(c, ERR_INVALID_REQUEST, "request line not completed in time");
-                } else if (!c->out.len && now - c->last_active > CONN_IDLE_TIMEOUT_USEC) {
+                } else if (!c->out.len && now - c->last_active > s->idle_timeout) {
                         conn_free(c);
                 }
         }
@@ -417,11 +426,33 @@ static int on_sweep(sd_event_source *es, uint64_t usec, void *ud)
         return 0;
 }
 
+/* The tests' way to see the connection timeouts act without waiting
+ * minutes: NEWSLETTERD_TEST_TIMEOUT_DIVISOR=N divides all three by N
+ * (2..1000).  It can only shorten them; anything else is ignored. */
+static uint64_t timeout_divisor(void)
+{
+        const char *v = getenv("NEWSLETTERD_TEST_TIMEOUT_DIVISOR");
+        if (!v || !*v)
+                return 1;
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(v, &end, 10);
+        if (errno || *end || n < 2 || n > 1000) {
+                log_warn("NEWSLETTERD_TEST_TIMEOUT_DIVISOR=%s ignored: not a number from 2 to 1000", v);
+                return 1;
+        }
+        log_warn("connection timeouts divided by %lu (NEWSLETTERD_TEST_TIMEOUT_DIVISOR)", n);
+        return n;
+}
+
 int server_new(sd_event *ev, struct handler_ctx *ctx, struct server **out)
 {
         struct server *s = xcalloc(1, sizeof(*s));
         s->ev = ev;
         s->ctx = ctx;
+        uint64_t div = timeout_divisor();
+        s->line_timeout = CONN_READ_TIMEOUT_USEC / div;
+        s->idle_timeout = CONN_IDLE_TIMEOUT_USEC / div;
         int r = sd_event_add_time_relative(ev, &s->sweep, CLOCK_MONOTONIC, 1000000u, 0,
                                            on_sweep, s);
         if (r < 0) {
@@ -506,6 +537,8 @@ static void release(struct server *s, bool failed, enum errcode e)
                         size_t len;
                         char *line = proto_format(&r, h->lang, &len);
                         json_decref(r.extra);
+                        if (!c->out.len)
+                                c->out_since = now_usec();
                         buf_append(&c->out, line, len);
                         free(line);
                 }

@@ -13,7 +13,8 @@
 #define CONN_PER_UID_MAX        512
 /* A connection with nothing to do for this long is closed. */
 #define CONN_IDLE_TIMEOUT_USEC  (300ull * 1000000ull)
-/* A request line must be complete this long after its first byte arrived. */
+/* A request line must be complete this long after its first byte arrived
+ * (the clock runs only while we read: not while answers wait to be taken). */
 #define CONN_READ_TIMEOUT_USEC  (10ull * 1000000ull)
 
 /* Request fields (bytes, UTF-8) */

@@ -1,0 +1,72 @@
+"""The socket front's timeouts (include/bounds.h) seen from a client: a
+pipelining client that pauses reading keeps every answer to the lines it
+completed.
+
+The daemon runs with NEWSLETTERD_TEST_TIMEOUT_DIVISOR=5: the line timeout
+is 2 s, the write timeout 12 s, the idle timeout 60 s."""
+import threading
+import time
+
+import pytest
+
+from nlhelpers import check_answer, wait_until
+
+PING = b'{"op":"ping"}\n'
+# far more answers than the daemon holds for one client plus what the
+# socket buffers take: the daemon must stop reading this client
+PINGS = 40000
+LINE_TIMEOUT = 2.0
+WRITE_TIMEOUT = 12.0
+
+
+@pytest.fixture
+def fast_timeouts(monkeypatch):
+    monkeypatch.setenv("NEWSLETTERD_TEST_TIMEOUT_DIVISOR", "5")
+
+
+class Sender(threading.Thread):
+    """Sends all of `data` on a client's socket; blocks while the daemon
+    does not read."""
+
+    def __init__(self, client, data):
+        super().__init__(daemon=True)
+        self.client = client
+        self.data = data
+        self.error = None
+
+    def run(self):
+        try:
+            self.client.send_raw(self.data)
+        except OSError as e:
+            self.error = e
+
+
+def test_complete_lines_are_answered_however_long_the_client_pauses(daemon_factory,
+                                                                      fast_timeouts):
+    d = daemon_factory()
+    with d.client(timeout=60) as c:
+        sender = Sender(c, PING * PINGS)
+        sender.start()
+        # not reading: the daemon stops reading too, with the end of a line
+        # in its buffer; twice the line timeout passes
+        time.sleep(2 * LINE_TIMEOUT)
+        assert WRITE_TIMEOUT > 2 * LINE_TIMEOUT + 2
+        for i in range(PINGS):
+            check_answer(c.recv(), "ok")
+        sender.join(30)
+        assert not sender.is_alive() and sender.error is None, sender.error
+        assert c.nothing_more()
+    check_answer(d.request({"op": "ping"}), "ok")
+    assert "not completed in time" not in d.stderr()
+
+
+def test_a_line_left_unfinished_is_still_timed_out(daemon_factory, fast_timeouts):
+    d = daemon_factory()
+    with d.client(timeout=30) as c:
+        c.send_raw(PING * 3 + b'{"op":"pi')
+        for _ in range(3):
+            check_answer(c.recv(), "ok")
+        answer = c.recv(timeout=LINE_TIMEOUT * 10)
+        check_answer(answer, "error", "invalid_request")
+        assert "not completed" in answer.get("detail", ""), answer
+        assert c.wait_closed(10)
