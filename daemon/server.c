@@ -410,7 +410,16 @@ static int on_sweep(sd_event_source *es, uint64_t usec, void *ud)
         uint64_t now = now_usec();
         for (struct conn *c = s->conns, *n; c; c = n) {
                 n = c->next;
-                if (c->n_held || c->close_after_flush)
+                if (c->n_held)
+                        continue;
+                if (c->out.len && now - c->out_since > s->write_timeout) {
+                        /* it reads nothing: its slot goes to someone who does */
+                        log_info("connection of uid %ld closed: answers not taken for %llu s",
+                                 (long)c->uid, (unsigned long long)(s->write_timeout / 1000000u));
+                        conn_free(c);
+                        continue;
+                }
+                if (c->close_after_flush)
                         continue;
                 if (c->partial_since && now - c->partial_since > s->line_timeout) {
                         /* a line begun and never finished: say so, then close */
@@ -452,6 +461,7 @@ int server_new(sd_event *ev, struct handler_ctx *ctx, struct server **out)
         s->ctx = ctx;
         uint64_t div = timeout_divisor();
         s->line_timeout = CONN_READ_TIMEOUT_USEC / div;
+        s->write_timeout = CONN_WRITE_TIMEOUT_USEC / div;
         s->idle_timeout = CONN_IDLE_TIMEOUT_USEC / div;
         int r = sd_event_add_time_relative(ev, &s->sweep, CLOCK_MONOTONIC, 1000000u, 0,
                                            on_sweep, s);

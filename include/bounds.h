@@ -16,6 +16,8 @@
 /* A request line must be complete this long after its first byte arrived
  * (the clock runs only while we read: not while answers wait to be taken). */
 #define CONN_READ_TIMEOUT_USEC  (10ull * 1000000ull)
+/* Answers the client takes nothing of for this long: it is closed. */
+#define CONN_WRITE_TIMEOUT_USEC (60ull * 1000000ull)
 
 /* Request fields (bytes, UTF-8) */
 #define NAME_MAX_BYTES          200

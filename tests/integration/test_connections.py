@@ -1,6 +1,6 @@
 """The socket front's timeouts (include/bounds.h) seen from a client: a
 pipelining client that pauses reading keeps every answer to the lines it
-completed.
+completed, a client that reads nothing does not keep its slot.
 
 The daemon runs with NEWSLETTERD_TEST_TIMEOUT_DIVISOR=5: the line timeout
 is 2 s, the write timeout 12 s, the idle timeout 60 s."""
@@ -70,3 +70,20 @@ def test_a_line_left_unfinished_is_still_timed_out(daemon_factory, fast_timeouts
         check_answer(answer, "error", "invalid_request")
         assert "not completed" in answer.get("detail", ""), answer
         assert c.wait_closed(10)
+
+
+def test_a_peer_that_reads_nothing_is_closed(daemon_factory, fast_timeouts):
+    d = daemon_factory()
+    c = d.client(timeout=60)
+    try:
+        sender = Sender(c, PING * PINGS)
+        sender.start()
+        wait_until(lambda: "answers not taken" in d.stderr(), timeout=WRITE_TIMEOUT * 4,
+                   what="the daemon to close a client that reads nothing")
+        # what it had already written is there, then the end
+        assert c.wait_closed(30)
+        sender.join(30)
+        assert not sender.is_alive()
+    finally:
+        c.close()
+    check_answer(d.request({"op": "ping"}), "ok")
