@@ -5,6 +5,9 @@
 #define PUBLIC_LINE_MAX         4096
 /* One request line on the admin socket: carries newsletter bodies. */
 #define ADMIN_LINE_MAX          (16u << 20)
+/* A request line longer than this gives its memory back to the system once
+ * it is answered (parsed JSON is many small allocations the heap keeps). */
+#define REQUEST_TRIM_BYTES      (1u << 20)
 /* Answers a client has not read yet; past this we stop reading its requests. */
 #define OUTBUF_HIGH_WATER       (256u << 10)
 /* Open client connections in total; one more is answered and closed. */

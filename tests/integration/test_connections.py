@@ -1,15 +1,16 @@
-"""The socket front's timeouts (include/bounds.h) seen from a client: a
+"""The socket front's limits (include/bounds.h) seen from a client: a
 pipelining client that pauses reading keeps every answer to the lines it
-completed, a client that reads nothing does not keep its slot.
+completed, a client that reads nothing does not keep its slot, a large
+request does not keep its memory once answered.
 
-The daemon runs with NEWSLETTERD_TEST_TIMEOUT_DIVISOR=5: the line timeout
-is 2 s, the write timeout 12 s, the idle timeout 60 s."""
+The timeout tests run the daemon with NEWSLETTERD_TEST_TIMEOUT_DIVISOR=5:
+the line timeout is 2 s, the write timeout 12 s, the idle timeout 60 s."""
 import threading
 import time
 
 import pytest
 
-from nlhelpers import check_answer, wait_until
+from nlhelpers import NEWSLETTERD, SLOW, WRAPPER, Client, check_answer, wait_until
 
 PING = b'{"op":"ping"}\n'
 # far more answers than the daemon holds for one client plus what the
@@ -87,3 +88,33 @@ def test_a_peer_that_reads_nothing_is_closed(daemon_factory, fast_timeouts):
     finally:
         c.close()
     check_answer(d.request({"op": "ping"}), "ok")
+
+
+def daemon_is_sanitized():
+    with open(NEWSLETTERD, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def rss_kib(d):
+    with open("/proc/%d/status" % d.proc.pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % d.proc.pid)
+
+
+@pytest.mark.skipif(bool(WRAPPER), reason="RSS under valgrind is valgrind's")
+def test_memory_is_given_back_after_a_large_admin_request(daemon):
+    if daemon_is_sanitized():
+        pytest.skip("ASan keeps freed memory in quarantine")
+    before = rss_kib(daemon)
+    # 12 MB of small JSON values: millions of small allocations while parsed
+    line = b'{"op":"stats","junk":[' + b",".join([b"1"] * (6 << 20)) + b']}\n'
+    with Client(daemon.admin_socket, timeout=60 * SLOW) as c:
+        c.send_raw(line)
+        check_answer(c.recv(), "error", "invalid_request")
+        # the connection stays open: its read buffer must not keep the line
+        check_answer(c.request({"op": "stats"}), "ok")
+        after = rss_kib(daemon)
+        assert after < before + 16 * 1024, "RSS %d KiB before, %d KiB after" % (before, after)
+    check_answer(daemon.request({"op": "ping"}), "ok")
