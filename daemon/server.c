@@ -8,9 +8,8 @@
  * Must never block: sockets are non-blocking and the event loop is sd-event.
  */
 #include <errno.h>
-#include <grp.h>
+#include <limits.h>
 #include <malloc.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,31 +306,43 @@ static void conn_new(struct listener *l, int fd, uid_t uid)
         }
 }
 
+/* Whether the peer process holds group `gid`: its groups as the kernel
+ * took them at connect, the ones the socket's file mode was checked
+ * against.  No user database lookup: NSS may block (LDAP), and this runs
+ * on the event loop for every admin connect. */
+static bool peer_in_group(int fd, const struct ucred *cred, gid_t gid)
+{
+        if (cred->gid == gid)
+                return true;
+        gid_t small[64], *groups = small;
+        socklen_t len = sizeof(small);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+                if (errno != ERANGE || len > NGROUPS_MAX * sizeof(gid_t))
+                        return false;
+                groups = xmalloc(len);
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+                        len = 0;
+        }
+        bool found = false;
+        for (size_t i = 0; i < len / sizeof(gid_t) && !found; i++)
+                found = groups[i] == gid;
+        if (groups != small)
+                free(groups);
+        return found;
+}
+
 /* Whether the peer of an admin connection may use it: root, our own user,
- * the configured users, members of the admin group.  The socket's file mode
- * is the first fence; this is the second, for when the mode is wrong. */
-static bool admin_peer_allowed(const struct server *s, const struct ucred *cred)
+ * the configured users (resolved at start and reload), processes in the
+ * admin group.  The socket's file mode is the first fence; this is the
+ * second, for when the mode is wrong. */
+static bool admin_peer_allowed(const struct server *s, int fd, const struct ucred *cred)
 {
         if (cred->uid == 0 || cred->uid == geteuid())
                 return true;
         for (size_t i = 0; i < s->acl.n_uids; i++)
                 if (s->acl.uids[i] == cred->uid)
                         return true;
-        if (s->acl.gid == (gid_t)-1)
-                return false;
-        if (cred->gid == s->acl.gid)
-                return true;
-        struct passwd *pw = getpwuid(cred->uid);
-        if (!pw)
-                return false;
-        gid_t groups[256];
-        int n = (int)(sizeof(groups) / sizeof(groups[0]));
-        if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
-                return false;
-        for (int i = 0; i < n; i++)
-                if (groups[i] == s->acl.gid)
-                        return true;
-        return false;
+        return s->acl.gid != (gid_t)-1 && peer_in_group(fd, cred, s->acl.gid);
 }
 
 /* Answer one line and close: for clients we will not serve. */
@@ -394,7 +405,7 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *ud)
                         close(cfd);
                         continue;
                 }
-                if (l->role == ROLE_ADMIN && !admin_peer_allowed(l->srv, &cred)) {
+                if (l->role == ROLE_ADMIN && !admin_peer_allowed(l->srv, cfd, &cred)) {
                         refuse(cfd, ERR_FORBIDDEN, "not an administrator");
                         log_warn("admin connection of uid %ld refused", (long)cred.uid);
                         continue;
