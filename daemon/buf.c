@@ -98,6 +98,14 @@ bool buf_printf(struct buf *b, const char *fmt, ...)
         return true;
 }
 
+void buf_shrink(struct buf *b, size_t keep)
+{
+        if (b->cap <= keep || b->len + 1 > keep)
+                return;
+        b->data = xrealloc(b->data, keep);
+        b->cap = keep;
+}
+
 void buf_consume(struct buf *b, size_t n)
 {
         if (n >= b->len) {

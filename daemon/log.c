@@ -1,9 +1,15 @@
 /*
  * log.c - messages to stderr, the only log sink: systemd's journal picks
  * stderr up, and under it each line carries an sd-daemon "<N>" level prefix.
- * Never pass a token or a password here; addresses only at debug level.
+ * A warning or error repeated word for word is shown once per interval: a
+ * full disk fails every batch the same way, and the log must not fill what
+ * little room is left.  Never pass a token or a password here; addresses
+ * only at debug level.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +19,69 @@
 
 static int log_level = LOG_LVL_INFO;
 static int log_journal = -1;   /* stderr is the journal: prefix levels, no time */
+
+/* The warnings and errors shown lately, by a hash of their text: the
+ * sender threads log too, hence the lock.  A message pushed out of the
+ * table by newer ones loses its count of left-out repeats, nothing else. */
+#define REPEAT_SLOTS 16
+static struct repeat {
+        uint64_t hash;          /* 0: free */
+        int64_t shown;          /* CLOCK_MONOTONIC seconds */
+        unsigned skipped;       /* left out since */
+} repeats[REPEAT_SLOTS];
+static unsigned repeat_interval = LOG_REPEAT_INTERVAL_S;
+static pthread_mutex_t repeat_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void log_set_repeat_interval(unsigned seconds)
+{
+        pthread_mutex_lock(&repeat_lock);
+        repeat_interval = seconds;
+        memset(repeats, 0, sizeof(repeats));
+        pthread_mutex_unlock(&repeat_lock);
+}
+
+static uint64_t text_hash(const char *p, size_t n)
+{
+        uint64_t h = 14695981039346656037ull;   /* FNV-1a */
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+        return h ? h : 1;
+}
+
+/* Whether to show a message now; *skipped: its repeats left out before. */
+static bool repeat_show(const char *text, size_t n, unsigned *skipped)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t h = text_hash(text, n);
+        bool show = true;
+        *skipped = 0;
+        pthread_mutex_lock(&repeat_lock);
+        if (repeat_interval) {
+                struct repeat *r = NULL, *oldest = &repeats[0];
+                for (size_t i = 0; i < REPEAT_SLOTS && !r; i++) {
+                        if (repeats[i].hash == h)
+                                r = &repeats[i];
+                        /* a free slot, else the one shown longest ago */
+                        else if (oldest->hash && (!repeats[i].hash || repeats[i].shown < oldest->shown))
+                                oldest = &repeats[i];
+                }
+                if (r && ts.tv_sec - r->shown < (int64_t)repeat_interval) {
+                        r->skipped++;
+                        show = false;
+                } else {
+                        if (!r) {
+                                r = oldest;
+                                *r = (struct repeat){ .hash = h };
+                        }
+                        *skipped = r->skipped;
+                        r->shown = ts.tv_sec;
+                        r->skipped = 0;
+                }
+        }
+        pthread_mutex_unlock(&repeat_lock);
+        return show;
+}
 
 void log_set_level(int level)
 {
@@ -37,9 +106,10 @@ int log_level_parse(const char *s)
         return -1;
 }
 
-static void log_vmsg(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void log_vmsg(int level, bool limited, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
 
-static void log_vmsg(int level, const char *fmt, va_list ap)
+static void log_vmsg(int level, bool limited, const char *fmt, va_list ap)
 {
         char line[2048];
         int n;
@@ -69,6 +139,16 @@ static void log_vmsg(int level, const char *fmt, va_list ap)
         for (size_t i = (size_t)n; i < len; i++)
                 if (line[i] == '\n' || line[i] == '\r')
                         line[i] = ' ';
+        unsigned skipped = 0;
+        if (limited && level <= LOG_LVL_WARN &&
+            !repeat_show(line + n, len - (size_t)n, &skipped))
+                return;
+        if (skipped) {
+                size_t room = sizeof(line) - len - 1;   /* keeps one byte for the newline */
+                int k = snprintf(line + len, room, " (%u more like it since it was last shown)", skipped);
+                if (k > 0)
+                        len += (size_t)k < room ? (size_t)k : room - 1;
+        }
         line[len++] = '\n';
         fwrite(line, 1, len, stderr);
 }
@@ -80,7 +160,7 @@ void log_msg(int level, const char *fmt, ...)
                 return;
         int saved = errno;
         va_start(ap, fmt);
-        log_vmsg(level, fmt, ap);
+        log_vmsg(level, true, fmt, ap);
         va_end(ap);
         errno = saved;
 }
@@ -89,7 +169,7 @@ _Noreturn void fatal(const char *fmt, ...)
 {
         va_list ap;
         va_start(ap, fmt);
-        log_vmsg(LOG_LVL_ERR, fmt, ap);
+        log_vmsg(LOG_LVL_ERR, false, fmt, ap);
         va_end(ap);
         abort();
 }

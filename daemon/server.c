@@ -8,8 +8,8 @@
  * Must never block: sockets are non-blocking and the event loop is sd-event.
  */
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
+#include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +43,8 @@ struct conn {
         bool read_closed;               /* peer shut down its side, or we stopped reading */
         bool close_after_flush;
         uint64_t last_active;           /* CLOCK_MONOTONIC usec */
-        uint64_t partial_since;         /* first byte of an unfinished line, 0 when none */
+        uint64_t partial_since;         /* we began waiting for the rest of a line, 0 when not */
+        uint64_t out_since;             /* answers last moved (queued into empty out, or sent) */
         uint64_t id;
         uid_t uid;
 };
@@ -67,8 +68,10 @@ struct server {
         struct conn *held;
         sd_event_source *sweep;
         bool shutting_down;
+        bool trim_due;                  /* a large request was handled: give memory back */
         uint64_t next_id;
         struct admin_acl acl;
+        uint64_t line_timeout, write_timeout, idle_timeout;     /* usec, bounds.h */
         struct uid_count {
                 uid_t uid;
                 unsigned n;
@@ -163,7 +166,7 @@ static bool conn_flush(struct conn *c)
                         return false;
                 }
                 buf_consume(&c->out, (size_t)n);
-                c->last_active = now_usec();
+                c->last_active = c->out_since = now_usec();
         }
         if (!c->out.len && c->n_held == 0 && (c->close_after_flush || c->read_closed ||
                                               c->srv->shutting_down)) {
@@ -182,6 +185,13 @@ static void conn_update_events(struct conn *c)
                 ev |= EPOLLIN;
         if (c->out.len)
                 ev |= EPOLLOUT;
+        /* The unfinished-line clock runs only while we read: a client whose
+         * answers hold back our reading cannot finish its line, and the lines
+         * it completed are owed an answer however long it pauses. */
+        if (!(ev & EPOLLIN) || !c->in.len)
+                c->partial_since = 0;
+        else if (!c->partial_since)
+                c->partial_since = now_usec();
         sd_event_source_set_io_events(c->io, ev);
         sd_event_source_set_enabled(c->io, ev ? SD_EVENT_ON : SD_EVENT_OFF);
 }
@@ -209,7 +219,8 @@ static void handle_line(struct conn *c, const char *line, size_t len)
         hold(c, &r, lang);
 }
 
-static void conn_process(struct conn *c)
+/* Answer every complete line in c->in; true when any was there. */
+static bool conn_process(struct conn *c)
 {
         size_t start = 0;
         while (start < c->in.len && !c->close_after_flush) {
@@ -221,9 +232,13 @@ static void conn_process(struct conn *c)
                         reject(c, ERR_INVALID_REQUEST, "request line too long");
                 else
                         handle_line(c, c->in.data + start, len);
+                if (len >= REQUEST_TRIM_BYTES)
+                        c->srv->trim_due = true;
                 start += len + 1;
         }
         buf_consume(&c->in, start);
+        /* the room one large admin line needed is not kept for the next ones */
+        buf_shrink(&c->in, REQUEST_TRIM_BYTES);
         if (!c->close_after_flush && c->in.len >= line_max(c->role))
                 reject(c, ERR_INVALID_REQUEST, "request line too long");
         if (c->read_closed && c->in.len && !c->close_after_flush) {
@@ -231,6 +246,7 @@ static void conn_process(struct conn *c)
                 handle_line(c, c->in.data, c->in.len);
                 buf_reset(&c->in);
         }
+        return start > 0;
 }
 
 static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *ud)
@@ -251,11 +267,9 @@ static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *ud)
                 } else if (n > 0) {
                         buf_append(&c->in, chunk, (size_t)n);
                 }
-                conn_process(c);
-                if (!c->in.len)
+                /* what is left after a completed line began in this read */
+                if (conn_process(c))
                         c->partial_since = 0;
-                else if (!c->partial_since)
-                        c->partial_since = c->last_active;
                 if (c->read_closed && c->n_held == 0 && c->out.len == 0) {
                         conn_free(c);
                         return 0;
@@ -292,31 +306,43 @@ static void conn_new(struct listener *l, int fd, uid_t uid)
         }
 }
 
+/* Whether the peer process holds group `gid`: its groups as the kernel
+ * took them at connect, the ones the socket's file mode was checked
+ * against.  No user database lookup: NSS may block (LDAP), and this runs
+ * on the event loop for every admin connect. */
+static bool peer_in_group(int fd, const struct ucred *cred, gid_t gid)
+{
+        if (cred->gid == gid)
+                return true;
+        gid_t small[64], *groups = small;
+        socklen_t len = sizeof(small);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+                if (errno != ERANGE || len > NGROUPS_MAX * sizeof(gid_t))
+                        return false;
+                groups = xmalloc(len);
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+                        len = 0;
+        }
+        bool found = false;
+        for (size_t i = 0; i < len / sizeof(gid_t) && !found; i++)
+                found = groups[i] == gid;
+        if (groups != small)
+                free(groups);
+        return found;
+}
+
 /* Whether the peer of an admin connection may use it: root, our own user,
- * the configured users, members of the admin group.  The socket's file mode
- * is the first fence; this is the second, for when the mode is wrong. */
-static bool admin_peer_allowed(const struct server *s, const struct ucred *cred)
+ * the configured users (resolved at start and reload), processes in the
+ * admin group.  The socket's file mode is the first fence; this is the
+ * second, for when the mode is wrong. */
+static bool admin_peer_allowed(const struct server *s, int fd, const struct ucred *cred)
 {
         if (cred->uid == 0 || cred->uid == geteuid())
                 return true;
         for (size_t i = 0; i < s->acl.n_uids; i++)
                 if (s->acl.uids[i] == cred->uid)
                         return true;
-        if (s->acl.gid == (gid_t)-1)
-                return false;
-        if (cred->gid == s->acl.gid)
-                return true;
-        struct passwd *pw = getpwuid(cred->uid);
-        if (!pw)
-                return false;
-        gid_t groups[256];
-        int n = (int)(sizeof(groups) / sizeof(groups[0]));
-        if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
-                return false;
-        for (int i = 0; i < n; i++)
-                if (groups[i] == s->acl.gid)
-                        return true;
-        return false;
+        return s->acl.gid != (gid_t)-1 && peer_in_group(fd, cred, s->acl.gid);
 }
 
 /* Answer one line and close: for clients we will not serve. */
@@ -379,7 +405,7 @@ static int on_accept(sd_event_source *es, int fd, uint32_t revents, void *ud)
                         close(cfd);
                         continue;
                 }
-                if (l->role == ROLE_ADMIN && !admin_peer_allowed(l->srv, &cred)) {
+                if (l->role == ROLE_ADMIN && !admin_peer_allowed(l->srv, cfd, &cred)) {
                         refuse(cfd, ERR_FORBIDDEN, "not an administrator");
                         log_warn("admin connection of uid %ld refused", (long)cred.uid);
                         continue;
@@ -401,14 +427,23 @@ static int on_sweep(sd_event_source *es, uint64_t usec, void *ud)
         uint64_t now = now_usec();
         for (struct conn *c = s->conns, *n; c; c = n) {
                 n = c->next;
-                if (c->n_held || c->close_after_flush)
+                if (c->n_held)
                         continue;
-                if (c->partial_since && now - c->partial_since > CONN_READ_TIMEOUT_USEC) {
+                if (c->out.len && now - c->out_since > s->write_timeout) {
+                        /* it reads nothing: its slot goes to someone who does */
+                        log_info("connection of uid %ld closed: answers not taken for %llu s",
+                                 (long)c->uid, (unsigned long long)(s->write_timeout / 1000000u));
+                        conn_free(c);
+                        continue;
+                }
+                if (c->close_after_flush)
+                        continue;
+                if (c->partial_since && now - c->partial_since > s->line_timeout) {
                         /* a line begun and never finished: say so, then close */
                         buf_reset(&c->in);
                         c->partial_since = 0;
                         reject(c, ERR_INVALID_REQUEST, "request line not completed in time");
-                } else if (!c->out.len && now - c->last_active > CONN_IDLE_TIMEOUT_USEC) {
+                } else if (!c->out.len && now - c->last_active > s->idle_timeout) {
                         conn_free(c);
                 }
         }
@@ -417,11 +452,34 @@ static int on_sweep(sd_event_source *es, uint64_t usec, void *ud)
         return 0;
 }
 
+/* The tests' way to see the connection timeouts act without waiting
+ * minutes: NEWSLETTERD_TEST_TIMEOUT_DIVISOR=N divides all three by N
+ * (2..1000).  It can only shorten them; anything else is ignored. */
+static uint64_t timeout_divisor(void)
+{
+        const char *v = getenv("NEWSLETTERD_TEST_TIMEOUT_DIVISOR");
+        if (!v || !*v)
+                return 1;
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(v, &end, 10);
+        if (errno || *end || n < 2 || n > 1000) {
+                log_warn("NEWSLETTERD_TEST_TIMEOUT_DIVISOR=%s ignored: not a number from 2 to 1000", v);
+                return 1;
+        }
+        log_warn("connection timeouts divided by %lu (NEWSLETTERD_TEST_TIMEOUT_DIVISOR)", n);
+        return n;
+}
+
 int server_new(sd_event *ev, struct handler_ctx *ctx, struct server **out)
 {
         struct server *s = xcalloc(1, sizeof(*s));
         s->ev = ev;
         s->ctx = ctx;
+        uint64_t div = timeout_divisor();
+        s->line_timeout = CONN_READ_TIMEOUT_USEC / div;
+        s->write_timeout = CONN_WRITE_TIMEOUT_USEC / div;
+        s->idle_timeout = CONN_IDLE_TIMEOUT_USEC / div;
         int r = sd_event_add_time_relative(ev, &s->sweep, CLOCK_MONOTONIC, 1000000u, 0,
                                            on_sweep, s);
         if (r < 0) {
@@ -506,11 +564,19 @@ static void release(struct server *s, bool failed, enum errcode e)
                         size_t len;
                         char *line = proto_format(&r, h->lang, &len);
                         json_decref(r.extra);
+                        if (!c->out.len)
+                                c->out_since = now_usec();
                         buf_append(&c->out, line, len);
                         free(line);
                 }
                 c->n_held = 0;
                 conn_flush(c);
+        }
+        if (s->trim_due) {
+                /* what the large request's parse freed stays in the heap
+                 * otherwise: 200 MB after 12 MB of small JSON values */
+                s->trim_due = false;
+                malloc_trim(0);
         }
 }
 

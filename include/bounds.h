@@ -5,6 +5,9 @@
 #define PUBLIC_LINE_MAX         4096
 /* One request line on the admin socket: carries newsletter bodies. */
 #define ADMIN_LINE_MAX          (16u << 20)
+/* A request line longer than this gives its memory back to the system once
+ * it is answered (parsed JSON is many small allocations the heap keeps). */
+#define REQUEST_TRIM_BYTES      (1u << 20)
 /* Answers a client has not read yet; past this we stop reading its requests. */
 #define OUTBUF_HIGH_WATER       (256u << 10)
 /* Open client connections in total; one more is answered and closed. */
@@ -13,8 +16,11 @@
 #define CONN_PER_UID_MAX        512
 /* A connection with nothing to do for this long is closed. */
 #define CONN_IDLE_TIMEOUT_USEC  (300ull * 1000000ull)
-/* A request line must be complete this long after its first byte arrived. */
+/* A request line must be complete this long after its first byte arrived
+ * (the clock runs only while we read: not while answers wait to be taken). */
 #define CONN_READ_TIMEOUT_USEC  (10ull * 1000000ull)
+/* Answers the client takes nothing of for this long: it is closed. */
+#define CONN_WRITE_TIMEOUT_USEC (60ull * 1000000ull)
 
 /* Request fields (bytes, UTF-8) */
 #define NAME_MAX_BYTES          200

@@ -22,6 +22,9 @@ bool buf_append(struct buf *b, const void *p, size_t n);
 bool buf_puts(struct buf *b, const char *s);
 bool buf_putc(struct buf *b, char c);
 bool buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Give back the room of a buffer holding more than `keep` bytes of room
+ * but fewer in use (after one large line). */
+void buf_shrink(struct buf *b, size_t keep);
 /* Drop the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
 /* NUL-terminated view (the NUL is not counted in len). */

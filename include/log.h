@@ -4,8 +4,14 @@
 
 enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_INFO = 6, LOG_LVL_DEBUG = 7 };
 
+/* A warning or error with the same text as one shown less than this long
+ * ago is left out; the next one shown says how many were. */
+#define LOG_REPEAT_INTERVAL_S 30
+
 void log_set_level(int level);
 int log_get_level(void);
+/* 0: show every repeat (for tests: a shorter interval) */
+void log_set_repeat_interval(unsigned seconds);
 /* "err", "warning", "info", "debug" -> level, or -1 */
 int log_level_parse(const char *s);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -146,6 +146,29 @@ static void test_consume(void)
         buf_free(&b);
 }
 
+/* After one large line the room goes back; what is kept stays intact. */
+static void test_shrink(void)
+{
+        struct buf b;
+        buf_init(&b, 1u << 20);
+        CHECK(buf_reserve(&b, 100000));
+        CHECK(b.cap > 100000);
+        CHECK(buf_puts(&b, "rest"));
+        buf_shrink(&b, 4096);
+        CHECK_UINT(b.cap, 4096);
+        CHECK_STR(buf_cstr(&b), "rest");
+        CHECK(buf_puts(&b, "!"));
+        CHECK_STR(buf_cstr(&b), "rest!");
+        buf_shrink(&b, 8192);                   /* already smaller: unchanged */
+        CHECK_UINT(b.cap, 4096);
+        CHECK(buf_reserve(&b, 10000));
+        size_t cap = b.cap;
+        b.len = 5000;
+        buf_shrink(&b, 4096);                   /* more in use than that: kept */
+        CHECK_UINT(b.cap, cap);
+        buf_free(&b);
+}
+
 static void test_steal(void)
 {
         struct buf b;
@@ -190,6 +213,7 @@ int main(void)
         RUN(test_cap);
         RUN(test_printf);
         RUN(test_consume);
+        RUN(test_shrink);
         RUN(test_steal);
         return unit_finish();
 }
