@@ -277,7 +277,7 @@ static int on_post(sd_event_source *s, void *ud)
 }
 
 /* Outcomes are collected a few milliseconds after the first of them
- * arrives, so that one commit records many (each commit is an fsync), while
+ * arrives, so that one commit records many (each commit writes the WAL), while
  * the senders still have claimed mails to work on. */
 #define COLLECT_DELAY_USEC 3000
 

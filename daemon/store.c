@@ -1,12 +1,14 @@
 /*
  * store.c - the database.  One SQLite connection for all reads and writes,
- * used only by the main thread: the single writer.  WAL with synchronous=FULL, so a committed
- * sign-up survives a crash and a power loss; every statement is prepared once
- * at start-up and only ever run with bound parameters.  The schema comes
- * from sql/ as numbered migrations, applied in one transaction and recorded
- * in PRAGMA user_version.  Checkpoints (copying the WAL into the database
- * and syncing it) run on a thread of their own with a second connection
- * that never writes a row, so that the requests never wait behind that
+ * used only by the main thread: the single writer.  WAL with
+ * synchronous=NORMAL, and an explicit sync of the WAL after every commit a
+ * client's answer waits on (store_sync), so an acknowledged sign-up
+ * survives a crash and a power loss.  Every statement is prepared once at
+ * start-up and only ever run with bound parameters.  The schema comes from
+ * sql/ as numbered migrations, applied in one transaction and recorded in
+ * PRAGMA user_version.  Checkpoints (copying the WAL into the database and
+ * syncing it) run on a thread of their own with a second connection that
+ * never writes a row, so that the requests never wait behind that
  * I/O.  Knows SQL, nothing of sockets or SMTP.
  */
 #include <errno.h>
