@@ -1413,7 +1413,7 @@ def write_markdown(res, path, pngs):
     w(f'| newsletterd | `{m["newsletterd"]}`, meson buildtype {m["buildtype"]}, {m["cc"]} |')
     w(f'| SQLite, libcurl | {m["sqlite"]}, {m["libcurl"]} (Debian packages) |')
     w(f'| Postfix (smtp-sink, smtp-source) | {m["postfix"]} |')
-    w(f'| database on | {m["database_fs"]} (WAL, synchronous=FULL) |')
+    w(f'| database on | {m["database_fs"]} (WAL, synchronous=NORMAL and an fdatasync of the WAL before every acknowledging answer) |')
     w(f'| load average at start / end | {res["load_at_start"]} / {res["load_at_end"]} |')
     invocation = res.get('invocation') or 'scripts/bench'
     w(f'| run as | `{invocation}`, {res["duration_s"] / 60:.1f} min |')
