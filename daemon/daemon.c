@@ -230,17 +230,16 @@ static void end_of_iteration(struct daemon *d)
                 if (d->hctx.checkpoint_after_commit && store_checkpoint(d->store) < 0)
                         log_err("checkpoint after an erase failed; the WAL may still hold the old data");
                 d->hctx.checkpoint_after_commit = false;
+                /* What leaves the daemon waits for the sync of what it
+                 * speaks of: answers, and mails whose links (tokens) this
+                 * batch stored; with them the outcomes recorded so far, so
+                 * that a power loss sends no more mails again than a crash.
+                 * The scheduler's bookkeeping alone is not synced by
+                 * itself.  A failed sync is the end (store_sync). */
+                if (server_busy(d->server) || d->stopping || sched_claimed(d->sched))
+                        store_sync(d->store);
                 sched_committed(d->sched);
-                /* answers wait for the sync of what they acknowledge; the
-                 * scheduler's bookkeeping alone is not synced by itself.  An
-                 * answer whose write is committed but not on disk is not
-                 * given: the client hears "internal" and may ask again */
-                if (server_busy(d->server) || d->stopping) {
-                        if (store_sync(d->store) == 0)
-                                server_release_answers(d->server);
-                        else
-                                server_fail_answers(d->server, ERR_INTERNAL);
-                }
+                server_release_answers(d->server);
         } else {
                 log_err("batch not committed (%s); its requests are answered with an error",
                         strerror(-r));

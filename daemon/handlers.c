@@ -259,7 +259,8 @@ static int h_confirm(struct handler_ctx *ctx, const struct request *req, struct 
                 /* a sign-up kept apart becomes a subscriber's now */
                 int64_t subscriber_id = row.subscriber_id;
                 if (!subscriber_id && (r = store_signup_adopt(ctx->store, row.subscription_id,
-                                                              ctx->now, true, &subscriber_id)) < 0)
+                                                              ctx->now, row.request_at,
+                                                              &subscriber_id)) < 0)
                         return r;
                 if (!subscriber_id) {
                         rep->state = ST_EXPIRED;
@@ -284,7 +285,7 @@ static int h_unsubscribe(struct handler_ctx *ctx, const struct request *req, str
         if (row.state != SUB_UNSUBSCRIBED) {
                 int64_t subscriber_id = row.subscriber_id;
                 if (!subscriber_id && (r = store_signup_adopt(ctx->store, row.subscription_id,
-                                                              ctx->now, false, &subscriber_id)) < 0)
+                                                              ctx->now, 0, &subscriber_id)) < 0)
                         return r;
                 if ((r = store_subscription_unsubscribe(ctx->store, row.subscription_id, ctx->now)) < 0 ||
                     (r = store_tokens_delete(ctx->store, row.subscription_id, TOKEN_CONFIRM)) < 0 ||

@@ -172,8 +172,10 @@ static int build_confirmation(struct sched *s, const struct outbox_row *row, int
                 log_err("no random bytes for a token");
                 return r;
         }
+        /* the token confirms the request this mail was queued for (whose
+         * record has the mail's time): a later one may be a stranger's */
         if ((r = store_token_add(s->store, t.hash, row->subscription_id, TOKEN_CONFIRM, now,
-                                 now + (int64_t)c->confirm_ttl)) < 0)
+                                 now + (int64_t)c->confirm_ttl, row->created_at)) < 0)
                 return r;
 
         char days[24], period[48];
@@ -442,6 +444,11 @@ int sched_work(struct sched *s, int64_t now, bool collect)
                         break;
         }
         return 0;
+}
+
+bool sched_claimed(const struct sched *s)
+{
+        return s->claimed != NULL;
 }
 
 void sched_committed(struct sched *s)

@@ -35,7 +35,7 @@ enum stmt_id {
         S_SUB_FIND, S_SUBSCRIBER_FIND, S_SUBSCRIBER_ADD, S_SUBSCRIBER_NAME,
         S_SUB_ADD, S_SUB_RESTART, S_SUB_MAILED, S_SUB_CONFIRM, S_SUB_UNSUBSCRIBE,
         S_CONSENT_ADD, S_CONSENT_UNSUBSCRIBE_ALL,
-        S_SIGNUP_FIND, S_SIGNUP_NAME, S_SIGNUP_GET, S_SIGNUP_TO_CONSENT, S_SIGNUP_DELETE, S_SIGNUP_DELETE_ONE,
+        S_SIGNUP_FIND, S_SIGNUP_NAME, S_SIGNUP_GET, S_SIGNUP_GET_AT, S_SIGNUP_TO_CONSENT, S_SIGNUP_DELETE, S_SIGNUP_DELETE_ONE,
         S_SUB_LINK, S_SUB_UNLINK,
         S_SIGNUP_OF_MAIL, S_SIGNUP_OF_KEY, S_SIGNUP_OF_SUBSCRIBER, S_PERIOD_LAST, S_PERIOD_ADD,
         S_TOKEN_ADD, S_TOKEN_FIND, S_TOKENS_DELETE,
@@ -109,6 +109,9 @@ static const char *const stmt_sql[S_N] = {
         [S_SIGNUP_GET] =
                 "SELECT email_key, email, name FROM signup WHERE subscription_id = ?1"
                 " ORDER BY mailed_at DESC LIMIT 1",
+        [S_SIGNUP_GET_AT] =
+                "SELECT email_key, email, name FROM signup WHERE subscription_id = ?1"
+                " AND mailed_at = ?2",
         [S_SIGNUP_TO_CONSENT] =
                 "INSERT INTO consent (subscriber_id, list, event, at, ip, user_agent, lang, source,"
                 " text_version, consent_text, consent_version) SELECT ?2, list, 'signup', at, ip,"
@@ -131,12 +134,12 @@ static const char *const stmt_sql[S_N] = {
         [S_PERIOD_LAST] = "SELECT max(ends), max(id) FROM signup_period",
         [S_PERIOD_ADD] = "INSERT INTO signup_period (starts, ends) VALUES (?1, ?2)",
         [S_TOKEN_ADD] =
-                "INSERT INTO token (hash, subscription_id, kind, issued_at, expires_at)"
-                " VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO token (hash, subscription_id, kind, issued_at, expires_at, request_at)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         [S_TOKEN_FIND] =
                 "SELECT t.subscription_id, s.subscriber_id, t.kind, t.issued_at, t.expires_at,"
                 " s.state, s.list, s.subscriber_id IS NULL AND NOT EXISTS"
-                " (SELECT 1 FROM signup g WHERE g.subscription_id = s.id)"
+                " (SELECT 1 FROM signup g WHERE g.subscription_id = s.id), t.request_at"
                 " FROM token t JOIN subscription s ON s.id = t.subscription_id WHERE t.hash = ?1",
         [S_TOKENS_DELETE] = "DELETE FROM token WHERE subscription_id = ?1 AND kind = ?2",
         [S_OUTBOX_ADD] =
@@ -604,7 +607,7 @@ static int migrate(struct store *st)
 
 /* Commits are written with synchronous=NORMAL: SQLite syncs the WAL only
  * before a checkpoint.  A commit that carries a client's write is synced by
- * store_batch_commit() itself, before its answers go out (wal_sync).  The
+ * store_sync(), which the daemon calls before its answers go out.  The
  * setting is fixed here, outside any transaction: SQLite refuses to change
  * it inside one, and a prepared "PRAGMA synchronous" takes effect when it
  * is prepared, not when it is run (so switching per commit cannot work).
@@ -948,7 +951,7 @@ bool store_batch_open(struct store *st)
 
 /* fdatasync() the WAL (SQLite's xSync of it, through walbuf, which first
  * writes what it holds).  In WAL mode the pager's journal file is the WAL. */
-static int wal_sync(struct store *st)
+static void wal_sync(struct store *st)
 {
         sqlite3_file *wal = NULL;
         int rc = sqlite3_file_control(st->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
@@ -956,13 +959,17 @@ static int wal_sync(struct store *st)
                 rc = SQLITE_IOERR_FSYNC;        /* no WAL open after a commit: cannot be */
         if (rc == SQLITE_OK)
                 rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
-        if (rc != SQLITE_OK) {
-                log_err("database: syncing the WAL failed: %s", sqlite3_errstr(rc));
-                return sqlite_to_errno(rc);
-        }
+        /* After a failed fsync the kernel may have dropped the dirty pages
+         * and report the next fsync as a success: what was acknowledged
+         * since the last good one would be lost at a power cut, and every
+         * later frame depends on them (the WAL's checksum chain).  No
+         * answer may go out on that; the next start recovers from what is
+         * on disk, and systemd restarts the daemon. */
+        if (rc != SQLITE_OK)
+                fatal("database: syncing the WAL failed (%s): stopping, nothing more is"
+                      " acknowledged; the next start recovers what is on disk", sqlite3_errstr(rc));
         st->wal_unsynced = false;
         st->syncs++;
-        return 0;
 }
 
 int store_batch_commit(struct store *st)
@@ -978,9 +985,10 @@ int store_batch_commit(struct store *st)
         return r;
 }
 
-int store_sync(struct store *st)
+void store_sync(struct store *st)
 {
-        return st->wal_unsynced ? wal_sync(st) : 0;
+        if (st->wal_unsynced)
+                wal_sync(st);
 }
 
 unsigned long store_syncs(struct store *st)
@@ -1351,26 +1359,44 @@ int store_signup_forget(struct store *st, int64_t subscription_id)
         return run_ints(st, S_SIGNUP_DELETE, 1, subscription_id, 0, NULL);
 }
 
-int store_signup_adopt(struct store *st, int64_t subscription_id, int64_t now, bool confirmed,
-                       int64_t *subscriber_id)
+/* The address and name of one record of a sign-up (copied: the statements
+ * that use them run before this one is reset); 1 when there is none. */
+static int signup_record(struct store *st, int64_t subscription_id, int64_t mailed_at,
+                         char **key, char **email, char **name)
 {
-        /* the address and name as its newest record has them (copied: the
-         * statements below run before this one is reset) */
-        sqlite3_stmt *s = stmt(st, S_SIGNUP_GET);
+        enum stmt_id id = mailed_at ? S_SIGNUP_GET_AT : S_SIGNUP_GET;
+        sqlite3_stmt *s = stmt(st, id);
         sqlite3_bind_int64(s, 1, subscription_id);
+        if (mailed_at)
+                sqlite3_bind_int64(s, 2, mailed_at);
         int rc = sqlite3_step(s);
-        char *key = NULL, *email = NULL, *name = NULL;
         if (rc == SQLITE_ROW) {
-                key = column_dup(s, 0);
-                email = column_dup(s, 1);
-                name = column_dup(s, 2);
+                *key = column_dup(s, 0);
+                *email = column_dup(s, 1);
+                *name = column_dup(s, 2);
         }
         sqlite3_reset(s);
-        int r = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : fail(st, rc, stmt_sql[S_SIGNUP_GET]);
+        return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : fail(st, rc, stmt_sql[id]);
+}
+
+int store_signup_adopt(struct store *st, int64_t subscription_id, int64_t now,
+                       int64_t confirmed_request, int64_t *subscriber_id)
+{
+        /* the record the confirmation was mailed for, if it names one;
+         * else the newest (it has the address's key) */
+        char *key = NULL, *email = NULL, *name = NULL;
+        bool own = false;
+        int r = 1;
+        if (confirmed_request > 0 &&
+            (r = signup_record(st, subscription_id, confirmed_request, &key, &email, &name)) == 0)
+                own = true;
+        if (r == 1)
+                r = signup_record(st, subscription_id, 0, &key, &email, &name);
+        /* an existing subscriber takes only what its owner confirmed */
         if (r == 0)
-                r = subscriber_get(st, key, email, name, now, confirmed, subscriber_id);
+                r = subscriber_get(st, key, email, name, now, own, subscriber_id);
         if (r == 0) {
-                s = stmt(st, S_SUB_LINK);
+                sqlite3_stmt *s = stmt(st, S_SUB_LINK);
                 sqlite3_bind_int64(s, 1, subscription_id);
                 sqlite3_bind_int64(s, 2, *subscriber_id);
                 r = run(st, S_SUB_LINK, s);
@@ -1403,7 +1429,7 @@ static int adopt_first(struct store *st, enum stmt_id id, int64_t key_id, const 
         if (!subscription_id)
                 return 1;       /* a subscriber with none */
         int64_t subscriber_id;
-        return store_signup_adopt(st, subscription_id, now, false, &subscriber_id);
+        return store_signup_adopt(st, subscription_id, now, 0, &subscriber_id);
 }
 
 int store_signup_adopt_mail(struct store *st, int64_t outbox_id, int64_t now)
@@ -1430,7 +1456,8 @@ int store_signup_adopt_key(struct store *st, const char *email_key, int64_t now)
 /* ---- tokens ---- */
 
 int store_token_add(struct store *st, const uint8_t hash[32], int64_t subscription_id,
-                    enum token_kind kind, int64_t issued_at, int64_t expires_at)
+                    enum token_kind kind, int64_t issued_at, int64_t expires_at,
+                    int64_t request_at)
 {
         sqlite3_stmt *s = stmt(st, S_TOKEN_ADD);
         sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
@@ -1441,6 +1468,8 @@ int store_token_add(struct store *st, const uint8_t hash[32], int64_t subscripti
                 sqlite3_bind_int64(s, 5, expires_at);
         else
                 sqlite3_bind_null(s, 5);
+        if (request_at)
+                sqlite3_bind_int64(s, 6, request_at);
         return run(st, S_TOKEN_ADD, s);
 }
 
@@ -1465,6 +1494,7 @@ int store_token_find(struct store *st, const uint8_t hash[32], struct token_row 
         int state = NAME_INDEX(sub_state_names, sqlite3_column_text(s, 5));
         snprintf(out->list, sizeof(out->list), "%s", (const char *)sqlite3_column_text(s, 6));
         out->stripped = sqlite3_column_int(s, 7) != 0;
+        out->request_at = sqlite3_column_int64(s, 8);   /* (NULL reads 0) */
         sqlite3_reset(s);
         if (kind < 0 || state < 0)
                 fatal("token row with an unknown kind or state");

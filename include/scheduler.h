@@ -36,3 +36,6 @@ void sched_rolled_back(struct sched *s);
 int sched_requeue_unstarted(struct sched *s);
 /* Mails handed to the sender and not yet recorded. */
 unsigned sched_in_flight(struct sched *s);
+/* Mails were claimed in the batch: sched_committed() hands them to the
+ * senders, and they carry tokens the batch stored. */
+bool sched_claimed(const struct sched *s);

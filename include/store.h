@@ -43,6 +43,7 @@ struct token_row {
         enum sub_state state;   /* of the subscription */
         char list[65];
         bool stripped;          /* a sign-up kept apart (sql/009) whose data expiry deleted */
+        int64_t request_at;     /* confirmation: mailed_at of the request it confirms; 0 unknown */
 };
 
 struct consent {
@@ -98,10 +99,13 @@ bool store_batch_open(struct store *st);
 int store_batch_commit(struct store *st);
 /* fdatasync()s the WAL when a commit since the last sync is not on disk
  * yet: called after a commit that holds writes a client was or will be told
- * about, before the answers go out.  The scheduler's and housekeeping's own
- * bookkeeping is not synced by itself: a power loss can at worst send a
- * few mails again. */
-int store_sync(struct store *st);
+ * about, or that mails about to go out depend on (their tokens), before
+ * they leave.  The scheduler's and housekeeping's own bookkeeping is not
+ * synced by itself: a power loss can send again the mails of the last
+ * moments, as a crash can.  A failed sync stops the daemon (abort): after
+ * one, the kernel may have dropped what it did not write, and no later
+ * sync could make those commits durable again. */
+void store_sync(struct store *st);
 /* explicit syncs of the WAL so far (the log, tests) */
 unsigned long store_syncs(struct store *st);
 /* the connection's PRAGMA synchronous (1: NORMAL, as store_open sets it) */
@@ -149,14 +153,16 @@ int store_signup_put(struct store *st, int64_t subscription_id, const char *emai
 /* Its records gone (a sign-up started over once they had expired). */
 int store_signup_forget(struct store *st, int64_t subscription_id);
 /* Into the linked layout: the subscriber (found, or added with the address
- * and name of the newest row), every row as a consent record of the
- * sign-up, the subscription linked; 1 when the subscription has no rows
- * (never had, or they expired).  `confirmed`: the address's owner
- * confirmed it, and an existing subscriber takes that row's address and
- * name; otherwise (an unsubscribe, a bounce) an existing subscriber's data
- * stays as it is. */
-int store_signup_adopt(struct store *st, int64_t subscription_id, int64_t now, bool confirmed,
-                       int64_t *subscriber_id);
+ * and name of a record), every record as a consent record of the sign-up,
+ * the subscription linked; 1 when the subscription has no records (never
+ * had, or they expired).  `confirmed_request`: the mailed_at of the record
+ * a confirmation was mailed for (token_row.request_at): that record's
+ * address and name become the subscriber's, also an existing one's (its
+ * owner confirmed them).  0 (an unsubscribe, a bounce, a token that names
+ * no record): a new subscriber is made from the newest record, an existing
+ * one stays as it is. */
+int store_signup_adopt(struct store *st, int64_t subscription_id, int64_t now,
+                       int64_t confirmed_request, int64_t *subscriber_id);
 /* The same for the sign-up a mail went to, or every one of an address;
  * 1 when there was none. */
 int store_signup_adopt_mail(struct store *st, int64_t outbox_id, int64_t now);
@@ -164,8 +170,11 @@ int store_signup_adopt_key(struct store *st, const char *email_key, int64_t now)
 /* Every sign-up kept apart of a subscriber's address (0 also when none). */
 int store_signup_adopt_subscriber(struct store *st, int64_t subscriber_id, int64_t now);
 
+/* request_at: a confirmation token's request (its mail's created_at, the
+ * mailed_at of its record); 0 none */
 int store_token_add(struct store *st, const uint8_t hash[32], int64_t subscription_id,
-                    enum token_kind kind, int64_t issued_at, int64_t expires_at);
+                    enum token_kind kind, int64_t issued_at, int64_t expires_at,
+                    int64_t request_at);
 int store_token_find(struct store *st, const uint8_t hash[32], struct token_row *out); /* 1: none */
 int store_tokens_delete(struct store *st, int64_t subscription_id, enum token_kind kind);
 

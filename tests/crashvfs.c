@@ -11,7 +11,7 @@
  * (no unsynced write survives).  SQLite's own crash tests work the same way
  * (test6.c).
  *
- * Nothing of this is in the daemon; tests/integration/test_durability.py
+ * Nothing of this is in the daemon; tests/integration/test_power_loss.py
  * uses it.
  */
 #include <errno.h>
@@ -176,6 +176,11 @@ static int cv_truncate(sqlite3_file *file, sqlite3_int64 size)
 static int cv_sync(sqlite3_file *file, int flags)
 {
         struct cv_file *f = (struct cv_file *)file;
+        /* a failing disk: while the file $CRASHVFS_FAIL_SYNC names exists,
+         * every sync fails and makes nothing durable */
+        const char *fail = getenv("CRASHVFS_FAIL_SYNC");
+        if (f->disk && fail && access(fail, F_OK) == 0)
+                return SQLITE_IOERR_FSYNC;
         int rc = f->real->pMethods->xSync(f->real, flags);
         if (rc == SQLITE_OK && f->disk) {
                 pthread_mutex_lock(&lock);

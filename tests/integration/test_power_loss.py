@@ -125,14 +125,7 @@ def power_cut(daemon):
 
 def test_acknowledged_changes_survive_a_power_loss(daemon_factory, smtp, workdir):
     need_ctl()
-    assert CRASHVFS and os.path.exists(CRASHVFS), "CRASHVFS names tests/crashvfs.c's module"
-    d = daemon_factory(start=False)
-    # (under AddressSanitizer the preloaded module would otherwise come
-    # before its runtime, which it refuses)
-    d.env = {"LD_PRELOAD": CRASHVFS,
-             "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
-    d.start()
-    assert os.path.exists(d.database + "-synced"), "the daemon did not run on crashvfs"
+    d = crashvfs_daemon(daemon_factory)
 
     addresses = ["power%d@example.org" % i for i in range(6)]
     with d.client() as c:
@@ -163,3 +156,61 @@ def test_acknowledged_changes_survive_a_power_loss(daemon_factory, smtp, workdir
     # the two unconfirmed sign-ups wait apart (sql/009), as acknowledged
     waiting = {r[0] for r in d.query("SELECT email_key FROM signup")}
     assert waiting == set(addresses[4:])
+
+
+def crashvfs_daemon(daemon_factory, **env):
+    assert CRASHVFS and os.path.exists(CRASHVFS), "CRASHVFS names tests/crashvfs.c's module"
+    d = daemon_factory(start=False)
+    # (under AddressSanitizer the preloaded module would otherwise come
+    # before its runtime, which it refuses)
+    d.env = {"LD_PRELOAD": CRASHVFS,
+             "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+    d.env.update(env)
+    d.start()
+    assert os.path.exists(d.database + "-synced"), "the daemon did not run on crashvfs"
+    return d
+
+
+def test_links_in_mails_sent_work_after_a_power_loss(daemon_factory, smtp, workdir):
+    """A newsletter goes out while no client waits on anything: the tokens
+    of its mails are on disk before the mails leave."""
+    need_ctl()
+    d = crashvfs_daemon(daemon_factory)
+    imported = write(os.path.join(workdir, "list.csv"),
+                     "email\n" + "".join("link%d@example.org\n" % i for i in range(40)))
+    ctl(d, "import", imported).ok()
+    text = write(os.path.join(workdir, "issue.txt"), "Hallo\n\n{{unsubscribe_url}}\n")
+    ctl(d, "send", "--subject", "Links", "--text", text).ok()
+    smtp.wait_for(40)
+    power_cut(d)
+    d.env = {}
+    d.start()
+    d.settle(timeout=20)
+    for i in range(40):
+        first = smtp.to("link%d@example.org" % i)[0]
+        check_answer(d.request({"op": "unsubscribe", "token": unsubscribe_token(first)}),
+                     "unsubscribed")
+
+
+def test_a_failed_sync_acknowledges_nothing_and_stops_the_daemon(daemon_factory, smtp, workdir):
+    flag = os.path.join(workdir, "fail-sync")
+    d = crashvfs_daemon(daemon_factory, CRASHVFS_FAIL_SYNC=flag)
+    check_answer(d.subscribe("before@example.org"), "pending")
+    smtp.wait_for(1)
+    d.settle()
+    open(flag, "w").close()             # the disk starts failing
+    with d.client() as c:
+        c.send({"op": "subscribe", "email": "during@example.org"})
+        try:
+            answer = c.recv()
+        except Exception:               # closed without an answer
+            answer = None
+    assert answer is None, "acknowledged without a sync: %r" % answer
+    d.proc.wait(30)
+    assert d.proc.returncode != 0
+    assert "syncing the WAL failed" in d.stderr()
+    # the disk works again: the next start recovers what is on disk
+    os.unlink(flag)
+    d.env = {}
+    d.start()
+    assert d.subscription("before@example.org")["state"] == "pending"

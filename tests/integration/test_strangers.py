@@ -87,6 +87,27 @@ def test_a_strangers_signup_after_an_import_pending_leaves_the_subscriber(daemon
     mail = newsletter_to(d, smtp, workdir, "alice@example.org", "Ausgabe 2")
     assert mail.rcpt_tos == ["Alice@example.org"]
     assert "Hallo Alice!" in mail.body and "spam.example" not in mail.body
+    # Alice confirms the import's mail: that request, not the stranger's later one
+    check_answer(d.request({"op": "confirm", "token": smtp.to("Alice@example.org")[0].token}),
+                 "confirmed")
+    assert subscriber(d, "alice@example.org") == ("Alice@example.org", "Alice")
+
+
+def test_confirming_a_link_confirms_the_request_it_was_mailed_for(daemon_factory, smtp):
+    """Bob signs up; a stranger signs his address up again with a name of
+    theirs; Bob clicks the link of his own mail: his name, not theirs."""
+    d = daemon_factory({"subscription": {"resend_interval": "1s"}})
+    check_answer(d.subscribe("Bob@example.org", name="Bob"), "pending")
+    smtp.wait_for(1)
+    time.sleep(1.1)
+    check_answer(d.subscribe("bob@example.org", name=SPAM), "pending")
+    smtp.wait_for(2)
+    check_answer(d.request({"op": "confirm", "token": smtp.to("Bob@example.org")[0].token}),
+                 "confirmed")
+    assert subscriber(d, "bob@example.org") == ("Bob@example.org", "Bob")
+    # both requests are in his consent record
+    events = [r[0] for r in d.query("SELECT event FROM consent ORDER BY id")]
+    assert events == ["signup", "signup", "confirm"]
 
 
 def test_an_unsubscribe_leaves_the_subscriber_as_they_are(daemon_factory, smtp, workdir):
