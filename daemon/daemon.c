@@ -395,8 +395,24 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 
         sd_notify(0, "RELOADING=1");
         log_info("reloading %s", d->conf->path);
-        if (load_config(d->conf->path, true, &c, &t, &sg) != 0) {
+        /* a key file gone missing is an error, not made anew: every tag in
+         * the mails already out would be refused without a word */
+        if (load_config(d->conf->path, false, &c, &t, &sg) != 0) {
                 log_err("reload failed: the configuration has errors; the old one stays in use");
+                sd_notify(0, "READY=1");
+                return 0;
+        }
+        const char *refused = c->keys.n == 0 ? "the key file ([daemon] key_file) is missing" : NULL;
+        struct admin_acl acl;
+        if (!refused && admin_acl_build(c, &acl) < 0)
+                refused = "admin users or group unknown";
+        if (refused) {
+                log_err("reload failed: %s; the old configuration stays in use", refused);
+                signing_free(&sg);
+                conf_free(c);
+                free(c);
+                templates_free(t);
+                free(t);
                 sd_notify(0, "READY=1");
                 return 0;
         }
@@ -406,17 +422,6 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
             strcmp(c->database, d->conf->database) || c->max_connections != d->conf->max_connections)
                 log_warn("sockets, database and max_connections change only with a restart");
         c->max_connections = d->conf->max_connections;
-        struct admin_acl acl;
-        if (admin_acl_build(c, &acl) < 0) {
-                log_err("reload failed: admin users or group unknown; the old configuration stays in use");
-                signing_free(&sg);
-                conf_free(c);
-                free(c);
-                templates_free(t);
-                free(t);
-                sd_notify(0, "READY=1");
-                return 0;
-        }
         server_set_admin_acl(d->server, &acl);
         log_set_level(c->log_level);
         sender_set_relay(d->sender, relay_from_conf(c, sg.keys, sg.n));

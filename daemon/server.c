@@ -2,7 +2,8 @@
  * server.c - the socket front.  Owns the listening Unix sockets and every
  * client connection: reading with a bounded line buffer, splitting lines,
  * handing each to the handlers, holding the answers until the batch
- * transaction they depend on has committed (group commit), writing them in
+ * transaction they depend on has committed and the WAL is synced (group
+ * commit: daemon.c), writing them in
  * request order, and closing idle or misbehaving clients.  A client that
  * sends too much gets an error and is closed; everyone else is served on.
  * Must never block: sockets are non-blocking and the event loop is sd-event.

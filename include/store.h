@@ -260,7 +260,7 @@ struct store_stats {
         int64_t subscriptions[SUB_BOUNCED + 1];
         int64_t mails[MS_SKIPPED + 1];
         int64_t bounces_permanent, bounces_temporary, complaints;
-        int64_t bounces_refused;        /* reports without proof (sql/010) */
+        int64_t bounces_refused;        /* reports without proof (sql/011) */
         struct {
                 int64_t day;    /* Unix time of 00:00 UTC */
                 int64_t signups;

@@ -1,4 +1,4 @@
--- newsletterd schema, migration 10: reports refused for want of proof.
+-- newsletterd schema, migration 11: reports refused for want of proof.
 -- With [bounce] return_path set, a bounce or complaint counts only when it
 -- came to a VERP address whose tag the daemon made for a mail to the
 -- recipient it names; anything else (a forgery, a guess) is refused and

@@ -940,6 +940,19 @@ def test_old_tags_keep_working_after_a_key_change(daemon_factory, smtp, workdir,
 
 # ---------------------------------------------------------------- the key file
 
+def test_a_key_file_gone_at_reload_is_not_made_anew(daemon_factory, smtp, workdir):
+    """A new key made at a reload would leave every tag in the mails already
+    out unverifiable: the reload is refused and the old keys stay."""
+    d, issue, ids, mails = newsletter_to_readers(daemon_factory, smtp, workdir)
+    old_keys = daemon_keys(d)
+    os.unlink(key_file(d))
+    assert "the key file ([daemon] key_file) is missing" in reload(d)
+    assert not os.path.exists(key_file(d))
+    r = bounce(d, dsn(verp(d, ids["bert@example.net"], key=old_keys[0]), "bert@example.net"))
+    assert r.rc == 0, r
+    assert subscription_states(d)[("bert@example.net", "default")] == "bounced"
+
+
 def test_key_file_is_made_0600_at_first_start_and_kept(daemon_factory, smtp, workdir):
     old = os.umask(0o022)       # a permissive umask must not loosen the mode
     try:
