@@ -112,7 +112,8 @@ static int parse(const char *text, size_t len, struct secret_keys *out, char *er
                         for (size_t i = 0; ok && i < SECRET_KEY_LEN; i++) {
                                 int hi = hexval(p[2 * i]), lo = hexval(p[2 * i + 1]);
                                 ok = hi >= 0 && lo >= 0;
-                                out->key[out->n][i] = (uint8_t)(hi << 4 | lo);
+                                if (ok)
+                                        out->key[out->n][i] = (uint8_t)(hi << 4 | lo);
                         }
                         if (!ok) {
                                 snprintf(err, errlen, "line %u: not a key of %d hex digits", lineno,
