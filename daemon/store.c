@@ -28,7 +28,6 @@
 #include "embedded.h"
 #include "log.h"
 #include "store.h"
-#include "walbuf.h"
 
 enum stmt_id {
         S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
@@ -442,7 +441,6 @@ struct store {
         int64_t signup_period;          /* seconds of mailed_at per sign-up table (sql/009) */
         sqlite3_stmt *signup_insert;    /* into the newest of them, */
         int64_t signup_insert_table;    /* this one */
-        const char *vfs;                /* walbuf, or NULL: SQLite's default */
 };
 
 static void checkpointer_start(struct store *st, const char *path);
@@ -751,11 +749,9 @@ int store_open(const char *path, struct store **out)
          * cost a sign-up storm 20 writes per sign-up. */
         sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
         sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_SPILL);
-        /* a transaction's WAL frames in one write (walbuf.c) */
-        st->vfs = walbuf_register();
         int rc = sqlite3_open_v2(path, &st->db,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
-                                 st->vfs);
+                                 NULL);
         if (rc != SQLITE_OK) {
                 log_err("database %s: %s", path, st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
                 sqlite3_close(st->db);
@@ -874,7 +870,7 @@ static void checkpointer_start(struct store *st, const char *path)
 {
         struct checkpointer *c = &st->ckpt;
         sqlite3_wal_hook(st->db, wal_hook, st);
-        int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, st->vfs);
+        int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
         /* a connection knows the database is in WAL mode only once it read it */
         if (rc == SQLITE_OK)
                 rc = sqlite3_exec(c->db, "PRAGMA journal_mode", NULL, NULL, NULL);
@@ -949,8 +945,8 @@ bool store_batch_open(struct store *st)
         return st->in_batch;
 }
 
-/* fdatasync() the WAL (SQLite's xSync of it, through walbuf, which first
- * writes what it holds).  In WAL mode the pager's journal file is the WAL. */
+/* fdatasync() the WAL (SQLite's xSync of it).  In WAL mode the pager's
+ * journal file is the WAL. */
 static void wal_sync(struct store *st)
 {
         sqlite3_file *wal = NULL;

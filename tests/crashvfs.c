@@ -1,9 +1,8 @@
 /*
  * crashvfs.c - a test-only SQLite VFS that shows what a power loss would
  * leave on disk.  Loaded into the daemon with LD_PRELOAD, it becomes the
- * default VFS (under the daemon's walbuf), passes every call through, and
- * keeps for each database and WAL file an image "<file>-synced": the file as
- * it was at its last sync.  Writes and truncations wait in memory, per file
+ * default VFS, passes every call through, and keeps for each database and
+ * WAL file an image "<file>-synced": the file as it was at its last sync.  Writes and truncations wait in memory, per file
  * (not per handle: a sync through any handle makes everything written to
  * that file durable, as the page cache does), and reach the image only when
  * the file is synced.  After kill -9, copying the images over the files is
