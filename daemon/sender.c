@@ -238,8 +238,12 @@ static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *
         struct transfer *t = ud;
         if (type == CURLINFO_HEADER_OUT && size >= 10 && strncasecmp(data, "MAIL FROM:", 10) == 0)
                 t->mail_sent = true;
-        if (type == CURLINFO_HEADER_OUT)
-                t->at_rcpt = size >= 8 && strncasecmp(data, "RCPT TO:", 8) == 0;
+        /* which of the transaction's commands a reply answers (a QUIT or
+         * RSET after a refusal does not change that) */
+        if (type == CURLINFO_HEADER_OUT && size >= 4 &&
+            (strncasecmp(data, "MAIL", 4) == 0 || strncasecmp(data, "RCPT", 4) == 0 ||
+             strncasecmp(data, "DATA", 4) == 0))
+                t->at_rcpt = strncasecmp(data, "RCPT", 4) == 0;
         if (type == CURLINFO_HEADER_OUT && size >= 4 &&
             (strncasecmp(data, "QUIT", 4) == 0 || strncasecmp(data, "RSET", 4) == 0))
                 t->closing = true;

@@ -407,6 +407,84 @@ class BlackHoleRelay:
         self.thread.join(5)
 
 
+class SilentAfterDataRelay:
+    """A relay that talks SMTP up to the end of a message's data and then
+    never answers again: the client waits for the reply to its final "."
+    until its own timeout.  `data_ended` is set once a message has arrived."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.data_ended = threading.Event()
+        self.messages = 0
+        self.conns = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            f = conn.makefile("rb")
+            conn.sendall(b"220 silent.test ESMTP\r\n")
+            while True:
+                line = f.readline(4096)
+                if not line:
+                    return
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    conn.sendall(b"250 silent.test\r\n")
+                elif verb == b"DATA":
+                    conn.sendall(b"354 go ahead\r\n")
+                    while line not in (b".\r\n", b""):
+                        line = f.readline(65536)
+                    with self.lock:
+                        self.messages += 1
+                    self.data_ended.set()
+                    # and not a word more: read until the client gives up
+                    while f.readline(4096):
+                        pass
+                    return
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 ok\r\n")
+        except OSError:
+            return
+
+    @property
+    def url(self):
+        return "smtp://127.0.0.1:%d" % self.port
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+        self.thread.join(5)
+
+
 class Postfix:
     """A private Postfix instance as the relay (`postfix -c DIR`): its own
     main.cf and master.cf, queue and data directories in a directory of its
