@@ -195,10 +195,11 @@ def check_answer(answer, state, error=None):
 # ---------------------------------------------------------------- SMTP servers
 
 class Mail:
-    def __init__(self, mail_from, rcpt_tos, data):
+    def __init__(self, mail_from, rcpt_tos, data, helo=None):
         self.mail_from = mail_from
         self.rcpt_tos = list(rcpt_tos)
         self.data = data
+        self.helo = helo        # the name the client gave in EHLO/HELO
         self.received = time.monotonic()
 
     @property
@@ -254,7 +255,7 @@ class CaptureSMTP:
             data = envelope.content
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
-        mail = Mail(envelope.mail_from, envelope.rcpt_tos, bytes(data))
+        mail = Mail(envelope.mail_from, envelope.rcpt_tos, bytes(data), session.host_name)
         with self.cond:
             self.mails.append(mail)
             self.cond.notify_all()

@@ -1,6 +1,7 @@
 """Delivery through the outbox: relays that are down, refuse, defer or hang
 up; retries with backoff, giving up, failover between URLs."""
 import os
+import socket
 import time
 
 import pytest
@@ -318,6 +319,38 @@ def test_552_is_temporary_only_at_rcpt(daemon_factory, sink_factory, command, re
                                  what="the mail to be %s" % final))
     assert row["attempts"] == 1
     assert row["reply"] == reply
+
+
+def test_ehlo_names_helo_name(daemon_factory, smtp):
+    d = daemon_factory({"smtp": {"helo_name": "MTA.Example.NET"}})
+    check_answer(d.subscribe("helo@example.org"), "pending")
+    (mail,) = smtp.wait_for(1)
+    assert mail.helo == "mta.example.net"
+
+
+def test_ehlo_name_defaults_to_a_fully_qualified_name(daemon, smtp):
+    """Postfix's reject_non_fqdn_helo_hostname refuses a bare host name,
+    which libcurl would send: the default is the host's FQDN or, where it
+    has none, the domain of from (example.org in the test config)."""
+    check_answer(daemon.subscribe("fqdn@example.org"), "pending")
+    (mail,) = smtp.wait_for(1)
+    assert mail.helo and "." in mail.helo.strip("."), mail.helo
+    # as the daemon looks it up: gethostname(), then the resolver's canonical name
+    name = socket.gethostname()
+    try:
+        canon = socket.getaddrinfo(name, None, flags=socket.AI_CANONNAME)[0][3]
+    except OSError:
+        canon = ""
+    fqdn = canon if "." in canon else name
+    assert mail.helo == (fqdn if "." in fqdn else "example.org"), (mail.helo, fqdn)
+
+
+def test_url_with_a_path_keeps_its_ehlo_name(daemon_factory, smtp):
+    d = daemon_factory({"smtp": {"helo_name": "mta.example.net"}},
+                       smtp_url=smtp.url + "/own.example.com")
+    check_answer(d.subscribe("ownhelo@example.org"), "pending")
+    (mail,) = smtp.wait_for(1)
+    assert mail.helo == "own.example.com"
 
 
 def test_starttls_required_never_sends_in_the_clear(daemon_factory, smtp):
