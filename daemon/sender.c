@@ -92,7 +92,8 @@ void mail_job_free(struct mail_job *j)
 
 /* The host's fully qualified name, as gethostname() and the resolver's
  * canonical name give it, or "" when that has no dot or is no plain host
- * name.  Looked up once: a reload must not wait for DNS on the main thread. */
+ * name.  Looked up once, by the first relay_from_conf() that needs it (at
+ * start unless helo_name is set): reloads do not wait for DNS again. */
 static char host_fqdn[256];
 static pthread_once_t host_fqdn_once = PTHREAD_ONCE_INIT;
 
