@@ -56,6 +56,8 @@ static const struct key keys[] = {
         { "smtp", "max_connections", K_UINT, O(max_connections), 1, SENDER_MAX },
         { "smtp", "rate", K_UINT, O(rate), 0, 100000 },
         { "smtp", "timeout", K_DURATION, O(timeout), 1, 3600 },
+        { "smtp", "idle_timeout", K_DURATION, O(idle_timeout), 1, 3600 },
+        { "smtp", "helo_name", K_DOMAIN, O(helo_name), 0, 0 },
         { "smtp", "retry_initial", K_DURATION, O(retry_initial), 1, 30 * 86400 },
         { "smtp", "retry_max", K_DURATION, O(retry_max), 1, 30 * 86400 },
         { "smtp", "give_up_after", K_DURATION, O(give_up_after), 1, 365 * 86400 },
@@ -532,6 +534,9 @@ void conf_defaults(struct conf *c)
         c->from_domain = xstrdup("example.org");
         c->max_connections = 8;
         c->timeout = 30;
+        /* under the 10 s a Postfix under stress allows an idle client */
+        c->idle_timeout = 5;
+        c->helo_name = xstrdup("");
         c->retry_initial = 5 * 60;
         c->retry_max = 3600;
         c->give_up_after = 5 * 86400;
@@ -574,6 +579,7 @@ void conf_free(struct conf *c)
         free(c->from_name);
         free(c->from_addr);
         free(c->from_domain);
+        free(c->helo_name);
         free(c->confirm_url);
         free(c->unsubscribe_url);
         list_free(&c->lists);

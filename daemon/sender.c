@@ -7,7 +7,9 @@
  * in through a two-class queue (confirmations before newsletters) and go
  * back, with their outcome, through a list the main thread collects when the
  * eventfd says so.  Knows mails and relays, nothing of the protocol or the
- * database.
+ * database.  Every wait on the relay is bounded by [smtp] timeout, and a
+ * connection the relay may have closed while it idled is not trusted with
+ * a mail (idle_timeout, and one retry on a new connection).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <netdb.h>
 #include <sys/resource.h>
 
 #include <curl/curl.h>
@@ -72,6 +75,7 @@ struct transfer {
         bool gated;             /* its data was let through: counted in at_risk */
         bool mail_sent;         /* MAIL FROM went out: the relay took the session */
         bool closing;           /* QUIT or RSET went out: later replies say nothing of the mail */
+        bool at_rcpt;           /* the last command was RCPT: a reply answers it */
         char last_reply[SMTP_REPLY_MAX];
 };
 
@@ -86,17 +90,78 @@ void mail_job_free(struct mail_job *j)
         free(j);
 }
 
+/* The host's fully qualified name, as gethostname() and the resolver's
+ * canonical name give it, or "" when that has no dot or is no plain host
+ * name.  Looked up once, by the first relay_from_conf() that needs it (at
+ * start unless helo_name is set): reloads do not wait for DNS again. */
+static char host_fqdn[256];
+static pthread_once_t host_fqdn_once = PTHREAD_ONCE_INIT;
+
+static void host_fqdn_lookup(void)
+{
+        char name[256] = "";
+        if (gethostname(name, sizeof(name) - 1) < 0)
+                return;
+        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_flags = AI_CANONNAME }, *ai = NULL;
+        const char *fqdn = name;
+        if (getaddrinfo(name, NULL, &hints, &ai) == 0 && ai && ai->ai_canonname &&
+            strchr(ai->ai_canonname, '.'))
+                fqdn = ai->ai_canonname;
+        /* it becomes the path of the relay's URL: letters, digits, '-', '.' */
+        size_t n = strlen(fqdn);
+        bool ok = n > 0 && n < sizeof(host_fqdn) && strchr(fqdn, '.') && fqdn[0] != '.' &&
+                  fqdn[n - 1] != '.';
+        for (size_t i = 0; ok && i < n; i++)
+                ok = (fqdn[i] >= 'a' && fqdn[i] <= 'z') || (fqdn[i] >= 'A' && fqdn[i] <= 'Z') ||
+                     (fqdn[i] >= '0' && fqdn[i] <= '9') || fqdn[i] == '-' || fqdn[i] == '.';
+        if (ok)
+                memcpy(host_fqdn, fqdn, n + 1);
+        if (ai)
+                freeaddrinfo(ai);
+}
+
+/* The name EHLO gives: helo_name, else the host's FQDN, else the domain of
+ * from (relays such as Postfix with reject_non_fqdn_helo_hostname refuse
+ * the bare host name libcurl would send). */
+static const char *helo_name(const struct conf *c)
+{
+        if (*c->helo_name)
+                return c->helo_name;
+        pthread_once(&host_fqdn_once, host_fqdn_lookup);
+        return *host_fqdn ? host_fqdn : c->from_domain;
+}
+
+/* libcurl says EHLO with the path of the URL; a URL that has a path of its
+ * own keeps it. */
+static char *url_with_helo(const char *url, const char *helo)
+{
+        const char *host = strstr(url, "://");
+        const char *path = strchr(host ? host + 3 : url, '/');
+        struct buf b;
+        buf_init(&b, 0);
+        if (!path)
+                buf_printf(&b, "%s/%s", url, helo);
+        else if (path[1] == '\0')
+                buf_printf(&b, "%s%s", url, helo);
+        else
+                buf_puts(&b, url);
+        return buf_steal(&b, NULL);
+}
+
 struct relay *relay_from_conf(const struct conf *c, struct dkim_key **dkim, size_t n_dkim)
 {
         struct relay *r = xcalloc(1, sizeof(*r));
+        const char *helo = helo_name(c);
         r->urls = xcalloc(c->urls.n, sizeof(char *));
         for (size_t i = 0; i < c->urls.n; i++)
-                r->urls[i] = xstrdup(c->urls.v[i]);
+                r->urls[i] = url_with_helo(c->urls.v[i], helo);
         r->n_urls = c->urls.n;
+        log_debug("sender: EHLO %s", helo);
         r->starttls = c->starttls;
         r->username = *c->username ? xstrdup(c->username) : NULL;
         r->password = c->password ? xstrdup(c->password) : NULL;
         r->timeout_ms = (long)c->timeout * 1000;
+        r->idle_timeout = (long)c->idle_timeout;
         r->rate = c->rate;
         r->dkim = dkim;
         r->n_dkim = n_dkim;
@@ -174,6 +239,12 @@ static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *
         struct transfer *t = ud;
         if (type == CURLINFO_HEADER_OUT && size >= 10 && strncasecmp(data, "MAIL FROM:", 10) == 0)
                 t->mail_sent = true;
+        /* which of the transaction's commands a reply answers (a QUIT or
+         * RSET after a refusal does not change that) */
+        if (type == CURLINFO_HEADER_OUT && size >= 4 &&
+            (strncasecmp(data, "MAIL", 4) == 0 || strncasecmp(data, "RCPT", 4) == 0 ||
+             strncasecmp(data, "DATA", 4) == 0))
+                t->at_rcpt = strncasecmp(data, "RCPT", 4) == 0;
         if (type == CURLINFO_HEADER_OUT && size >= 4 &&
             (strncasecmp(data, "QUIT", 4) == 0 || strncasecmp(data, "RSET", 4) == 0))
                 t->closing = true;
@@ -188,6 +259,63 @@ static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *
                 if ((unsigned char)t->last_reply[i] < 0x20 || (unsigned char)t->last_reply[i] > 0x7e)
                         t->last_reply[i] = '?';
         return 0;
+}
+
+/* One transaction with one relay URL; `fresh`: on a new connection. */
+static CURLcode attempt(CURL *h, const struct relay *r, const char *url, const char *from,
+                        struct curl_slist *rcpt, bool fresh, struct transfer *t, char *errbuf)
+{
+        errbuf[0] = '\0';
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
+        curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
+        curl_easy_setopt(h, CURLOPT_READDATA, t);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)t->job->len);
+        curl_easy_setopt(h, CURLOPT_USE_SSL,
+                         r->starttls == STARTTLS_REQUIRED ? (long)CURLUSESSL_ALL :
+                         r->starttls == STARTTLS_OPPORTUNISTIC ? (long)CURLUSESSL_TRY :
+                         (long)CURLUSESSL_NONE);
+        if (r->username) {
+                curl_easy_setopt(h, CURLOPT_USERNAME, r->username);
+                curl_easy_setopt(h, CURLOPT_PASSWORD, r->password ? r->password : "");
+        }
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, r->timeout_ms);
+        /* libcurl waits for each reply up to this, not up to TIMEOUT_MS: the
+         * reply to the end of the data, and QUIT's when a connection is
+         * closed (its default is 120 s) */
+#if LIBCURL_VERSION_NUM >= 0x080600
+        curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT_MS, r->timeout_ms);
+#else
+        curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, (r->timeout_ms + 999) / 1000);
+#endif
+        /* relays hang up on clients idle for a while (Postfix: smtpd_timeout,
+         * 10 s under stress) and may say "421" first, which libcurl would read
+         * as the answer to the next mail: an older connection is not reused */
+        curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, r->idle_timeout);
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+        curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, debug_cb);
+        curl_easy_setopt(h, CURLOPT_DEBUGDATA, t);
+        return curl_easy_perform(h);
+}
+
+/* Whether a failed transaction ended as one does on a connection the relay
+ * closed while it idled: on a reused connection, before any of the data
+ * went out (so the relay cannot have the mail), by a dropped connection or
+ * a 421, not by a timeout (a hung relay would only hang again). */
+static bool stale_connection(CURL *h, const struct transfer *t, CURLcode rc, long code)
+{
+        long connects = 0;
+        if (t->gated || rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_ABORTED_BY_CALLBACK)
+                return false;
+        if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects) != CURLE_OK || connects != 0)
+                return false;
+        return code == 421 || code == 0;
 }
 
 /* Returns whether the data went out (the mail counts in at_risk). */
@@ -208,34 +336,20 @@ static bool transfer(struct sender *s, CURL *h, const struct relay *r, struct ma
 
         for (size_t u = 0; u < r->n_urls; u++) {
                 struct transfer t = { .sender = s, .job = j };
-                errbuf[0] = '\0';
-                curl_easy_setopt(h, CURLOPT_URL, r->urls[u]);
-                curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
-                curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
-                curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-                curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
-                curl_easy_setopt(h, CURLOPT_READDATA, &t);
-                curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)j->len);
-                curl_easy_setopt(h, CURLOPT_USE_SSL,
-                                 r->starttls == STARTTLS_REQUIRED ? (long)CURLUSESSL_ALL :
-                                 r->starttls == STARTTLS_OPPORTUNISTIC ? (long)CURLUSESSL_TRY :
-                                 (long)CURLUSESSL_NONE);
-                if (r->username) {
-                        curl_easy_setopt(h, CURLOPT_USERNAME, r->username);
-                        curl_easy_setopt(h, CURLOPT_PASSWORD, r->password ? r->password : "");
-                }
-                curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, r->timeout_ms);
-                curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, r->timeout_ms);
-                curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-                curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-                curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
-                curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, debug_cb);
-                curl_easy_setopt(h, CURLOPT_DEBUGDATA, &t);
-
-                CURLcode rc = curl_easy_perform(h);
-                gated |= t.gated;
+                CURLcode rc = attempt(h, r, r->urls[u], from, rcpt, false, &t, errbuf);
                 long code = 0;
                 curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+                if (rc != CURLE_OK && stale_connection(h, &t, rc, code)) {
+                        /* once, on a new connection, and not an attempt: the
+                         * mail never got as far as its data */
+                        log_info("mail %lld: the relay had closed the connection (%ld); "
+                                 "again on a new one", (long long)j->id, code);
+                        t = (struct transfer){ .sender = s, .job = j };
+                        rc = attempt(h, r, r->urls[u], from, rcpt, true, &t, errbuf);
+                        code = 0;
+                        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+                }
+                gated |= t.gated;
                 j->code = code;
                 if (rc == CURLE_OK) {
                         j->outcome = OUTCOME_SENT;
@@ -246,9 +360,12 @@ static bool transfer(struct sender *s, CURL *h, const struct relay *r, struct ma
                 if (t.last_reply[0] && code >= 400)
                         snprintf(j->reply, sizeof(j->reply), "%s", t.last_reply);
                 else
-                        snprintf(j->reply, sizeof(j->reply), "%s: %s", curl_easy_strerror(rc),
+                        snprintf(j->reply, sizeof(j->reply), "%s: %.200s", curl_easy_strerror(rc),
                                  errbuf[0] ? errbuf : "no reply");
-                if (code >= 500 && code < 600 && t.mail_sent) {
+                /* 552 to RCPT: too many recipients, or a full mailbox
+                 * reported early; RFC 5321 4.5.3.1.10 has the client treat
+                 * it as temporary */
+                if (code >= 500 && code < 600 && t.mail_sent && !(code == 552 && t.at_rcpt)) {
                         j->outcome = OUTCOME_FAILED;
                         break;
                 }

@@ -42,6 +42,8 @@ struct conf {
         unsigned max_connections;
         unsigned rate;          /* messages per second over all connections, 0 = unlimited */
         uint64_t timeout;       /* all durations in seconds */
+        uint64_t idle_timeout;  /* a connection idle this long is not reused */
+        char *helo_name;        /* the EHLO name; "" = the host's FQDN, else from's domain */
         uint64_t retry_initial;
         uint64_t retry_max;
         uint64_t give_up_after;

@@ -34,12 +34,13 @@ struct mail_job {
 struct dkim_key;
 
 struct relay {
-        char **urls;
+        char **urls;            /* each with the EHLO name as its path */
         size_t n_urls;
         enum starttls_mode starttls;
         char *username;
         char *password;
-        long timeout_ms;
+        long timeout_ms;        /* bounds every wait on the relay */
+        long idle_timeout;      /* seconds a connection may idle and still be reused */
         unsigned rate;          /* messages per second, 0 = unlimited */
         struct dkim_key **dkim; /* sign every mail with each of these (owned) */
         size_t n_dkim;

@@ -134,6 +134,8 @@ static void test_defaults(void)
         CHECK_STR(c.from_domain, "example.org");
         CHECK_UINT(c.max_connections, 8);
         CHECK_UINT(c.timeout, 30);
+        CHECK_UINT(c.idle_timeout, 5);
+        CHECK_STR(c.helo_name, "");
         CHECK_UINT(c.retry_initial, 5 * 60);
         CHECK_UINT(c.retry_max, 60 * 60);
         CHECK_UINT(c.give_up_after, 5 * 86400);
@@ -483,6 +485,17 @@ static void test_bad_values(void)
                   "not a list name");
         CHECK_GOOD("subscription", "lists",
                    "a234567890123456789012345678901234567890123456789012345678901234");
+
+        CHECK_GOOD("smtp", "idle_timeout", "2s");
+        CHECK_BAD("smtp", "idle_timeout", "0", "idle_timeout");
+        CHECK_BAD("smtp", "idle_timeout", "2h", "idle_timeout");
+        /* it becomes the path of the relay's URL and the EHLO argument */
+        CHECK_GOOD("smtp", "helo_name", "mta.example.net");
+        CHECK_BAD("smtp", "helo_name", "mta", "helo_name");
+        CHECK_BAD("smtp", "helo_name", "mta example.net", "helo_name");
+        CHECK_BAD("smtp", "helo_name", "mta.example.net/x", "helo_name");
+        CHECK_BAD("smtp", "helo_name", "mta%2eexample.net", "helo_name");
+        CHECK_BAD("smtp", "helo_name", "", "helo_name");
 
         CHECK_BAD("dkim", "domain", "not a domain", "domain");
         CHECK_BAD("dkim", "domain", "localhost", "domain");

@@ -3,7 +3,8 @@
 $NEWSLETTERD names the daemon binary under test (a plain or a sanitizer
 build); nothing else about the build is assumed.  Each test gets a short
 directory under /tmp (Unix socket paths must stay under 108 bytes), a
-capturing SMTP server on a free port and as many daemons as it asks for.
+capturing SMTP server on a free port and as many daemons as it asks for;
+tests against a real MTA get a private Postfix instance (postfix_factory).
 On teardown every daemon still running gets SIGTERM and must exit 0 within
 10 s, and no daemon may have printed a sanitizer report.
 """
@@ -14,7 +15,7 @@ import tempfile
 import pytest
 
 import nlhelpers
-from nlhelpers import CaptureSMTP, Daemon, SmtpSink
+from nlhelpers import CaptureSMTP, Daemon, Postfix, SmtpSink
 
 
 def pytest_configure(config):
@@ -65,6 +66,29 @@ def sink_factory():
     yield make
     for s in sinks:
         s.stop()
+
+
+@pytest.fixture
+def postfix_factory(request):
+    """make(**main_cf) -> a running private Postfix instance (nlhelpers.Postfix)
+    with those main.cf parameters; stopped and removed at teardown.  Skips
+    the test where Postfix cannot run (not installed, not root)."""
+    why = Postfix.available()
+    if why:
+        pytest.skip(why)
+    instances = []
+
+    def make(**main_cf):
+        pf = Postfix(**main_cf)
+        instances.append(pf)
+        return pf.start()
+
+    yield make
+    for pf in instances:
+        if _failed(request):
+            print("---- maillog of the Postfix instance (last 6000 chars) ----\n%s"
+                  % pf.log()[-6000:])
+        pf.destroy()
 
 
 class DaemonPool:

@@ -19,6 +19,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import tempfile
 import threading
 import time
 from email import policy
@@ -194,10 +195,11 @@ def check_answer(answer, state, error=None):
 # ---------------------------------------------------------------- SMTP servers
 
 class Mail:
-    def __init__(self, mail_from, rcpt_tos, data):
+    def __init__(self, mail_from, rcpt_tos, data, helo=None):
         self.mail_from = mail_from
         self.rcpt_tos = list(rcpt_tos)
         self.data = data
+        self.helo = helo        # the name the client gave in EHLO/HELO
         self.received = time.monotonic()
 
     @property
@@ -253,7 +255,7 @@ class CaptureSMTP:
             data = envelope.content
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
-        mail = Mail(envelope.mail_from, envelope.rcpt_tos, bytes(data))
+        mail = Mail(envelope.mail_from, envelope.rcpt_tos, bytes(data), session.host_name)
         with self.cond:
             self.mails.append(mail)
             self.cond.notify_all()
@@ -404,6 +406,251 @@ class BlackHoleRelay:
         for c in conns:
             c.close()
         self.thread.join(5)
+
+
+class SilentAfterDataRelay:
+    """A relay that talks SMTP up to the end of a message's data and then
+    never answers again: the client waits for the reply to its final "."
+    until its own timeout.  `data_ended` is set once a message has arrived."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.data_ended = threading.Event()
+        self.messages = 0
+        self.conns = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            f = conn.makefile("rb")
+            conn.sendall(b"220 silent.test ESMTP\r\n")
+            while True:
+                line = f.readline(4096)
+                if not line:
+                    return
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    conn.sendall(b"250 silent.test\r\n")
+                elif verb == b"DATA":
+                    conn.sendall(b"354 go ahead\r\n")
+                    while line not in (b".\r\n", b""):
+                        line = f.readline(65536)
+                    with self.lock:
+                        self.messages += 1
+                    self.data_ended.set()
+                    # and not a word more: read until the client gives up
+                    while f.readline(4096):
+                        pass
+                    return
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 ok\r\n")
+        except OSError:
+            return
+
+    @property
+    def url(self):
+        return "smtp://127.0.0.1:%d" % self.port
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+        self.thread.join(5)
+
+
+class Postfix:
+    """A private Postfix instance as the relay (`postfix -c DIR`): its own
+    main.cf and master.cf, queue and data directories in a directory of its
+    own, smtpd on a free loopback port, every recipient at example.org
+    delivered by virtual(8) into one Maildir, everything else refused (no
+    mail ever leaves the machine).  The system's instance is never touched.
+    `main_cf` adds or overrides main.cf parameters, e.g. smtpd_timeout="3s".
+    Needs root (master(8) starts as root) and the postfix package."""
+
+    BIN = shutil.which("postfix") or "/usr/sbin/postfix"
+
+    @classmethod
+    def available(cls):
+        """None when a private instance can run here, else why not."""
+        if not os.access(cls.BIN, os.X_OK):
+            return "postfix is not installed"
+        if os.geteuid() != 0:
+            return "a Postfix instance needs root"
+        try:
+            import pwd
+            pwd.getpwnam("postfix")
+        except KeyError:
+            return "there is no postfix user"
+        return None
+
+    def __init__(self, port=None, **main_cf):
+        import pwd
+        self.port = port or free_port()
+        # the daemons run as the postfix user: their directory must be
+        # reachable for it, which a test's private 0700 directory is not
+        self.dir = tempfile.mkdtemp(prefix="pf", dir="/tmp")
+        os.chmod(self.dir, 0o755)
+        self.maildir = os.path.join(self.dir, "mail", "maildir")
+        owner = pwd.getpwnam("postfix")
+        params = {
+            "compatibility_level": "3.6",
+            "queue_directory": os.path.join(self.dir, "queue"),
+            "data_directory": os.path.join(self.dir, "data"),
+            "mail_owner": "postfix",
+            "setgid_group": "postdrop",
+            "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4",
+            "myhostname": "relay.test",
+            "mydomain": "relay.test",
+            "mydestination": "",
+            "mynetworks": "127.0.0.0/8",
+            "alias_maps": "",
+            "alias_database": "",
+            "local_recipient_maps": "",
+            "biff": "no",
+            "maillog_file": os.path.join(self.dir, "maillog"),
+            "maillog_file_prefixes": "/tmp",
+            "virtual_mailbox_domains": "example.org",
+            "virtual_mailbox_base": os.path.join(self.dir, "mail"),
+            "virtual_mailbox_maps": "static:maildir/",
+            "virtual_uid_maps": "static:%d" % owner.pw_uid,
+            "virtual_gid_maps": "static:%d" % owner.pw_gid,
+            # nothing goes anywhere but into the Maildir
+            "default_transport": "error:5.7.1 no mail leaves a test relay",
+            "relay_transport": "error:5.7.1 no mail leaves a test relay",
+            "smtpd_helo_required": "yes",
+            "smtpd_helo_restrictions": "reject_non_fqdn_helo_hostname",
+        }
+        params.update(main_cf)
+        with open(os.path.join(self.dir, "main.cf"), "w") as f:
+            for k, v in params.items():
+                f.write("%s = %s\n" % (k, v))
+        services = [
+            "127.0.0.1:%d inet n - n - - smtpd" % self.port,
+            "pickup unix n - n 60 1 pickup",
+            "cleanup unix n - n - 0 cleanup",
+            "qmgr unix n - n 300 1 qmgr",
+            "rewrite unix - - n - - trivial-rewrite",
+            "bounce unix - - n - 0 bounce",
+            "defer unix - - n - 0 bounce",
+            "trace unix - - n - 0 bounce",
+            "verify unix - - n - 1 verify",
+            "flush unix n - n 1000? 0 flush",
+            "proxymap unix - - n - - proxymap",
+            "showq unix n - n - - showq",
+            "error unix - - n - - error",
+            "retry unix - - n - - error",
+            "discard unix - - n - - discard",
+            "virtual unix - n n - - virtual",
+            "anvil unix - - n - 1 anvil",
+            "scache unix - - n - 1 scache",
+            "postlog unix-dgram n - n - 1 postlogd",
+        ]
+        with open(os.path.join(self.dir, "master.cf"), "w") as f:
+            f.write("\n".join(services) + "\n")
+        for sub in ("queue", "data", "mail"):
+            os.mkdir(os.path.join(self.dir, sub))
+        for sub in ("data", "mail"):
+            os.chown(os.path.join(self.dir, sub), owner.pw_uid, owner.pw_gid)
+
+    def _postfix(self, *args):
+        # without a terminal postfix(1) reports only to syslog: keep its
+        # complaints in maillog_file, and the exit status
+        p = subprocess.run([self.BIN, "-c", self.dir] + list(args), stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=60)
+        return p.returncode
+
+    def master_pid(self):
+        try:
+            with open(os.path.join(self.dir, "queue", "pid", "master.pid")) as f:
+                pid = int(f.read().strip())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+    def start(self):
+        rc = self._postfix("start")
+        assert rc == 0, "postfix start exited %s:\n%s" % (rc, self.log())
+        wait_until(lambda: port_open(self.port), timeout=20, what="postfix to listen")
+        return self
+
+    def stop(self):
+        """Stop the instance and wait until its master(8) is gone."""
+        pid = self.master_pid()
+        if pid is None:
+            return
+        self._postfix("stop")
+        wait_until(lambda: self.master_pid() is None and not port_open(self.port), timeout=20,
+                   what="postfix to stop")
+
+    def destroy(self):
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def url(self):
+        return "smtp://127.0.0.1:%d" % self.port
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "maillog"), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def delivered(self):
+        """{recipient: number of mails in the Maildir}, by Delivered-To."""
+        counts = {}
+        new = os.path.join(self.maildir, "new")
+        try:
+            names = os.listdir(new)
+        except FileNotFoundError:
+            return counts
+        for name in names:
+            with open(os.path.join(new, name), "rb") as f:
+                msg = email.message_from_binary_file(f, policy=policy.default)
+            rcpt = str(msg.get("Delivered-To", "")).lower()
+            counts[rcpt] = counts.get(rcpt, 0) + 1
+        return counts
+
+    def queue_empty(self):
+        """True when nothing waits in the instance's queue."""
+        for sub in ("incoming", "active", "deferred", "maildrop"):
+            for _root, _dirs, files in os.walk(os.path.join(self.dir, "queue", sub)):
+                if files:
+                    return False
+        return True
 
 
 # ---------------------------------------------------------------- tokens and the database

@@ -1,12 +1,14 @@
 """Delivery through the outbox: relays that are down, refuse, defer or hang
 up; retries with backoff, giving up, failover between URLs."""
 import os
+import socket
 import time
 
 import pytest
 
 from ctlhelpers import ctl_json
-from nlhelpers import BlackHoleRelay, CaptureSMTP, check_answer, free_port, wait_until
+from nlhelpers import (BlackHoleRelay, CaptureSMTP, SilentAfterDataRelay, check_answer,
+                       free_port, wait_until)
 
 
 def only_row(rows):
@@ -263,6 +265,92 @@ def test_hung_relay_times_out_and_defers(daemon_factory):
         assert row["reply"]
     finally:
         hole.close()
+
+
+def test_relay_silent_after_the_data_times_out_and_defers(daemon_factory):
+    """libcurl waits for the reply to the end of the data up to its own
+    server-response timeout (120 s), not up to CURLOPT_TIMEOUT: [smtp]
+    timeout must bound that wait too."""
+    relay = SilentAfterDataRelay()
+    try:
+        d = daemon_factory({"smtp": {"timeout": "2s"}}, smtp_url=relay.url)
+        check_answer(d.subscribe("silent@example.org"), "pending")
+        assert relay.data_ended.wait(10)
+        # far less than 120 s, with room for a slow (valgrind) run
+        row = only_row(d.wait_outbox(lambda rows: rows and rows[0]["state"] == "deferred",
+                                     timeout=15, what="the silent transfer to time out"))
+        assert row["attempts"] == 1
+        assert "imeout" in row["reply"] or "timed out" in row["reply"], row["reply"]
+    finally:
+        relay.close()
+
+
+def test_sigterm_while_the_relay_is_silent_after_the_data(daemon_factory):
+    """A stop waits for the transfer in flight at most [smtp] timeout, also
+    when the relay went silent after the data: well within the unit's
+    TimeoutStopSec, and the mail is deferred, to be sent after the next
+    start."""
+    relay = SilentAfterDataRelay()
+    try:
+        d = daemon_factory({"smtp": {"timeout": "2s"}}, smtp_url=relay.url)
+        check_answer(d.subscribe("stopping@example.org"), "pending")
+        assert relay.data_ended.wait(10)
+        assert only_row(d.outbox())["state"] == "sending"
+        # Daemon.stop fails unless it exits within 10 s (times NEWSLETTERD_SLOW)
+        assert d.stop(timeout=10) == 0
+        row = only_row(d.outbox())
+        assert row["state"] == "deferred", row
+        assert "stopped" in d.stderr()
+    finally:
+        relay.close()
+
+
+@pytest.mark.parametrize("command,reply,final", [
+    ("RCPT", "552 4.5.3 Too many recipients", "deferred"),
+    (".", "552 5.3.4 Message too big for system", "failed"),
+], ids=["RCPT", "end-of-data"])
+def test_552_is_temporary_only_at_rcpt(daemon_factory, sink_factory, command, reply, final):
+    """RFC 5321 4.5.3.1.10: a 552 to RCPT (too many recipients, a full
+    mailbox) is to be treated as temporary; elsewhere it stays permanent."""
+    sink = sink_factory("-f", command, "-B", reply)
+    d = daemon_factory({"smtp": {"retry_initial": "1h", "retry_max": "1h"}}, smtp_url=sink.url)
+    check_answer(d.subscribe("full552@example.org"), "pending")
+    row = only_row(d.wait_outbox(lambda rows: rows and rows[0]["state"] == final,
+                                 what="the mail to be %s" % final))
+    assert row["attempts"] == 1
+    assert row["reply"] == reply
+
+
+def test_ehlo_names_helo_name(daemon_factory, smtp):
+    d = daemon_factory({"smtp": {"helo_name": "MTA.Example.NET"}})
+    check_answer(d.subscribe("helo@example.org"), "pending")
+    (mail,) = smtp.wait_for(1)
+    assert mail.helo == "mta.example.net"
+
+
+def test_ehlo_name_defaults_to_a_fully_qualified_name(daemon, smtp):
+    """Postfix's reject_non_fqdn_helo_hostname refuses a bare host name,
+    which libcurl would send: the default is the host's FQDN or, where it
+    has none, the domain of from (example.org in the test config)."""
+    check_answer(daemon.subscribe("fqdn@example.org"), "pending")
+    (mail,) = smtp.wait_for(1)
+    assert mail.helo and "." in mail.helo.strip("."), mail.helo
+    # as the daemon looks it up: gethostname(), then the resolver's canonical name
+    name = socket.gethostname()
+    try:
+        canon = socket.getaddrinfo(name, None, flags=socket.AI_CANONNAME)[0][3]
+    except OSError:
+        canon = ""
+    fqdn = canon if "." in canon else name
+    assert mail.helo == (fqdn if "." in fqdn else "example.org"), (mail.helo, fqdn)
+
+
+def test_url_with_a_path_keeps_its_ehlo_name(daemon_factory, smtp):
+    d = daemon_factory({"smtp": {"helo_name": "mta.example.net"}},
+                       smtp_url=smtp.url + "/own.example.com")
+    check_answer(d.subscribe("ownhelo@example.org"), "pending")
+    (mail,) = smtp.wait_for(1)
+    assert mail.helo == "own.example.com"
 
 
 def test_starttls_required_never_sends_in_the_clear(daemon_factory, smtp):
