@@ -902,7 +902,9 @@ static const struct command commands[] = {
           "that address only, as an issue of its own that is not sent to the list.", cmd_send },
         { "status", "status [ISSUE] [--failed] [--json]",
           "Counts of an issue (default: the latest): total, sent, queued, deferred,\n"
-          "failed, skipped. --failed lists failed recipients with the relay's reply.", cmd_status },
+          "failed, skipped. --failed lists failed recipients with the relay's reply,\n"
+          "each marked suppressed (the relay said the address is dead: the subscriber\n"
+          "was bounced, as for a DSN) or failed (the subscriber stays).", cmd_status },
         { "pause", "pause ISSUE", "Stops sending an issue; mails already handed to the relay finish.", cmd_pause },
         { "resume", "resume ISSUE", "Continues a paused issue.", cmd_resume },
         { "cancel", "cancel ISSUE", "Stops an issue for good: its waiting mails are skipped.", cmd_cancel },

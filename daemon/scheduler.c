@@ -1,7 +1,8 @@
 /*
  * scheduler.c - between the outbox and the sender threads, on the main thread.
  * Each loop iteration, inside the batch transaction: record the outcomes
- * the senders finished (sent, deferred with doubling backoff, failed), then
+ * the senders finished (sent, deferred with doubling backoff, failed; a
+ * refusal of the recipient itself applied as a DSN would be), then
  * claim due mails while the senders have room, confirmations first.  A
  * claimed confirmation gets a fresh token here: its hash goes into the same
  * transaction, the token itself only into the mail, which is handed to a
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounce.h"
 #include "bounds.h"
 #include "buf.h"
 #include "conf.h"
@@ -24,6 +26,7 @@
 #include "scheduler.h"
 #include "sender.h"
 #include "store.h"
+#include "suppress.h"
 #include "tmpl.h"
 #include "token.h"
 
@@ -350,6 +353,42 @@ static int64_t retry_delay(const struct conf *c, int attempts)
         return (int64_t)(d < c->retry_max ? d : c->retry_max);
 }
 
+/* The relay refused the recipient itself (at RCPT, or at the data's end):
+ * what a DSN saying the same would do (suppress.c), so that a relay that
+ * checks recipients gets its unknown users suppressed too.  A dead address
+ * (5.1.1, ..., 5.2.1) on a failed mail suppresses; a passing trouble of the
+ * address (a 4xx before the data) on a deferred one counts toward
+ * temporary_limit, once per mail; anything else (policy, content, the
+ * relay's own trouble) leaves the subscriber alone. */
+static int relay_refusal(struct sched *s, const struct mail_job *j)
+{
+        char status[16];
+        enum bounce_kind k = bounce_relay_reply(j->code, j->reply, j->rcpt, status);
+        if (!(k == BOUNCE_PERMANENT && j->outcome == OUTCOME_FAILED) &&
+            !(k == BOUNCE_TEMPORARY && j->outcome == OUTCOME_DEFERRED && !j->data_sent))
+                return 0;
+        int64_t subscriber_id = 0, issue_id = 0;
+        char email[256];
+        int r = store_mail_owner(s->store, j->id, &subscriber_id, email, sizeof(email), &issue_id);
+        /* a confirmation mail of a sign-up kept apart: its data joins the
+         * subscribers, where bounces are counted (as for a DSN) */
+        if (r == 0 && !subscriber_id &&
+            (r = store_signup_adopt_mail(s->store, j->id, s->now)) >= 0)
+                r = store_mail_owner(s->store, j->id, &subscriber_id, email, sizeof(email), &issue_id);
+        if (r != 0 || !subscriber_id)
+                return r < 0 ? r : 0;   /* a test send, an erased or expired address */
+        struct bounce_row row = {
+                .subscriber_id = subscriber_id, .outbox_id = j->id, .issue_id = issue_id,
+                .kind = bounce_kind_name(k), .status = status, .diagnostic = j->reply, .at = s->now,
+        };
+        enum report_action a;
+        if ((r = suppress_apply(s->store, s->conf, k, &row, &a)) < 0)
+                return r;
+        log_info("mail %lld: the relay refused its recipient (%s %s): subscriber %s", (long long)j->id,
+                 bounce_kind_name(k), status[0] ? status : "no status", report_action_name(a));
+        return 0;
+}
+
 /* Write one outcome.  The row's attempts and age decide deferred vs failed. */
 static int record_outcome(struct sched *s, struct mail_job *j, const struct outbox_row *row)
 {
@@ -384,6 +423,8 @@ static int record_outcome(struct sched *s, struct mail_job *j, const struct outb
         bool changed = false;
         int r = store_outbox_finish(s->store, j->id, state, next, s->now, j->reply,
                                     state != MS_SENT && !j->data_sent, &changed);
+        if (r == 0 && changed && state != MS_SENT)
+                r = relay_refusal(s, j);
         if (r < 0 || !changed || !j->issue_id)
                 return r;
         /* it was 'sending' (a cancel or pause leaves those alone); an erased
