@@ -9,6 +9,14 @@
  * sender only after that transaction committed.  So the database never holds
  * a usable token, and a crash loses no mail: rows left 'sending' are queued
  * again at start-up and sent with a new token (at-least-once).
+ *
+ * The relay as a whole: a mail that reached no relay at all (no reply, not
+ * even a greeting: refused, timed out, closed) says the relay is down, not
+ * that the mail has a problem.  Then no mail is claimed but one probe after
+ * a backoff of its own, the mails the senders have not started are taken
+ * back, and none of those mails is charged an attempt; the probe's first
+ * reply lets every sender go again, and the waiting mails go at once
+ * rather than each at its own retry time.
  */
 #include <assert.h>
 #include <errno.h>
@@ -45,6 +53,9 @@ struct sched {
         int64_t now;                    /* of the current sched_work() */
         struct issue_text *issue;       /* texts of the issue being sent */
         uint8_t token_hash[32];         /* of the newsletter mail being claimed */
+        int64_t relay_retry_at;         /* the relay is down: the next probe; 0: up */
+        int64_t relay_delay;            /* between probes, doubling */
+        int64_t probe_id;               /* the probe's mail while it is out, else 0 */
         /* outcomes of newsletter mails in this batch, added up per issue and
          * state: the counts move once each (sql/008) */
         struct progress_move {
@@ -389,6 +400,57 @@ static int relay_refusal(struct sched *s, const struct mail_job *j)
         return 0;
 }
 
+/* The mail reached no relay: not a word from any (the sender's code is
+ * that of the relay's last reply). */
+static bool unreachable(const struct mail_job *j)
+{
+        return j->outcome == OUTCOME_DEFERRED && j->code == 0 && !j->data_sent;
+}
+
+/* What an outcome says of the relay.  Only the probe (or the first mail
+ * that found the relay gone) moves its state: a mail that left before the
+ * relay went down may still come back sent. */
+static void relay_note(struct sched *s, const struct mail_job *j)
+{
+        const struct conf *c = s->conf;
+        bool probe = s->probe_id && j->id == s->probe_id;
+        if (probe)
+                s->probe_id = 0;
+        if (unreachable(j) && (!s->relay_retry_at || probe)) {
+                int64_t first = c->retry_initial < RELAY_PROBE_FIRST ? (int64_t)c->retry_initial :
+                                RELAY_PROBE_FIRST;
+                int64_t max = c->retry_max < RELAY_PROBE_MAX ? (int64_t)c->retry_max : RELAY_PROBE_MAX;
+                bool was_up = !s->relay_retry_at;
+                s->relay_delay = was_up ? first : s->relay_delay * 2;
+                if (s->relay_delay > max)
+                        s->relay_delay = max;
+                if (s->relay_delay < 1)
+                        s->relay_delay = 1;
+                s->relay_retry_at = s->now + s->relay_delay;
+                log_warn("relay unreachable (%s); one probe in %llds", j->reply,
+                         (long long)s->relay_delay);
+                /* what the senders have not started would only knock too */
+                if (was_up) {
+                        struct mail_job *back = sender_take_queued(s->sender);
+                        while (back) {
+                                struct mail_job *b = back;
+                                back = b->next;
+                                b->outcome = OUTCOME_DEFERRED;
+                                b->code = 0;
+                                b->data_sent = false;
+                                snprintf(b->reply, sizeof(b->reply), "not tried: the relay is unreachable");
+                                b->next = s->results->next;
+                                s->results->next = b;
+                                s->in_flight--;
+                        }
+                }
+        } else if (!unreachable(j) && probe) {
+                log_info("relay answers again");
+                s->relay_retry_at = 0;
+                s->relay_delay = 0;
+        }
+}
+
 /* Write one outcome.  The row's attempts and age decide deferred vs failed. */
 static int record_outcome(struct sched *s, struct mail_job *j, const struct outbox_row *row)
 {
@@ -408,7 +470,9 @@ static int record_outcome(struct sched *s, struct mail_job *j, const struct outb
                         state = MS_FAILED;
                 } else {
                         state = MS_DEFERRED;
-                        next = s->now + retry_delay(c, row ? row->attempts : 1);
+                        /* one that found the relay gone waits for the relay, not for itself */
+                        next = unreachable(j) && s->relay_retry_at ? s->relay_retry_at :
+                               s->now + retry_delay(c, row ? row->attempts : 1);
                 }
                 break;
         }
@@ -425,6 +489,9 @@ static int record_outcome(struct sched *s, struct mail_job *j, const struct outb
                                     state != MS_SENT && !j->data_sent, &changed);
         if (r == 0 && changed && state != MS_SENT)
                 r = relay_refusal(s, j);
+        /* an attempt that never reached a relay is none */
+        if (r == 0 && changed && unreachable(j))
+                r = store_outbox_uncharge(s->store, j->id);
         if (r < 0 || !changed || !j->issue_id)
                 return r;
         /* it was 'sending' (a cancel or pause leaves those alone); an erased
@@ -453,6 +520,7 @@ int sched_work(struct sched *s, int64_t now, bool collect)
                 mark_batch(s, &r);
                 if (r < 0)
                         return r;
+                relay_note(s, j);
                 if (j->outcome == OUTCOME_DEFERRED) {
                         int q = store_outbox_get(s->store, j->id, &row);
                         if (q < 0)
@@ -474,10 +542,18 @@ int sched_work(struct sched *s, int64_t now, bool collect)
         while (!s->held && s->maybe_due && s->in_flight < s->capacity) {
                 unsigned room = s->capacity - s->in_flight;
                 unsigned before = s->in_flight;
+                /* the relay is down: one probe at a time, once its time came
+                 * (the tick kicks the scheduler every second) */
+                if (s->relay_retry_at && (s->probe_id || now < s->relay_retry_at))
+                        break;
+                if (s->relay_retry_at)
+                        room = 1;
                 s->maybe_due = false;
                 r = store_outbox_due(s->store, now, room, claim_row, s);
                 if (r < 0)
                         return r;
+                if (s->relay_retry_at && s->in_flight > before)
+                        s->probe_id = s->claimed->id;
                 /* a full batch may mean more is due */
                 if (s->in_flight - before == room)
                         s->maybe_due = true;
@@ -512,6 +588,8 @@ void sched_rolled_back(struct sched *s)
 {
         while (s->claimed) {
                 struct mail_job *j = s->claimed;
+                if (j->id == s->probe_id)
+                        s->probe_id = 0;        /* the next tick claims another */
                 s->claimed = j->next;
                 s->in_flight--;
                 if (j->data)
