@@ -917,7 +917,9 @@ static const struct command commands[] = {
           "the DNS TXT record to publish at S._domainkey.D (D: [dkim] domain, else the\n"
           "domain of from) and the [dkim] lines for the config. Publish the record before\n"
           "signing with the key. Ed25519 is smaller, but not every receiver checks it:\n"
-          "sign with both (two selectors) to be safe.", cmd_dkim_keygen },
+          "sign with both (two selectors) to be safe. The key belongs to whoever runs\n"
+          "this: run as root, hand it to the daemon's user afterwards (chown\n"
+          "newsletterd: FILE, keeping mode 0600), or the daemon cannot read it.", cmd_dkim_keygen },
         { "bounce", "bounce < MESSAGE",
           "Reads one bounce (RFC 3464 delivery status notification or a plain\n"
           "non-delivery report) or complaint (ARF) from stdin, as an MTA's pipe\n"
