@@ -56,6 +56,7 @@ struct sched {
         int64_t relay_retry_at;         /* the relay is down: the next probe; 0: up */
         int64_t relay_delay;            /* between probes, doubling */
         int64_t probe_id;               /* the probe's mail while it is out, else 0 */
+        unsigned rows_seen;             /* due rows claim_row() was called for */
         /* outcomes of newsletter mails in this batch, added up per issue and
          * state: the counts move once each (sql/008) */
         struct progress_move {
@@ -101,6 +102,10 @@ void sched_configure(struct sched *s, const struct conf *c, const struct templat
         s->tmpl = t;
         s->capacity = c->max_connections * JOBS_PER_SENDER;
         s->maybe_due = true;
+        /* a reload may name another relay, or the one that was down again:
+         * try it at once rather than after the backoff */
+        s->relay_retry_at = 0;
+        s->relay_delay = 0;
 }
 
 void sched_kick(struct sched *s)
@@ -283,6 +288,7 @@ static int claim_row(void *ud, const struct outbox_row *row)
         struct mail_job *j = NULL;
         int r = 0;
 
+        s->rows_seen++;
         mark_batch(s, &r);
         if (r < 0)
                 return r;
@@ -549,11 +555,18 @@ int sched_work(struct sched *s, int64_t now, bool collect)
                 if (s->relay_retry_at)
                         room = 1;
                 s->maybe_due = false;
+                s->rows_seen = 0;
                 r = store_outbox_due(s->store, now, room, claim_row, s);
                 if (r < 0)
                         return r;
                 if (s->relay_retry_at && s->in_flight > before)
                         s->probe_id = s->claimed->id;
+                /* a row that needed no relay (skipped, dropped, parked) was
+                 * no probe: look for the next one */
+                if (s->relay_retry_at && !s->probe_id && s->rows_seen) {
+                        s->maybe_due = true;
+                        continue;
+                }
                 /* a full batch may mean more is due */
                 if (s->in_flight - before == room)
                         s->maybe_due = true;
