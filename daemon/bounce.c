@@ -3,7 +3,9 @@
  * (the VERP envelope sender it was addressed to), which recipient failed or
  * complained, and whether the failure is permanent or temporary.  Reads RFC
  * 3464 delivery status notifications, RFC 5965 (ARF) feedback reports and,
- * cautiously, the plain-text reports of MTAs that send no DSN.
+ * cautiously, the plain-text reports of MTAs that send no DSN; and the
+ * same of the relay's own refusal of a recipient while sending (one reply
+ * line, judged by its enhanced status code).
  *
  * Owns nothing past a call: decoded parts are freed before bounce_parse()
  * returns.  Must never do I/O or SQL, never read outside the bytes it was
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "addr.h"
 #include "bounce.h"
@@ -1199,9 +1202,13 @@ static void origin_get(struct span hdr, struct origin *o)
         }
         bool auto_replied = header_get(hdr, "auto-submitted", auto_sub, sizeof(auto_sub)) &&
                             str_starts_ci(auto_sub, "auto-replied");
+        /* RFC 3834 3.1.8 names it as what older responders send instead */
+        char precedence[64];
+        bool precedence_auto = header_get(hdr, "precedence", precedence, sizeof(precedence)) &&
+                               str_starts_ci(precedence, "auto_reply");
         o->daemon = from_daemon || failed || subject_report;
         o->autoreply = header_has(hdr, "x-autoreply") || header_has(hdr, "x-autorespond") ||
-                       subject_auto || (auto_replied && !from_daemon && !failed);
+                       subject_auto || precedence_auto || (auto_replied && !from_daemon && !failed);
 }
 
 static bool is_local_char(char c)
@@ -1384,6 +1391,49 @@ static int64_t verp_in_copy(struct verp *v, struct span copy)
         return verp_in_header(v, hdr, "return-path");
 }
 
+/* ---- the relay's own refusals ------------------------------------------- */
+
+/* Whether the reply names, in <...>, another address than rcpt: Postfix
+ * echoes the address a restriction is about, and refuses our return path
+ * at RCPT too (smtpd_delay_reject), with 5.1.0 or 4.1.8. */
+static bool names_another(const char *reply, const char *rcpt)
+{
+        size_t rn = strlen(rcpt);
+        for (const char *p = strchr(reply, '<'); p; p = strchr(p + 1, '<')) {
+                const char *e = strchr(p + 1, '>');
+                if (!e)
+                        break;
+                size_t n = (size_t)(e - p - 1);
+                if (memchr(p + 1, '@', n) && (n != rn || strncasecmp(p + 1, rcpt, n) != 0))
+                        return true;
+        }
+        return false;
+}
+
+enum bounce_kind bounce_relay_reply(long code, const char *reply, const char *rcpt, char status[16])
+{
+        int cls = status_parse(reply, status);
+        if (code < 400 || code > 599 || names_another(reply, rcpt))
+                return BOUNCE_UNKNOWN;
+        /* subject and detail of an enhanced code of the reply's own class */
+        long subject = -1, detail = -1;
+        if (cls && cls - '0' == code / 100) {
+                char *e;
+                subject = strtol(status + 2, &e, 10);
+                detail = strtol(e + 1, NULL, 10);
+        }
+        if (code >= 500) {
+                bool dead = (subject == 1 && (detail == 0 || detail == 1 || detail == 2 ||
+                                              detail == 3 || detail == 6 || detail == 10)) ||
+                            (subject == 2 && detail == 1);
+                return dead ? BOUNCE_PERMANENT : BOUNCE_UNKNOWN;
+        }
+        /* 421: the relay closes the session, whoever the mail was for */
+        bool ours = code == 421 || subject == 5 || subject == 7 || (subject == 4 && detail == 5) ||
+                    (subject == 1 && (detail == 7 || detail == 8));
+        return ours ? BOUNCE_UNKNOWN : BOUNCE_TEMPORARY;
+}
+
 /* ---- the whole message -------------------------------------------------- */
 
 int bounce_parse(const char *msg, size_t len, const char *return_path, const struct secret_keys *keys,
@@ -1434,6 +1484,11 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, const str
                 out->mail_id = verp_in_copy(&v, copy);
         out->verp = out->mail_id ? BOUNCE_VERP_VALID : v.invalid ? BOUNCE_VERP_INVALID :
                     BOUNCE_VERP_ABSENT;
+        if (out->kind == BOUNCE_UNKNOWN) {
+                struct origin o;
+                origin_get(hdr, &o);
+                out->autoreply = o.autoreply;
+        }
 
         free(sc->notice_owned);
         free(sc);

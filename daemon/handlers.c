@@ -25,6 +25,7 @@
 #include "ratelimit.h"
 #include "scheduler.h"
 #include "store.h"
+#include "suppress.h"
 #include "tmpl.h"
 #include "token.h"
 
@@ -541,10 +542,12 @@ static int h_stats(struct handler_ctx *ctx, const struct request *req, struct re
                                                       "signups", (json_int_t)st.days[d].signups,
                                                       "confirmations", (json_int_t)st.days[d].confirmations));
         }
-        json_t *reports = json_pack("{sIsIsIsI}", "permanent", (json_int_t)st.bounces_permanent,
+        json_t *reports = json_pack("{sIsIsIsIsIsI}", "permanent", (json_int_t)st.bounces_permanent,
                                     "temporary", (json_int_t)st.bounces_temporary,
                                     "complaints", (json_int_t)st.complaints,
-                                    "refused", (json_int_t)st.bounces_refused);
+                                    "refused", (json_int_t)st.bounces_refused,
+                                    "autoreplies", (json_int_t)st.autoreplies,
+                                    "not_understood", (json_int_t)st.not_understood);
         reply_ok(rep, json_pack("{sosososo}", "subscribers", subs, "mails", mails, "bounces", reports,
                                 "days", days));
         return 0;
@@ -653,9 +656,10 @@ static int h_send(struct handler_ctx *ctx, const struct request *req, struct rep
         return 0;
 }
 
-static int failure_row(void *ud, const char *email, const char *reply, int64_t at)
+static int failure_row(void *ud, const char *email, const char *reply, int64_t at, bool suppressed)
 {
-        json_array_append_new(ud, json_pack("{ssss}", "email", email, "reply", reply));
+        json_array_append_new(ud, json_pack("{sssssb}", "email", email, "reply", reply,
+                                            "suppressed", suppressed));
         return 0;
 }
 
@@ -786,13 +790,31 @@ static int bounce_refuse(struct handler_ctx *ctx, const struct bounce_info *bi, 
         return 0;
 }
 
+/* A message that is no report of ours (an auto-reply, spam, a report
+ * about nobody we know): consumed all the same, so that the MTA does not
+ * return it to its sender, who may be forged (backscatter); counted. */
+static int bounce_ignore(struct handler_ctx *ctx, const char *reason, struct reply *rep)
+{
+        int r = store_bounce_ignored(ctx->store, reason, ctx->now);
+        if (r < 0)
+                return r;
+        log_info("bounce: message ignored: %s", reason);
+        reply_ok(rep, json_pack("{sssssIssss}", "kind", "unknown", "action", "ignored",
+                                "mail", (json_int_t)0, "status", "", "reason", reason));
+        return 0;
+}
+
 static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
 {
-        static const char *const fields[] = { "message", NULL };
+        static const char *const fields[] = { "message", "too_large", NULL };
         struct pstr b64 = { 0 };
-        if (!proto_fields_only(req, fields, rep) ||
-            !proto_str(req, "message", true, 4 * (BOUNCE_MSG_MAX / 3) + 8, &b64, rep))
+        bool too_large = false;
+        if (!proto_fields_only(req, fields, rep) || !proto_bool(req, "too_large", &too_large, rep) ||
+            !proto_str(req, "message", !too_large, 4 * (BOUNCE_MSG_MAX / 3) + 8, &b64, rep))
                 return 0;
+        /* newsletterctl read no more than BOUNCE_MSG_MAX of it: nothing to look at */
+        if (too_large)
+                return bounce_ignore(ctx, "too large", rep);
         size_t cap = b64.len / 4 * 3 + 3;
         unsigned char *msg = xmalloc(cap);
         int n = b64.len % 4 ? -1 : EVP_DecodeBlock(msg, (const unsigned char *)b64.s, (int)b64.len);
@@ -808,10 +830,8 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
         bool verp = *ctx->conf->return_path;
         bounce_parse((const char *)msg, (size_t)n, ctx->conf->return_path, &ctx->conf->keys, &bi);
         free(msg);
-        if (bi.kind == BOUNCE_UNKNOWN) {
-                reply_error(rep, ERR_INVALID_REQUEST, "not a bounce or complaint this daemon understands");
-                return 0;
-        }
+        if (bi.kind == BOUNCE_UNKNOWN)
+                return bounce_ignore(ctx, bi.autoreply ? "autoreply" : "not understood", rep);
         /* With VERP every mail of ours went out with its own tagged return
          * path, so a true report came back to one: anything else anyone
          * could have sent, naming anyone. */
@@ -852,47 +872,18 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
                      (r = store_subscriber_find(ctx->store, a.key, &subscriber_id)) < 0))
                         return r;
         }
-        if (!subscriber_id) {
-                reply_error(rep, ERR_INVALID_REQUEST, "the report names no mail or subscriber of ours");
-                return 0;
-        }
+        if (!subscriber_id)
+                return bounce_ignore(ctx, "unknown mail", rep);
 
         struct bounce_row row = {
                 .subscriber_id = subscriber_id, .outbox_id = outbox_id, .issue_id = issue_id,
                 .kind = bounce_kind_name(bi.kind), .status = bi.status, .diagnostic = bi.diagnostic,
                 .at = ctx->now,
         };
-        bool added = true;
-        if ((r = store_bounce_add(ctx->store, &row, &added)) < 0)
+        enum report_action a;
+        if ((r = suppress_apply(ctx->store, ctx->conf, bi.kind, &row, &a)) < 0)
                 return r;
-        const char *action = added ? "counted" : "already recorded";
-        int64_t changed = 0;
-        /* what the address has pending apart is suppressed with the rest */
-        bool suppress = bi.kind == BOUNCE_PERMANENT || bi.kind == BOUNCE_COMPLAINT;
-        if (bi.kind == BOUNCE_TEMPORARY && added) {
-                int64_t count = 0;
-                const struct conf *c = ctx->conf;
-                if ((r = store_bounce_temporary_count(ctx->store, subscriber_id,
-                                                      ctx->now - (int64_t)c->temporary_window, &count)) < 0)
-                        return r;
-                suppress = c->temporary_limit && count >= c->temporary_limit;
-        }
-        if (suppress && (r = store_signup_adopt_subscriber(ctx->store, subscriber_id, ctx->now)) < 0)
-                return r;
-        if (bi.kind == BOUNCE_PERMANENT) {
-                if ((r = store_subscriber_bounced(ctx->store, subscriber_id, &changed)) < 0)
-                        return r;
-                action = "suppressed";
-        } else if (bi.kind == BOUNCE_TEMPORARY && suppress) {
-                if ((r = store_subscriber_bounced(ctx->store, subscriber_id, &changed)) < 0)
-                        return r;
-                action = "suppressed";
-        } else if (bi.kind == BOUNCE_COMPLAINT) {
-                if ((r = store_subscriber_unsubscribe_all(ctx->store, subscriber_id, ctx->now,
-                                                          "complaint")) < 0)
-                        return r;
-                action = "unsubscribed";
-        }
+        const char *action = report_action_name(a);
         log_info("bounce: %s report (%s) for mail %lld: subscriber %s", bounce_kind_name(bi.kind),
                  bi.status[0] ? bi.status : "no status", (long long)outbox_id, action);
         reply_ok(rep, json_pack("{sssssIss}", "kind", bounce_kind_name(bi.kind), "action", action,

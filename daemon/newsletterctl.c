@@ -359,9 +359,11 @@ static int cmd_stats(int argc, char **argv)
                (long long)int_of(mails, "queued"), (long long)int_of(mails, "sent"),
                (long long)int_of(mails, "deferred"), (long long)int_of(mails, "failed"));
         json_t *b = json_object_get(ans, "bounces");
-        printf("reports:     %lld permanent bounces, %lld temporary, %lld complaints, %lld refused\n",
+        printf("reports:     %lld permanent bounces, %lld temporary, %lld complaints, %lld refused;"
+               " ignored: %lld auto-replies, %lld not understood\n",
                (long long)int_of(b, "permanent"), (long long)int_of(b, "temporary"),
-               (long long)int_of(b, "complaints"), (long long)int_of(b, "refused"));
+               (long long)int_of(b, "complaints"), (long long)int_of(b, "refused"),
+               (long long)int_of(b, "autoreplies"), (long long)int_of(b, "not_understood"));
         printf("\n%-10s  %8s  %13s\n", "day (UTC)", "sign-ups", "confirmations");
         size_t i;
         json_t *d;
@@ -679,8 +681,11 @@ static int cmd_status(int argc, char **argv)
                        (long long)int_of(ans, "bounced"), (long long)int_of(ans, "complaints"));
                 size_t i;
                 json_t *v;
+                /* suppressed: the relay said the address is dead, it gets no more mail */
                 json_array_foreach(json_object_get(ans, "failures"), i, v)
-                        printf("  failed: %s: %s\n", json_string_value(json_object_get(v, "email")),
+                        printf("  %s: %s: %s\n",
+                               json_is_true(json_object_get(v, "suppressed")) ? "suppressed" : "failed",
+                               json_string_value(json_object_get(v, "email")),
                                json_string_value(json_object_get(v, "reply")));
         }
         json_decref(ans);
@@ -802,18 +807,25 @@ static int cmd_bounce(int argc, char **argv)
         buf_init(&in, BOUNCE_MSG_MAX);
         char chunk[65536];
         size_t n;
+        bool too_large = false;
+        /* a larger message is read to its end all the same (the MTA wants
+         * it consumed) and only counted by the daemon */
         while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
-                if (!buf_append(&in, chunk, n))
-                        die(EXIT_REFUSED, "the message is larger than %u bytes; not looked at", BOUNCE_MSG_MAX);
+                if (!too_large && !buf_append(&in, chunk, n))
+                        too_large = true;
         if (ferror(stdin))
                 die(EXIT_TEMPFAIL, "could not read the message");
-        size_t cap = 4 * ((in.len + 2) / 3) + 1;
-        unsigned char *b64 = xmalloc(cap);
-        int len = EVP_EncodeBlock(b64, (const unsigned char *)(in.data ? in.data : ""), (int)in.len);
-        buf_free(&in);
         json_t *req = request("bounce");
-        json_object_set_new(req, "message", json_stringn((const char *)b64, (size_t)len));
-        free(b64);
+        if (too_large) {
+                json_object_set_new(req, "too_large", json_true());
+        } else {
+                size_t cap = 4 * ((in.len + 2) / 3) + 1;
+                unsigned char *b64 = xmalloc(cap);
+                int len = EVP_EncodeBlock(b64, (const unsigned char *)(in.data ? in.data : ""), (int)in.len);
+                json_object_set_new(req, "message", json_stringn((const char *)b64, (size_t)len));
+                free(b64);
+        }
+        buf_free(&in);
 
         /* an MTA retries on EX_TEMPFAIL: use it whenever the daemon cannot be asked */
         struct conf c;
@@ -842,11 +854,16 @@ static int cmd_bounce(int argc, char **argv)
                 json_decref(ans);
                 die(retry ? EXIT_TEMPFAIL : EXIT_REFUSED, "%s", text);
         }
-        /* a refused report is consumed too: returned, it would only come back */
+        /* a refused report is consumed too: returned, it would only come back;
+         * and so is anything else (returned, it would go to a sender that may
+         * be forged: backscatter) */
         const char *action = json_string_value(json_object_get(ans, "action"));
         if (action && strcmp(action, "refused") == 0)
                 printf("%s report refused, nothing changed: %s\n",
                        json_string_value(json_object_get(ans, "kind")),
+                       json_string_value(json_object_get(ans, "reason")));
+        else if (action && strcmp(action, "ignored") == 0)
+                printf("message ignored, nothing changed: %s\n",
                        json_string_value(json_object_get(ans, "reason")));
         else
                 printf("%s report for mail %lld: subscriber %s\n",
@@ -885,7 +902,9 @@ static const struct command commands[] = {
           "that address only, as an issue of its own that is not sent to the list.", cmd_send },
         { "status", "status [ISSUE] [--failed] [--json]",
           "Counts of an issue (default: the latest): total, sent, queued, deferred,\n"
-          "failed, skipped. --failed lists failed recipients with the relay's reply.", cmd_status },
+          "failed, skipped. --failed lists failed recipients with the relay's reply,\n"
+          "each marked suppressed (the relay said the address is dead: the subscriber\n"
+          "was bounced, as for a DSN) or failed (the subscriber stays).", cmd_status },
         { "pause", "pause ISSUE", "Stops sending an issue; mails already handed to the relay finish.", cmd_pause },
         { "resume", "resume ISSUE", "Continues a paused issue.", cmd_resume },
         { "cancel", "cancel ISSUE", "Stops an issue for good: its waiting mails are skipped.", cmd_cancel },
@@ -898,7 +917,9 @@ static const struct command commands[] = {
           "the DNS TXT record to publish at S._domainkey.D (D: [dkim] domain, else the\n"
           "domain of from) and the [dkim] lines for the config. Publish the record before\n"
           "signing with the key. Ed25519 is smaller, but not every receiver checks it:\n"
-          "sign with both (two selectors) to be safe.", cmd_dkim_keygen },
+          "sign with both (two selectors) to be safe. The key belongs to whoever runs\n"
+          "this: run as root, hand it to the daemon's user afterwards (chown\n"
+          "newsletterd: FILE, keeping mode 0600), or the daemon cannot read it.", cmd_dkim_keygen },
         { "bounce", "bounce < MESSAGE",
           "Reads one bounce (RFC 3464 delivery status notification or a plain\n"
           "non-delivery report) or complaint (ARF) from stdin, as an MTA's pipe\n"
@@ -907,10 +928,15 @@ static const struct command commands[] = {
           "are counted ([bounce] temporary_limit within temporary_window suppress too),\n"
           "a complaint unsubscribes. With return_path set, a report that came to no\n"
           "VERP address with a valid tag of a mail to the recipient it names is refused:\n"
-          "nothing changes, it is counted (stats: refused), exit 0. Exit 0 when\n"
-          "understood (applied or refused); 1 when the message is no report or names no\n"
-          "mail or subscriber of ours (nothing changes); 75 (EX_TEMPFAIL: the MTA tries\n"
-          "again) when the daemon cannot be reached.", cmd_bounce },
+          "nothing changes, it is counted (stats: refused). A message that is no report\n"
+          "of ours (an auto-reply - Auto-Submitted: auto-replied, X-Autoreply,\n"
+          "X-Autorespond, Precedence: auto_reply -, spam, a report about no mail or\n"
+          "subscriber of ours, one larger than 10 MiB) is ignored: nothing changes, it is\n"
+          "counted (stats: auto-replies, not understood) and logged. Exit 0 for every\n"
+          "message the daemon took (an MTA returns the input of a pipe that fails, to a\n"
+          "sender that may be forged); 75 (EX_TEMPFAIL: the MTA keeps it and tries\n"
+          "again) when the daemon cannot be reached or the message cannot be read; 1\n"
+          "only when the daemon refuses the request itself.", cmd_bounce },
         { "export", "export EMAIL",
           "Prints as JSON everything stored about the address: subscriptions, the consent\n"
           "record, mails, token dates (GDPR Art. 15).", cmd_export },

@@ -1,13 +1,22 @@
 /*
  * scheduler.c - between the outbox and the sender threads, on the main thread.
  * Each loop iteration, inside the batch transaction: record the outcomes
- * the senders finished (sent, deferred with doubling backoff, failed), then
+ * the senders finished (sent, deferred with doubling backoff, failed; a
+ * refusal of the recipient itself applied as a DSN would be), then
  * claim due mails while the senders have room, confirmations first.  A
  * claimed confirmation gets a fresh token here: its hash goes into the same
  * transaction, the token itself only into the mail, which is handed to a
  * sender only after that transaction committed.  So the database never holds
  * a usable token, and a crash loses no mail: rows left 'sending' are queued
  * again at start-up and sent with a new token (at-least-once).
+ *
+ * The relay as a whole: a mail that reached no relay at all (no reply, not
+ * even a greeting: refused, timed out, closed) says the relay is down, not
+ * that the mail has a problem.  Then no mail is claimed but one probe after
+ * a backoff of its own, the mails the senders have not started are taken
+ * back, and none of those mails is charged an attempt; the probe's first
+ * reply lets every sender go again, and the waiting mails go at once
+ * rather than each at its own retry time.
  */
 #include <assert.h>
 #include <errno.h>
@@ -15,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounce.h"
 #include "bounds.h"
 #include "buf.h"
 #include "conf.h"
@@ -24,6 +34,7 @@
 #include "scheduler.h"
 #include "sender.h"
 #include "store.h"
+#include "suppress.h"
 #include "tmpl.h"
 #include "token.h"
 
@@ -42,6 +53,10 @@ struct sched {
         int64_t now;                    /* of the current sched_work() */
         struct issue_text *issue;       /* texts of the issue being sent */
         uint8_t token_hash[32];         /* of the newsletter mail being claimed */
+        int64_t relay_retry_at;         /* the relay is down: the next probe; 0: up */
+        int64_t relay_delay;            /* between probes, doubling */
+        int64_t probe_id;               /* the probe's mail while it is out, else 0 */
+        unsigned rows_seen;             /* due rows claim_row() was called for */
         /* outcomes of newsletter mails in this batch, added up per issue and
          * state: the counts move once each (sql/008) */
         struct progress_move {
@@ -87,6 +102,10 @@ void sched_configure(struct sched *s, const struct conf *c, const struct templat
         s->tmpl = t;
         s->capacity = c->max_connections * JOBS_PER_SENDER;
         s->maybe_due = true;
+        /* a reload may name another relay, or the one that was down again:
+         * try it at once rather than after the backoff */
+        s->relay_retry_at = 0;
+        s->relay_delay = 0;
 }
 
 void sched_kick(struct sched *s)
@@ -269,6 +288,7 @@ static int claim_row(void *ud, const struct outbox_row *row)
         struct mail_job *j = NULL;
         int r = 0;
 
+        s->rows_seen++;
         mark_batch(s, &r);
         if (r < 0)
                 return r;
@@ -350,6 +370,93 @@ static int64_t retry_delay(const struct conf *c, int attempts)
         return (int64_t)(d < c->retry_max ? d : c->retry_max);
 }
 
+/* The relay refused the recipient itself (at RCPT, or at the data's end):
+ * what a DSN saying the same would do (suppress.c), so that a relay that
+ * checks recipients gets its unknown users suppressed too.  A dead address
+ * (5.1.1, ..., 5.2.1) on a failed mail suppresses; a passing trouble of the
+ * address (a 4xx before the data) on a deferred one counts toward
+ * temporary_limit, once per mail; anything else (policy, content, the
+ * relay's own trouble) leaves the subscriber alone. */
+static int relay_refusal(struct sched *s, const struct mail_job *j)
+{
+        char status[16];
+        enum bounce_kind k = bounce_relay_reply(j->code, j->reply, j->rcpt, status);
+        if (!(k == BOUNCE_PERMANENT && j->outcome == OUTCOME_FAILED) &&
+            !(k == BOUNCE_TEMPORARY && j->outcome == OUTCOME_DEFERRED && !j->data_sent))
+                return 0;
+        int64_t subscriber_id = 0, issue_id = 0;
+        char email[256];
+        int r = store_mail_owner(s->store, j->id, &subscriber_id, email, sizeof(email), &issue_id);
+        /* a confirmation mail of a sign-up kept apart: its data joins the
+         * subscribers, where bounces are counted (as for a DSN) */
+        if (r == 0 && !subscriber_id &&
+            (r = store_signup_adopt_mail(s->store, j->id, s->now)) >= 0)
+                r = store_mail_owner(s->store, j->id, &subscriber_id, email, sizeof(email), &issue_id);
+        if (r != 0 || !subscriber_id)
+                return r < 0 ? r : 0;   /* a test send, an erased or expired address */
+        struct bounce_row row = {
+                .subscriber_id = subscriber_id, .outbox_id = j->id, .issue_id = issue_id,
+                .kind = bounce_kind_name(k), .status = status, .diagnostic = j->reply, .at = s->now,
+        };
+        enum report_action a;
+        if ((r = suppress_apply(s->store, s->conf, k, &row, &a)) < 0)
+                return r;
+        log_info("mail %lld: the relay refused its recipient (%s %s): subscriber %s", (long long)j->id,
+                 bounce_kind_name(k), status[0] ? status : "no status", report_action_name(a));
+        return 0;
+}
+
+/* The mail reached no relay: not a word from any (the sender's code is
+ * that of the relay's last reply). */
+static bool unreachable(const struct mail_job *j)
+{
+        return j->outcome == OUTCOME_DEFERRED && j->code == 0 && !j->data_sent;
+}
+
+/* What an outcome says of the relay.  Only the probe (or the first mail
+ * that found the relay gone) moves its state: a mail that left before the
+ * relay went down may still come back sent. */
+static void relay_note(struct sched *s, const struct mail_job *j)
+{
+        const struct conf *c = s->conf;
+        bool probe = s->probe_id && j->id == s->probe_id;
+        if (probe)
+                s->probe_id = 0;
+        if (unreachable(j) && (!s->relay_retry_at || probe)) {
+                int64_t first = c->retry_initial < RELAY_PROBE_FIRST ? (int64_t)c->retry_initial :
+                                RELAY_PROBE_FIRST;
+                int64_t max = c->retry_max < RELAY_PROBE_MAX ? (int64_t)c->retry_max : RELAY_PROBE_MAX;
+                bool was_up = !s->relay_retry_at;
+                s->relay_delay = was_up ? first : s->relay_delay * 2;
+                if (s->relay_delay > max)
+                        s->relay_delay = max;
+                if (s->relay_delay < 1)
+                        s->relay_delay = 1;
+                s->relay_retry_at = s->now + s->relay_delay;
+                log_warn("relay unreachable (%s); one probe in %llds", j->reply,
+                         (long long)s->relay_delay);
+                /* what the senders have not started would only knock too */
+                if (was_up) {
+                        struct mail_job *back = sender_take_queued(s->sender);
+                        while (back) {
+                                struct mail_job *b = back;
+                                back = b->next;
+                                b->outcome = OUTCOME_DEFERRED;
+                                b->code = 0;
+                                b->data_sent = false;
+                                snprintf(b->reply, sizeof(b->reply), "not tried: the relay is unreachable");
+                                b->next = s->results->next;
+                                s->results->next = b;
+                                s->in_flight--;
+                        }
+                }
+        } else if (!unreachable(j) && probe) {
+                log_info("relay answers again");
+                s->relay_retry_at = 0;
+                s->relay_delay = 0;
+        }
+}
+
 /* Write one outcome.  The row's attempts and age decide deferred vs failed. */
 static int record_outcome(struct sched *s, struct mail_job *j, const struct outbox_row *row)
 {
@@ -369,7 +476,9 @@ static int record_outcome(struct sched *s, struct mail_job *j, const struct outb
                         state = MS_FAILED;
                 } else {
                         state = MS_DEFERRED;
-                        next = s->now + retry_delay(c, row ? row->attempts : 1);
+                        /* one that found the relay gone waits for the relay, not for itself */
+                        next = unreachable(j) && s->relay_retry_at ? s->relay_retry_at :
+                               s->now + retry_delay(c, row ? row->attempts : 1);
                 }
                 break;
         }
@@ -384,6 +493,11 @@ static int record_outcome(struct sched *s, struct mail_job *j, const struct outb
         bool changed = false;
         int r = store_outbox_finish(s->store, j->id, state, next, s->now, j->reply,
                                     state != MS_SENT && !j->data_sent, &changed);
+        if (r == 0 && changed && state != MS_SENT)
+                r = relay_refusal(s, j);
+        /* an attempt that never reached a relay is none */
+        if (r == 0 && changed && unreachable(j))
+                r = store_outbox_uncharge(s->store, j->id);
         if (r < 0 || !changed || !j->issue_id)
                 return r;
         /* it was 'sending' (a cancel or pause leaves those alone); an erased
@@ -412,6 +526,7 @@ int sched_work(struct sched *s, int64_t now, bool collect)
                 mark_batch(s, &r);
                 if (r < 0)
                         return r;
+                relay_note(s, j);
                 if (j->outcome == OUTCOME_DEFERRED) {
                         int q = store_outbox_get(s->store, j->id, &row);
                         if (q < 0)
@@ -433,10 +548,25 @@ int sched_work(struct sched *s, int64_t now, bool collect)
         while (!s->held && s->maybe_due && s->in_flight < s->capacity) {
                 unsigned room = s->capacity - s->in_flight;
                 unsigned before = s->in_flight;
+                /* the relay is down: one probe at a time, once its time came
+                 * (the tick kicks the scheduler every second) */
+                if (s->relay_retry_at && (s->probe_id || now < s->relay_retry_at))
+                        break;
+                if (s->relay_retry_at)
+                        room = 1;
                 s->maybe_due = false;
+                s->rows_seen = 0;
                 r = store_outbox_due(s->store, now, room, claim_row, s);
                 if (r < 0)
                         return r;
+                if (s->relay_retry_at && s->in_flight > before)
+                        s->probe_id = s->claimed->id;
+                /* a row that needed no relay (skipped, dropped, parked) was
+                 * no probe: look for the next one */
+                if (s->relay_retry_at && !s->probe_id && s->rows_seen) {
+                        s->maybe_due = true;
+                        continue;
+                }
                 /* a full batch may mean more is due */
                 if (s->in_flight - before == room)
                         s->maybe_due = true;
@@ -471,6 +601,8 @@ void sched_rolled_back(struct sched *s)
 {
         while (s->claimed) {
                 struct mail_job *j = s->claimed;
+                if (j->id == s->probe_id)
+                        s->probe_id = 0;        /* the next tick claims another */
                 s->claimed = j->next;
                 s->in_flight--;
                 if (j->data)

@@ -58,7 +58,7 @@ enum stmt_id {
         S_RATE_GET, S_RATE_PUT, S_RATE_PURGE,
         S_MAIL_OWNER, S_BOUNCE_ADD, S_BOUNCE_COUNT, S_SUBS_BOUNCED, S_SUBS_UNSUBSCRIBE_ALL,
         S_ISSUE_BOUNCES, S_STATS_BOUNCES,
-        S_BOUNCE_REFUSED, S_STATS_REFUSED,
+        S_BOUNCE_REFUSED, S_STATS_REFUSED, S_BOUNCE_IGNORED, S_STATS_IGNORED, S_OUTBOX_UNCHARGE,
         S_N
 };
 
@@ -176,6 +176,8 @@ static const char *const stmt_sql[S_N] = {
         [S_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id = ?1",
         [S_OUTBOX_REQUEUE] = "UPDATE outbox SET state = 'queued' WHERE state = 'sending'",
         [S_OUTBOX_GET] = "SELECT attempts, created_at FROM outbox WHERE id = ?1",
+        /* a mail that never reached the relay (sched: relay down) */
+        [S_OUTBOX_UNCHARGE] = "UPDATE outbox SET attempts = attempts - 1 WHERE id = ?1 AND attempts > 0",
         /* expiry: pending sign-ups whose last mail is older than confirm_ttl
          * are expired, stripped or not (stats) */
         [S_EXP_COUNT] =
@@ -356,7 +358,9 @@ static const char *const stmt_sql[S_N] = {
                 "UPDATE outbox SET state = 'skipped', reply = 'cancelled', done_at = ?2"
                 " WHERE issue_id = ?1 AND state IN ('queued', 'deferred')",
         [S_ISSUE_FAILED] =
-                "SELECT coalesce(o.rcpt, u.email), o.reply, o.done_at FROM outbox o"
+                "SELECT coalesce(o.rcpt, u.email), o.reply, o.done_at,"
+                " EXISTS (SELECT 1 FROM bounce b WHERE b.outbox_id = o.id AND b.kind = 'permanent')"
+                " FROM outbox o"
                 " LEFT JOIN subscription s ON s.id = o.subscription_id"
                 " LEFT JOIN subscriber u ON u.id = s.subscriber_id"
                 " WHERE o.issue_id = ?1 AND o.state = 'failed' ORDER BY o.id LIMIT ?2",
@@ -391,6 +395,12 @@ static const char *const stmt_sql[S_N] = {
                 "INSERT INTO bounce_refused (reason, n, last) VALUES (?1, 1, ?2)"
                 " ON CONFLICT (reason) DO UPDATE SET n = n + 1, last = ?2",
         [S_STATS_REFUSED] = "SELECT coalesce(sum(n), 0) FROM bounce_refused",
+        [S_BOUNCE_IGNORED] =
+                "INSERT INTO bounce_ignored (reason, n, last) VALUES (?1, 1, ?2)"
+                " ON CONFLICT (reason) DO UPDATE SET n = n + 1, last = ?2",
+        [S_STATS_IGNORED] =
+                "SELECT coalesce(sum(n) FILTER (WHERE reason = 'autoreply'), 0),"
+                " coalesce(sum(n) FILTER (WHERE reason <> 'autoreply'), 0) FROM bounce_ignored",
         [S_ISSUE_BOUNCES] = "SELECT kind, count(*) FROM bounce WHERE issue_id = ?1 GROUP BY kind",
         [S_RATE_GET] = "SELECT window_start, count FROM rate_limit WHERE key = ?1",
         [S_RATE_PUT] =
@@ -1671,6 +1681,11 @@ int store_outbox_delete(struct store *st, int64_t id)
         return run(st, S_OUTBOX_DELETE, s);
 }
 
+int store_outbox_uncharge(struct store *st, int64_t id)
+{
+        return run_ints(st, S_OUTBOX_UNCHARGE, 1, id, 0, NULL);
+}
+
 int store_outbox_requeue(struct store *st, int64_t *count)
 {
         int r = run(st, S_OUTBOX_REQUEUE, stmt(st, S_OUTBOX_REQUEUE));
@@ -1960,6 +1975,15 @@ int store_stats(struct store *st, int64_t now, int64_t expired_mailed_before, st
         s = stmt(st, S_STATS_REFUSED);
         if ((rc = sqlite3_step(s)) == SQLITE_ROW)
                 out->bounces_refused = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW)
+                return fail(st, rc, "stats");
+
+        s = stmt(st, S_STATS_IGNORED);
+        if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                out->autoreplies = sqlite3_column_int64(s, 0);
+                out->not_understood = sqlite3_column_int64(s, 1);
+        }
         sqlite3_reset(s);
         if (rc != SQLITE_ROW)
                 return fail(st, rc, "stats");
@@ -2280,7 +2304,8 @@ int store_issue_set_state(struct store *st, int64_t id, enum issue_state from, e
 }
 
 int store_issue_failed(struct store *st, int64_t id, unsigned limit,
-                       int (*fn)(void *ud, const char *email, const char *reply, int64_t at), void *ud)
+                       int (*fn)(void *ud, const char *email, const char *reply, int64_t at,
+                                 bool suppressed), void *ud)
 {
         sqlite3_stmt *s = stmt(st, S_ISSUE_FAILED);
         sqlite3_bind_int64(s, 1, id);
@@ -2289,7 +2314,8 @@ int store_issue_failed(struct store *st, int64_t id, unsigned limit,
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
                 const char *email = (const char *)sqlite3_column_text(s, 0);
                 const char *reply = (const char *)sqlite3_column_text(s, 1);
-                fn(ud, email ? email : "(erased)", reply ? reply : "", sqlite3_column_int64(s, 2));
+                fn(ud, email ? email : "(erased)", reply ? reply : "", sqlite3_column_int64(s, 2),
+                   sqlite3_column_int(s, 3) != 0);
         }
         sqlite3_reset(s);
         return rc == SQLITE_DONE ? 0 : fail(st, rc, "failed recipients");
@@ -2397,6 +2423,14 @@ int store_bounce_refused(struct store *st, const char *reason, int64_t at)
         sqlite3_bind_text(s, 1, reason, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 2, at);
         return run(st, S_BOUNCE_REFUSED, s);
+}
+
+int store_bounce_ignored(struct store *st, const char *reason, int64_t at)
+{
+        sqlite3_stmt *s = stmt(st, S_BOUNCE_IGNORED);
+        sqlite3_bind_text(s, 1, reason, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, at);
+        return run(st, S_BOUNCE_IGNORED, s);
 }
 
 int store_bounce_temporary_count(struct store *st, int64_t subscriber_id, int64_t since, int64_t *n)

@@ -2,6 +2,7 @@
  * notifications, the common plain-text non-delivery reports and RFC 5965
  * (ARF) feedback reports (a leaf: no I/O, no SQL). */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "bounds.h"
@@ -37,6 +38,10 @@ struct bounce_info {
         char status[16];
         /* printable ASCII excerpt of the diagnostic, for the log/status */
         char diagnostic[256];
+        /* kind BOUNCE_UNKNOWN and an auto-reply (RFC 3834 Auto-Submitted:
+         * auto-replied, X-Autoreply, X-Autorespond, Precedence: auto_reply,
+         * or an out-of-office subject): ignored, counted apart */
+        bool autoreply;
 };
 
 /* Parse one message as an MTA delivers it (headers, blank line, body; LF or
@@ -51,6 +56,20 @@ struct bounce_info {
  * lines, so the message was cut there. */
 int bounce_parse(const char *msg, size_t len, const char *return_path, const struct secret_keys *keys,
                  struct bounce_info *out);
+
+/* What the relay's refusal of a mail to `rcpt` says of that address (the
+ * sender's SMTP reply code and reply line; a leaf like bounce_parse).
+ * BOUNCE_PERMANENT: a 5xx whose enhanced status code says the address is
+ * dead (5.1.0 other address status, 5.1.1 no such mailbox, 5.1.2 no such
+ * domain, 5.1.3 bad address syntax, 5.1.6 moved, 5.1.10 null MX, 5.2.1
+ * mailbox disabled).  BOUNCE_TEMPORARY: a 4xx that is the address's
+ * passing trouble, not ours or the relay's (not 421, not 4.5.x protocol,
+ * 4.4.5 congestion or 4.7.x policy).  BOUNCE_UNKNOWN: anything else, a 5xx
+ * without an enhanced code too (its text is a guess), and any reply that
+ * names another address than `rcpt` in <...> (Postfix's "Sender address
+ * rejected" at RCPT is 5.1.0 or 4.1.8 about our return path).  The code
+ * found goes to status[16] ("" when none). */
+enum bounce_kind bounce_relay_reply(long code, const char *reply, const char *rcpt, char status[16]);
 
 /* "unknown", "permanent", "temporary", "complaint" */
 const char *bounce_kind_name(enum bounce_kind k);

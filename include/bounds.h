@@ -46,6 +46,12 @@
 #define JOBS_PER_SENDER         8       /* claimed ahead per sender thread */
 #define CLAIM_BATCH_MAX         256     /* rows claimed per query */
 #define SENDER_MAX              64      /* [smtp] max_connections cap */
+/* While no relay can be reached, one probe connection after this many
+ * seconds (at most retry_initial), doubling up to RELAY_PROBE_MAX (at most
+ * retry_max): a probe costs one refused connection, and a relay back after
+ * a restart should not wait a mail's retry time */
+#define RELAY_PROBE_FIRST       5
+#define RELAY_PROBE_MAX         60
 
 /* Config file */
 #define CONFIG_LINE_MAX         4096

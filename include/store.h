@@ -209,6 +209,8 @@ int store_progress_move(struct store *st, int64_t issue_id, enum mail_state from
 int store_outbox_delete(struct store *st, int64_t id);
 /* attempts and created_at of one row; 1 when it is gone */
 int store_outbox_get(struct store *st, int64_t id, struct outbox_row *out);
+/* An attempt that never reached the relay does not count (attempts - 1). */
+int store_outbox_uncharge(struct store *st, int64_t id);
 /* After a crash or a stop: whatever was 'sending' is queued again. */
 int store_outbox_requeue(struct store *st, int64_t *count);
 
@@ -261,6 +263,8 @@ struct store_stats {
         int64_t mails[MS_SKIPPED + 1];
         int64_t bounces_permanent, bounces_temporary, complaints;
         int64_t bounces_refused;        /* reports without proof (sql/011) */
+        /* messages consumed without acting on them (sql/013) */
+        int64_t autoreplies, not_understood;
         struct {
                 int64_t day;    /* Unix time of 00:00 UTC */
                 int64_t signups;
@@ -289,8 +293,11 @@ int store_issue_latest(struct store *st, int64_t *id);                  /* 1: no
  * skips them; `changed` counts the mails moved. */
 int store_issue_set_state(struct store *st, int64_t id, enum issue_state from, enum issue_state to,
                           int64_t now, int64_t *changed);
+/* Its failed mails; `suppressed`: the relay's refusal (or a DSN about the
+ * mail) said the address is dead, and the subscriber was bounced for it. */
 int store_issue_failed(struct store *st, int64_t id, unsigned limit,
-                       int (*fn)(void *ud, const char *email, const char *reply, int64_t at), void *ud);
+                       int (*fn)(void *ud, const char *email, const char *reply, int64_t at,
+                                 bool suppressed), void *ud);
 /* A mail of a paused issue: out of the due scans until resume. */
 int store_outbox_park(struct store *st, int64_t id);
 /* A mail not sent on purpose. */
@@ -324,6 +331,8 @@ int store_bounce_add(struct store *st, const struct bounce_row *b, bool *added);
 int store_bounce_temporary_count(struct store *st, int64_t subscriber_id, int64_t since, int64_t *n);
 /* Count a report refused for want of proof, under `reason` (a fixed text). */
 int store_bounce_refused(struct store *st, const char *reason, int64_t at);
+/* Count a message that is no report of ours, under `reason` (a fixed text). */
+int store_bounce_ignored(struct store *st, const char *reason, int64_t at);
 /* Suppress: pending and confirmed subscriptions of the subscriber become 'bounced'. */
 int store_subscriber_bounced(struct store *st, int64_t subscriber_id, int64_t *changed);
 /* Unsubscribe from every list, with one consent event ("unsubscribe",

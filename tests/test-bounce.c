@@ -721,6 +721,116 @@ static void test_kind_name(void)
         CHECK_STR(bounce_kind_name((enum bounce_kind)42), "unknown");
 }
 
+/* Auto-replies are told from other messages that are no report: both are
+ * ignored, but counted apart (RFC 3834 and what responders send instead). */
+static void test_autoreply(void)
+{
+        static const char *const autos[] = {
+                "Auto-Submitted: auto-replied\n",
+                "Auto-Submitted: auto-replied (vacation)\n",
+                "X-Autoreply: yes\n",
+                "X-Autorespond: Out of office\n",
+                "Precedence: auto_reply\n",
+                "PRECEDENCE:  Auto_Reply\n",
+                "Subject: Out of Office: June news\n",
+        };
+        static const char *const others[] = {
+                "Precedence: bulk\n",
+                "Auto-Submitted: no\n",
+                "Auto-Submitted: auto-generated\n",
+                "Subject: Re: June news\n",
+        };
+        for (size_t i = 0; i < sizeof(autos) / sizeof(autos[0]); i++) {
+                char msg[512];
+                snprintf(msg, sizeof(msg), "From: a@example.net\n%s\nI am away.\n", autos[i]);
+                struct bounce_info bi = parse_str(msg);
+                CHECK_INT(bi.kind, BOUNCE_UNKNOWN);
+                if (!bi.autoreply)
+                        fprintf(stderr, "not an auto-reply: %s", autos[i]);
+                CHECK(bi.autoreply);
+        }
+        for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+                char msg[512];
+                snprintf(msg, sizeof(msg), "From: a@example.net\n%s\nHello.\n", others[i]);
+                struct bounce_info bi = parse_str(msg);
+                CHECK_INT(bi.kind, BOUNCE_UNKNOWN);
+                CHECK(!bi.autoreply);
+        }
+        /* an MTA's report that says Auto-Submitted: auto-replied (Postfix
+         * does) is a report, not an auto-reply */
+        struct bounce_info bi = parse_str("From: MAILER-DAEMON@mx.example.net\n"
+                                          "Subject: Undelivered Mail Returned to Sender\n"
+                                          "Auto-Submitted: auto-replied\n\n"
+                                          "<x@example.net>: host said: 550 5.1.1 user unknown;"
+                                          " the message could not be delivered\n");
+        CHECK_INT(bi.kind, BOUNCE_PERMANENT);
+        CHECK(!bi.autoreply);
+}
+
+/* The relay's refusal of a recipient, judged by its enhanced status code. */
+static void test_relay_reply(void)
+{
+        static const struct {
+                long code;
+                const char *reply;
+                enum bounce_kind kind;
+                const char *status;
+        } cases[] = {
+                /* the address is dead */
+                { 550, "550 5.1.1 <ann@example.net>: Recipient address rejected: User unknown in"
+                       " local recipient table", BOUNCE_PERMANENT, "5.1.1" },
+                { 550, "550 5.1.1 The email account that you tried to reach does not exist",
+                  BOUNCE_PERMANENT, "5.1.1" },
+                { 550, "550 5.1.0 Address rejected", BOUNCE_PERMANENT, "5.1.0" },
+                { 554, "554 5.1.2 <ann@example.net>: Recipient address rejected: Domain not found",
+                  BOUNCE_PERMANENT, "5.1.2" },
+                { 553, "553 5.1.3 bad address syntax", BOUNCE_PERMANENT, "5.1.3" },
+                { 550, "550 5.1.6 mailbox has moved", BOUNCE_PERMANENT, "5.1.6" },
+                { 556, "556 5.1.10 <ann@example.net>: Recipient address rejected: Domain"
+                       " example.net does not accept mail (nullMX)", BOUNCE_PERMANENT, "5.1.10" },
+                { 550, "550 5.2.1 mailbox disabled", BOUNCE_PERMANENT, "5.2.1" },
+                { 550, "550 5.1.1 <ANN@Example.NET>: no such user", BOUNCE_PERMANENT, "5.1.1" },
+                /* a 5xx about us, the message or the relay: the mail fails, the address stays */
+                { 554, "554 5.7.1 <ann@example.net>: Relay access denied", BOUNCE_UNKNOWN, "5.7.1" },
+                { 550, "550 5.7.1 Service unavailable; client host blocked", BOUNCE_UNKNOWN, "5.7.1" },
+                { 552, "552 5.2.2 mailbox full", BOUNCE_UNKNOWN, "5.2.2" },
+                { 554, "554 5.6.0 content rejected", BOUNCE_UNKNOWN, "5.6.0" },
+                { 550, "550 5.1.8 <b+1-x@news.example.org>: Sender address rejected: Domain"
+                       " not found", BOUNCE_UNKNOWN, "5.1.8" },
+                { 550, "550 no such user here", BOUNCE_UNKNOWN, "" },
+                { 550, "550 4.1.1 mixed classes", BOUNCE_UNKNOWN, "4.1.1" },
+                /* Postfix refuses our return path at RCPT, with 5.1.0 */
+                { 550, "550 5.1.0 <b+1-x@news.example.org>: Sender address rejected: User unknown",
+                  BOUNCE_UNKNOWN, "5.1.0" },
+                /* the address's passing trouble */
+                { 450, "450 4.1.1 <ann@example.net>: Recipient address rejected: User unknown",
+                  BOUNCE_TEMPORARY, "4.1.1" },
+                { 451, "451 4.3.0 <ann@example.net>: Temporary lookup failure", BOUNCE_TEMPORARY,
+                  "4.3.0" },
+                { 452, "452 4.2.2 mailbox full", BOUNCE_TEMPORARY, "4.2.2" },
+                { 450, "450 try again later", BOUNCE_TEMPORARY, "" },
+                /* ours, or the relay's */
+                { 450, "450 4.7.1 <ann@example.net>: Recipient address rejected: greylisted",
+                  BOUNCE_UNKNOWN, "4.7.1" },
+                { 421, "421 4.4.2 mx.example.org Error: timeout exceeded", BOUNCE_UNKNOWN, "4.4.2" },
+                { 451, "451 4.4.5 too many connections", BOUNCE_UNKNOWN, "4.4.5" },
+                { 452, "452 4.5.3 too many recipients", BOUNCE_UNKNOWN, "4.5.3" },
+                { 450, "450 4.1.8 <b+1-x@news.example.org>: Sender address rejected: Domain"
+                       " not found", BOUNCE_UNKNOWN, "4.1.8" },
+                { 0, "Couldn't connect to server: Connection refused", BOUNCE_UNKNOWN, "" },
+                { 250, "250 2.0.0 Ok: queued", BOUNCE_UNKNOWN, "2.0.0" },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char status[16];
+                enum bounce_kind k = bounce_relay_reply(cases[i].code, cases[i].reply, "ann@example.net",
+                                                        status);
+                if (k != cases[i].kind)
+                        fprintf(stderr, "reply: %s\n", cases[i].reply);
+                CHECK_INT(k, cases[i].kind);
+                CHECK_STR(status, cases[i].status);
+        }
+}
+
 static void test_empty(void)
 {
         struct bounce_info bi;
@@ -1054,6 +1164,8 @@ int main(int argc, char **argv)
         RUN(test_feedback);
         RUN(test_plain);
         RUN(test_kind_name);
+        RUN(test_autoreply);
+        RUN(test_relay_reply);
         RUN(test_empty);
         RUN(test_truncated);
         RUN(test_nul);

@@ -23,6 +23,8 @@ RETURN_PATH = "bounces+{id}@example.org"
 VERP_RE = re.compile(r"bounces\+([0-9]+)-([0-9a-f]{16})@example\.org")
 FROM_DE = "Bürgerinitiative Süd <newsletter@example.org>"
 WAIT = 30.0     # seconds for mails to arrive; generous for runs under valgrind
+# the counts of messages `newsletterctl bounce` consumed without acting on them
+NOTHING_IGNORED = {"autoreplies": 0, "not_understood": 0}
 
 
 # ---------------------------------------------------------------- helpers
@@ -501,7 +503,8 @@ def test_permanent_dsn_suppresses_exactly_its_subscriber(daemon_factory, smtp, w
     stats = admin(d, {"op": "stats"})
     assert stats["subscribers"]["bounced"] == 2          # both of bert's subscriptions
     assert stats["subscribers"]["confirmed"] == 2
-    assert stats["bounces"] == {"permanent": 1, "temporary": 0, "complaints": 0, "refused": 0}
+    assert stats["bounces"] == {"permanent": 1, "temporary": 0, "complaints": 0, "refused": 0,
+        **NOTHING_IGNORED}
     status = admin(d, {"op": "status", "issue": issue})
     assert (status["bounced"], status["complaints"]) == (1, 0)
 
@@ -526,7 +529,7 @@ def test_temporary_dsns_count_and_suppress_at_the_limit(daemon_factory, smtp, wo
     assert r.rc == 0, r
     assert subscription_states(d)[("ada@example.org", "default")] == "confirmed"
     assert admin(d, {"op": "stats"})["bounces"] == {"permanent": 0, "temporary": 1, "complaints": 0,
-                                                    "refused": 0}
+                                                    "refused": 0, **NOTHING_IGNORED}
     # the same notice about the same mail again (an MTA retrying its pipe) adds nothing
     assert bounce(d, delayed).rc == 0
     assert subscription_states(d)[("ada@example.org", "default")] == "confirmed"
@@ -546,7 +549,8 @@ def test_temporary_dsns_count_and_suppress_at_the_limit(daemon_factory, smtp, wo
     assert states[("bert@example.net", "default")] == "confirmed"
     assert states[("cleo@example.com", "default")] == "confirmed"
     stats = admin(d, {"op": "stats"})
-    assert stats["bounces"] == {"permanent": 0, "temporary": 3, "complaints": 0, "refused": 0}
+    assert stats["bounces"] == {"permanent": 0, "temporary": 3, "complaints": 0, "refused": 0,
+        **NOTHING_IGNORED}
     assert stats["subscribers"]["bounced"] == 1
 
 
@@ -595,7 +599,8 @@ def test_arf_complaint_unsubscribes_everywhere(daemon_factory, smtp, workdir):
     status = admin(d, {"op": "status", "issue": issue})
     assert (status["bounced"], status["complaints"]) == (0, 1)
     stats = admin(d, {"op": "stats"})
-    assert stats["bounces"] == {"permanent": 0, "temporary": 0, "complaints": 1, "refused": 0}
+    assert stats["bounces"] == {"permanent": 0, "temporary": 0, "complaints": 1, "refused": 0,
+        **NOTHING_IGNORED}
     assert stats["subscribers"]["unsubscribed"] == 2
 
     r = ctl(d.config_path, "export", "cleo@example.com")
@@ -643,22 +648,78 @@ def auto_reply(to):
             "weitergeleitet. In dringenden Fällen: Zimmer 550, 5.1.1 im Plan.\n").format(to=to)
 
 
-@pytest.mark.parametrize("kind", ["ordinary mail", "auto-reply", "delivery success DSN"])
-def test_non_bounce_is_refused_and_changes_nothing(daemon_factory, smtp, workdir, kind):
+def spam(to):
+    return ("Return-Path: <winner@lottery.example>\n"
+            "Delivered-To: {to}\n"
+            "From: Lottery <winner@lottery.example>\n"
+            "To: {to}\n"
+            "Subject: You have won!!!\n"
+            "Date: Mon, 16 Dec 2030 11:00:00 +0100\n"
+            "Content-Type: text/plain; charset=utf-8\n"
+            "\n"
+            "Claim your prize: reply with your bank details. Delivery failed? Call\n"
+            "550 5.1.1 at once.\n").format(to=to)
+
+
+def ignored(d):
+    b = admin(d, {"op": "stats"})["bounces"]
+    return b["autoreplies"], b["not_understood"]
+
+
+def dump_but_ignored(d):
+    """db_dump without the counts of ignored messages: what ignoring one must not change."""
+    dump = db_dump(d.database)
+    dump.pop("bounce_ignored", None)
+    return dump
+
+
+# Issue 17: what `newsletterctl bounce` does not act on it consumes all the
+# same (exit 0): a pipe that exits non-zero makes Postfix return the message
+# to its sender, who for spam and auto-replies is likely forged (backscatter).
+@pytest.mark.parametrize("kind,counted", [
+    ("ordinary mail", (0, 1)),
+    ("spam", (0, 1)),
+    ("auto-reply", (1, 0)),
+    ("out-of-office with Precedence: auto_reply only", (1, 0)),
+    ("delivery success DSN", (0, 1)),
+])
+def test_non_bounce_is_consumed_and_changes_nothing(daemon_factory, smtp, workdir, kind, counted):
     d, issue, ids, _ = newsletter_to_readers(daemon_factory, smtp, workdir)
     to = verp(d, ids["ada@example.org"])
     message = {
         "ordinary mail": lambda: ordinary_mail(to),
+        "spam": lambda: spam(to),
         "auto-reply": lambda: auto_reply(to),
+        "out-of-office with Precedence: auto_reply only": lambda: auto_reply(to)
+            .replace("Auto-Submitted: auto-replied\n", "Precedence: auto_reply\n")
+            .replace("X-Autoreply: yes\n", "").replace("Abwesenheitsnotiz: ", ""),
         "delivery success DSN": lambda: dsn(to, "ada@example.org", status="2.0.0",
                                             action="delivered",
                                             diagnostic="smtp; 250 2.0.0 Ok: queued as 4QxYz9"),
     }[kind]()
-    before = db_dump(d.database)
+    before = dump_but_ignored(d)
     r = bounce(d, message)
-    assert r.rc == 1, r
-    assert r.err.strip(), r
-    assert db_dump(d.database) == before
+    assert r.rc == 0, r
+    assert "ignored" in r.out, r
+    assert dump_but_ignored(d) == before
+    assert ignored(d) == counted
+    assert "message ignored: %s" % ("autoreply" if counted[0] else "not understood") in d.stderr()
+    r = ctl(d.config_path, "stats")
+    assert r.rc == 0, r
+    assert "ignored: %d auto-replies, %d not understood" % counted in r.out, r
+
+
+def test_message_larger_than_the_limit_is_consumed(daemon_factory, smtp, workdir):
+    d, issue, ids, _ = newsletter_to_readers(daemon_factory, smtp, workdir)
+    before = dump_but_ignored(d)
+    huge = dsn(verp(d, ids["ada@example.org"]), "ada@example.org") + "x" * 100 + "\n"
+    huge += ("y" * 1023 + "\n") * (10 * 1024 + 10)       # past 10 MiB
+    r = bounce(d, huge)
+    assert r.rc == 0, r
+    assert dump_but_ignored(d) == before
+    assert subscription_states(d)[("ada@example.org", "default")] == "confirmed"
+    assert ignored(d) == (0, 1)
+    assert "too large" in d.stderr()
 
 
 def dump_but_refusals(d):
@@ -700,12 +761,13 @@ def test_dsn_without_verp_is_attributed_by_the_reported_address(daemon_factory, 
                "Subject: Ausgabe 1\n"
                "Message-ID: <abc@example.org>\n")
 
-    before = db_dump(d.database)
+    before = dump_but_ignored(d)
     unknown = dsn("postmaster@example.org", "stranger@example.net",
                   original_headers=headers.format(rcpt="stranger@example.net"))
     r = bounce(d, unknown)
-    assert r.rc == 1, r
-    assert db_dump(d.database) == before
+    assert r.rc == 0, r             # consumed: an MTA would return it (issue 17)
+    assert dump_but_ignored(d) == before
+    assert ignored(d) == (0, 1)
 
     # the address compares case-insensitively
     known = dsn("postmaster@example.org", "Bert@Example.NET",
@@ -798,7 +860,8 @@ def test_a_report_delivered_twice_counts_once(daemon_factory, smtp, workdir):
     status = admin(d, {"op": "status", "issue": issue})
     assert (status["bounced"], status["complaints"]) == (1, 1), status
     stats = admin(d, {"op": "stats"})
-    assert stats["bounces"] == {"permanent": 1, "temporary": 0, "complaints": 1, "refused": 0}, stats
+    assert stats["bounces"] == {"permanent": 1, "temporary": 0, "complaints": 1, "refused": 0,
+        **NOTHING_IGNORED}, stats
 
 
 # ---------------------------------------------------------------- forged reports (issue 16)
@@ -1036,4 +1099,5 @@ def test_cli_stats_json_shows_bounces_and_complaints(daemon_factory, smtp, workd
     assert r.rc == 0, r
     stats = json.loads(r.out)
     assert stats["subscribers"]["bounced"] == 1
-    assert stats.get("bounces") == {"permanent": 1, "temporary": 0, "complaints": 1, "refused": 0}, stats
+    assert stats.get("bounces") == {"permanent": 1, "temporary": 0, "complaints": 1, "refused": 0,
+        **NOTHING_IGNORED}, stats

@@ -1,0 +1,60 @@
+/*
+ * suppress.c - what a report of a failed delivery does to its subscriber,
+ * whoever made the report: a DSN or complaint piped into `newsletterctl
+ * bounce` (handlers.c), or the relay refusing the recipient while sending
+ * (scheduler.c).  The report becomes a bounce row (once per mail and kind);
+ * a permanent one, or temporary_limit temporary ones within
+ * temporary_window, suppress the subscriber (every pending and confirmed
+ * subscription 'bounced'), a complaint unsubscribes from every list.  What
+ * the address has pending apart (a sign-up kept apart, sql/009) is adopted
+ * first, so that it is suppressed with the rest.  Runs inside the caller's
+ * transaction; knows the store and the config, nothing of SMTP or sockets.
+ */
+#include <assert.h>
+
+#include "conf.h"
+#include "store.h"
+#include "suppress.h"
+
+int suppress_apply(struct store *st, const struct conf *c, enum bounce_kind kind,
+                   const struct bounce_row *row, enum report_action *action)
+{
+        assert(kind != BOUNCE_UNKNOWN);
+        bool added = true;
+        int r = store_bounce_add(st, row, &added);
+        if (r < 0)
+                return r;
+        *action = added ? REPORT_COUNTED : REPORT_REPEATED;
+        bool suppress = kind == BOUNCE_PERMANENT || kind == BOUNCE_COMPLAINT;
+        if (kind == BOUNCE_TEMPORARY && added) {
+                int64_t count = 0;
+                if ((r = store_bounce_temporary_count(st, row->subscriber_id,
+                                                      row->at - (int64_t)c->temporary_window, &count)) < 0)
+                        return r;
+                suppress = c->temporary_limit && count >= c->temporary_limit;
+        }
+        if (suppress && (r = store_signup_adopt_subscriber(st, row->subscriber_id, row->at)) < 0)
+                return r;
+        int64_t changed = 0;
+        if (kind == BOUNCE_COMPLAINT) {
+                if ((r = store_subscriber_unsubscribe_all(st, row->subscriber_id, row->at, "complaint")) < 0)
+                        return r;
+                *action = REPORT_UNSUBSCRIBED;
+        } else if (suppress) {
+                if ((r = store_subscriber_bounced(st, row->subscriber_id, &changed)) < 0)
+                        return r;
+                *action = REPORT_SUPPRESSED;
+        }
+        return 0;
+}
+
+const char *report_action_name(enum report_action a)
+{
+        switch (a) {
+        case REPORT_COUNTED: return "counted";
+        case REPORT_REPEATED: return "already recorded";
+        case REPORT_SUPPRESSED: return "suppressed";
+        case REPORT_UNSUBSCRIBED: return "unsubscribed";
+        }
+        return "counted";
+}
