@@ -78,8 +78,8 @@ def postfix_factory(request):
         pytest.skip(why)
     instances = []
 
-    def make(**main_cf):
-        pf = Postfix(**main_cf)
+    def make(services=(), **main_cf):
+        pf = Postfix(services=services, **main_cf)
         instances.append(pf)
         return pf.start()
 

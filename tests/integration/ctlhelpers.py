@@ -152,7 +152,7 @@ def stats(daemon):
 
 
 def status(daemon, issue=None):
-    args = ["status"] + ([issue] if issue is not None else []) + ["--json"]
+    args = ["status"] + ([str(issue)] if issue is not None else []) + ["--json"]
     return ctl_json(daemon, *args)
 
 

@@ -492,7 +492,8 @@ class Postfix:
     own, smtpd on a free loopback port, every recipient at example.org
     delivered by virtual(8) into one Maildir, everything else refused (no
     mail ever leaves the machine).  The system's instance is never touched.
-    `main_cf` adds or overrides main.cf parameters, e.g. smtpd_timeout="3s".
+    `main_cf` adds or overrides main.cf parameters, e.g. smtpd_timeout="3s";
+    `services` adds master.cf lines (a pipe to newsletterctl, say).
     Needs root (master(8) starts as root) and the postfix package."""
 
     BIN = shutil.which("postfix") or "/usr/sbin/postfix"
@@ -511,7 +512,7 @@ class Postfix:
             return "there is no postfix user"
         return None
 
-    def __init__(self, port=None, **main_cf):
+    def __init__(self, port=None, services=(), **main_cf):
         import pwd
         self.port = port or free_port()
         # the daemons run as the postfix user: their directory must be
@@ -573,7 +574,7 @@ class Postfix:
             "anvil unix - - n - 1 anvil",
             "scache unix - - n - 1 scache",
             "postlog unix-dgram n - n - 1 postlogd",
-        ]
+        ] + list(services)
         with open(os.path.join(self.dir, "master.cf"), "w") as f:
             f.write("\n".join(services) + "\n")
         for sub in ("queue", "data", "mail"):

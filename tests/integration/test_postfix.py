@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ctlhelpers import ctl, confirmed_list, need_ctl, status, wait_status, write
+from ctlhelpers import ctl, ctl_json, confirmed_list, need_ctl, status, wait_status, write
 from nlhelpers import check_answer, wait_until
 
 RETRY_LOG = "the relay had closed the connection"
@@ -81,3 +81,74 @@ def test_postfix_stopped_and_started_during_a_send(daemon_factory, postfix_facto
     # the outage was felt: the relay was found down and probed until it
     # answered (mails that reached no relay are not charged an attempt)
     assert "relay unreachable" in d.stderr() and "relay answers again" in d.stderr()
+
+
+def test_a_recipient_postfix_refuses_at_rcpt_is_suppressed(daemon_factory, postfix_factory,
+                                                           workdir):
+    """Postfix checks recipients at RCPT (here: a virtual mailbox table
+    without the address) and answers 550 5.1.1: the subscriber is bounced
+    and the next issue does not try the dead address again."""
+    need_ctl()
+    known = ["known%d@example.org" % i for i in range(2)]
+    pf = postfix_factory(virtual_mailbox_maps="inline:{%s}"
+                         % ", ".join("%s=maildir/" % a for a in known))
+    d = daemon_factory(smtp_url=pf.url)
+    confirmed_list(d, workdir, known + ["ghost@example.org"])
+    text = write(os.path.join(workdir, "issue.txt"), "Hello {{name}}\n")
+    first = int(ctl(d, "send", "--subject", "One", "--text", text).ok().out.splitlines()[0])
+    wait_status(d, first, lambda st: st["finished"], timeout=30, what="the first issue")
+    st = status(d, first)
+    assert (st["sent"], st["failed"]) == (2, 1), st
+    assert d.subscription("ghost@example.org")["state"] == "bounced"
+    reply = d.query("SELECT reply FROM outbox WHERE state = 'failed'")[0][0]
+    assert reply.startswith("550") and "5.1.1" in reply, reply
+    second = int(ctl(d, "send", "--subject", "Two", "--text", text).ok().out.splitlines()[0])
+    wait_status(d, second, lambda st: st["finished"], timeout=30, what="the second issue")
+    st = status(d, second)
+    assert (st["total"], st["sent"], st["failed"]) == (2, 2, 0), st
+
+
+def test_an_auto_reply_to_a_verp_address_is_consumed_and_nothing_bounced(
+        daemon_factory, postfix_factory, smtp, workdir):
+    """The README's bounce pipe in a real Postfix: an out-of-office reply to
+    a newsletter's VERP address goes into `newsletterctl bounce`, which
+    consumes it (exit 0), so Postfix sends no bounce to its (possibly
+    forged) sender."""
+    need_ctl()
+    import pwd
+    import smtplib
+    nobody = pwd.getpwnam("nobody")
+    # the pipe runs newsletterctl as nobody: it must reach the config and
+    # the admin socket (admin_group nogroup, admin_users nobody)
+    os.chmod(workdir, 0o755)
+    d = daemon_factory({"bounce": {"return_path": "bounces+{id}@bounce.test"},
+                        "daemon": {"admin_group": "nogroup", "admin_users": "nobody"}})
+    os.chmod(d.config_path, 0o644)
+    ctl_bin = os.environ["NEWSLETTERCTL"]
+    pf = postfix_factory(
+        services=["newsletter-bounce unix - n n - - pipe flags=DORq user=nobody argv=%s -c %s bounce"
+                  % (ctl_bin, d.config_path)],
+        relay_domains="bounce.test", recipient_delimiter="+",
+        transport_maps="inline:{bounce.test=newsletter-bounce:}")
+    confirmed_list(d, workdir, ["reader@example.org"])
+    text = write(os.path.join(workdir, "issue.txt"), "Hello {{name}}\n")
+    ctl(d, "send", "--subject", "Issue", "--text", text, "--wait").ok()
+    (mail,) = smtp.wait_for(1)
+    assert mail.mail_from.startswith("bounces+") and mail.mail_from.endswith("@bounce.test")
+    before = d.query("SELECT state FROM subscription")
+
+    reply = ("From: Reader <reader@example.org>\r\nTo: %s\r\n"
+             "Subject: Out of office: Issue\r\nAuto-Submitted: auto-replied\r\n"
+             "Date: Mon, 16 Dec 2030 11:00:00 +0100\r\n\r\n"
+             "I am away until Monday.\r\n" % mail.mail_from)
+    with smtplib.SMTP("127.0.0.1", pf.port, local_hostname="client.example.org") as c:
+        c.sendmail("reader@example.org", [mail.mail_from], reply.encode())
+    wait_until(lambda: "delivered via newsletter-bounce" in pf.log() and pf.queue_empty(),
+               timeout=30, what="Postfix to hand the reply to the pipe")
+    log = pf.log()
+    assert "status=sent (delivered via newsletter-bounce service" in log, log[-3000:]
+    assert "status=bounced" not in log
+    # no bounce came back to the reply's sender (it would land in the Maildir)
+    assert pf.delivered() == {}
+    assert d.query("SELECT state FROM subscription") == before
+    assert ctl_json(d, "stats", "--json")["bounces"]["autoreplies"] == 1
