@@ -833,12 +833,15 @@ static int cmd_bounce(int argc, char **argv)
         conf_defaults(&c);
         if (conf_load(&c, config_path, &errs) != 0) {
                 conf_errors_free(&errs);
+                json_decref(req);
                 die(EXIT_TEMPFAIL, "%s cannot be read", config_path);
         }
         r = client_connect(&cl, c.admin_socket, 120 * 1000);
         conf_free(&c);
-        if (r < 0)
+        if (r < 0) {
+                json_decref(req);
                 die(EXIT_TEMPFAIL, "cannot reach newsletterd: %s", strerror(-r));
+        }
         json_t *ans = NULL;
         r = client_call(&cl, req, &ans);
         json_decref(req);
