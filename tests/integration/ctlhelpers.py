@@ -6,9 +6,7 @@ $NEWSLETTERCTL names the CLI; without it the CLI is looked for next to
 $NEWSLETTERD (both are built into the same directory)."""
 import json
 import os
-import socket
 import subprocess
-import threading
 from collections import Counter
 
 import pytest
@@ -201,16 +199,7 @@ class SilentRelay(nlhelpers.BlackHoleRelay):
     ones inherit it), so connections still closing do not block the bind."""
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.conns = []
-        self.lock = threading.Lock()
-        self.closed = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__(reuse=True)
 
 
 class SlowAckSMTP(nlhelpers.CaptureSMTP):

@@ -355,14 +355,18 @@ class SmtpSink:
         return "smtp://127.0.0.1:%d" % self.port
 
 
-class BlackHoleRelay:
-    """A TCP port that takes connections and never says a word: an SMTP
-    client waits there until its own timeout."""
+class LoopbackListener:
+    """A TCP port on 127.0.0.1 and a thread that takes its connections; what
+    becomes of each is the subclass's on_accept().  `reuse`: SO_REUSEADDR
+    (the accepted sockets inherit it), so that another server can bind the
+    port right after close() while connections are still closing."""
 
-    def __init__(self):
+    def __init__(self, backlog=16, reuse=False):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if reuse:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
+        self.sock.listen(backlog)
         self.port = self.sock.getsockname()[1]
         self.conns = []
         self.lock = threading.Lock()
@@ -380,19 +384,16 @@ class BlackHoleRelay:
                 if self.closed:
                     conn.close()
                     return
-                self.conns.append(conn)
+            self.on_accept(conn)
+
+    def on_accept(self, conn):
+        """Keep the connection open and silent (until close())."""
+        with self.lock:
+            self.conns.append(conn)
 
     @property
     def url(self):
         return "smtp://127.0.0.1:%d" % self.port
-
-    def connected(self):
-        with self.lock:
-            return len(self.conns)
-
-    def wait_connected(self, n=1, timeout=10.0):
-        wait_until(lambda: self.connected() >= n, timeout=timeout,
-                   what="%d connections to the silent relay" % n)
 
     def close(self):
         with self.lock:
@@ -404,36 +405,40 @@ class BlackHoleRelay:
             pass
         self.sock.close()
         for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             c.close()
         self.thread.join(5)
 
 
-class SilentAfterDataRelay:
+class BlackHoleRelay(LoopbackListener):
+    """A TCP port that takes connections and never says a word: an SMTP
+    client waits there until its own timeout."""
+
+    def connected(self):
+        with self.lock:
+            return len(self.conns)
+
+    def wait_connected(self, n=1, timeout=10.0):
+        wait_until(lambda: self.connected() >= n, timeout=timeout,
+                   what="%d connections to the silent relay" % n)
+
+
+class SilentAfterDataRelay(LoopbackListener):
     """A relay that talks SMTP up to the end of a message's data and then
     never answers again: the client waits for the reply to its final "."
     until its own timeout.  `data_ended` is set once a message has arrived."""
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
         self.data_ended = threading.Event()
         self.messages = 0
-        self.conns = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+    def on_accept(self, conn):
+        super().on_accept(conn)
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn):
         try:
@@ -464,26 +469,6 @@ class SilentAfterDataRelay:
                     conn.sendall(b"250 ok\r\n")
         except OSError:
             return
-
-    @property
-    def url(self):
-        return "smtp://127.0.0.1:%d" % self.port
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-        with self.lock:
-            conns, self.conns = self.conns, []
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            c.close()
-        self.thread.join(5)
 
 
 class Postfix:

@@ -115,9 +115,7 @@ def test_an_auto_reply_to_a_verp_address_is_consumed_and_nothing_bounced(
     consumes it (exit 0), so Postfix sends no bounce to its (possibly
     forged) sender."""
     need_ctl()
-    import pwd
     import smtplib
-    nobody = pwd.getpwnam("nobody")
     # the pipe runs newsletterctl as nobody: it must reach the config and
     # the admin socket (admin_group nogroup, admin_users nobody)
     os.chmod(workdir, 0o755)

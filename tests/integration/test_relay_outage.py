@@ -3,49 +3,27 @@ one probe connection at a time, instead of every queued mail knocking on
 its own; mails that found it gone are not charged an attempt, and once it
 answers again every waiting mail goes out at once, not at its own retry
 time."""
-import socket
-import threading
 
 from test_deliverability import WAIT, import_confirmed, send_issue
-from nlhelpers import CaptureSMTP, wait_until
+from nlhelpers import CaptureSMTP, LoopbackListener, wait_until
 
 
-class ClosingListener:
+class ClosingListener(LoopbackListener):
     """A port that takes each connection and closes it at once, without a
     greeting (a relay going down, or a firewall): counts the attempts."""
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.accepted = 0
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__(backlog=64, reuse=True)
 
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.accepted += 1
-            conn.close()
+    def on_accept(self, conn):
+        with self.lock:
+            self.accepted += 1
+        conn.close()
 
     def count(self):
         with self.lock:
             return self.accepted
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-        self.thread.join(5)
 
 
 def test_unreachable_relay_is_probed_by_one_connection_then_everyone_goes(
