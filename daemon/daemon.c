@@ -232,10 +232,11 @@ static void end_of_iteration(struct daemon *d)
                 d->hctx.checkpoint_after_commit = false;
                 /* What leaves the daemon waits for the sync of what it
                  * speaks of: answers, and mails whose links (tokens) this
-                 * batch stored; with them the outcomes recorded so far, so
-                 * that a power loss sends no more mails again than a crash.
-                 * The scheduler's bookkeeping alone is not synced by
-                 * itself.  A failed sync is the end (store_sync). */
+                 * batch stored (the outcomes recorded so far go to disk
+                 * with them).  The scheduler's bookkeeping alone is not
+                 * synced by itself: outcomes recorded after the last claim
+                 * of a send reach the disk with the next sync or
+                 * checkpoint.  A failed sync is the end (store_sync). */
                 if (server_busy(d->server) || d->stopping || sched_claimed(d->sched))
                         store_sync(d->store);
                 sched_committed(d->sched);
