@@ -427,7 +427,6 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         log_set_level(c->log_level);
         sender_set_relay(d->sender, relay_from_conf(c, sg.keys, sg.n));
         sched_configure(d->sched, c, t);
-        store_signup_period(d->store, (int64_t)(c->confirm_ttl / 4));
         d->hctx.conf = c;
         d->hctx.tmpl = t;
         conf_free(d->conf);
@@ -493,8 +492,6 @@ int daemon_run(const char *path)
                 r = 0;
                 goto fail;
         }
-        /* sign-ups kept apart: a table per quarter of confirm_ttl (sql/009) */
-        store_signup_period(d.store, (int64_t)(d.conf->confirm_ttl / 4));
         int64_t requeued = 0;
         if ((r = store_outbox_requeue(d.store, &requeued)) < 0)
                 goto fail;

@@ -133,7 +133,7 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
                 return r;
         if (r == 1) {
                 /* a new sign-up waits apart from the subscribers until it is
-                 * confirmed (sql/009) */
+                 * confirmed */
                 if ((r = store_subscription_add(ctx->store, 0, list, req->lang, ctx->now,
                                                 &subscription_id)) < 0)
                         return r;
@@ -158,7 +158,7 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
                         fresh = true;
                         break;
                 }
-                /* kept apart (sql/009): a new record beside the earlier
+                /* kept apart: a new record beside the earlier
                  * ones, or instead of them once they have expired.  A
                  * subscription of an address that is a subscriber already
                  * (confirmed on another list, unsubscribed here) leaves it

@@ -3,15 +3,12 @@
  * sign-up whose last confirmation mail is older than confirm_ttl is expired
  * from that moment on (the handlers see it from the dates); what has to
  * happen to the row, promptly, is that the address, the name and the
- * consent record go.  That is done here in slices, one per loop iteration
- * inside the batch transaction and only in iterations no request waits on:
- * a few hundred rows (about 5 ms), or one table of sign-ups kept apart
- * (sql/009) whose sign-ups have all expired, dropped whole (a million of
- * them take about a second, of which the website waits all: still far
- * less than the 20 s a million rows took one by one).  While the
- * background checkpoint is behind, no slice is done: the WAL stays short
- * and its copying never lands on the main thread.  Owns no data; the store
- * does the SQL.
+ * consent record go.  That is done here in slices of a few hundred rows
+ * (about 5 ms), one per loop iteration inside the batch transaction and
+ * only in iterations no request waits on, so that the website never waits
+ * long behind it.  While the background checkpoint is behind, no slice is
+ * done: the WAL stays short and its copying never lands on the main thread.
+ * Owns no data; the store does the SQL (store_expire.c).
  */
 #include <errno.h>
 #include <string.h>
@@ -23,11 +20,10 @@
 
 #define SLICE_ROWS 250          /* about 5 ms on the 2-core benchmark machine */
 
-/* A run goes through these in order, a slice at a time: the tables of
- * sign-ups kept apart that have expired as a whole (one dropped per slice),
- * the expired rows of the others, the unsent mails of the sign-ups these
- * emptied, the linked sign-ups, the purges. */
-enum { HK_SIGNUP_TABLES, HK_SIGNUP_ROWS, HK_SIGNUP_MAILS, HK_LINKED, HK_PURGE, HK_PURGE_PENDING };
+/* A run goes through these in order, a slice at a time: the expired rows of
+ * sign-ups kept apart, the unsent mails of the sign-ups these emptied, the
+ * linked sign-ups, the purges. */
+enum { HK_SIGNUP_ROWS, HK_SIGNUP_MAILS, HK_LINKED, HK_PURGE, HK_PURGE_PENDING };
 
 void housekeeping_request(struct housekeeping *hk, const struct conf *c, int64_t now)
 {
@@ -35,7 +31,7 @@ void housekeeping_request(struct housekeeping *hk, const struct conf *c, int64_t
                 hk->stripped = 0;
                 hk->purged = 0;
                 hk->todo = 0;
-                hk->phase = HK_SIGNUP_TABLES;
+                hk->phase = HK_SIGNUP_ROWS;
         }
         hk->active = true;
         hk->expire_before = now - (int64_t)c->confirm_ttl;
@@ -50,13 +46,6 @@ static int slice(struct housekeeping *hk, struct store *st, int64_t now)
         int64_t n = 0;
         int r;
         switch (hk->phase) {
-        case HK_SIGNUP_TABLES:
-                if ((r = store_expire_signup_table(st, hk->expire_before, &n)) < 0)
-                        return r;
-                hk->stripped += n;
-                if (r == 1)
-                        hk->phase++;
-                return 1;
         case HK_SIGNUP_ROWS:
                 r = store_expire_signup_rows(st, hk->expire_before, SLICE_ROWS, &n);
                 hk->stripped += n;

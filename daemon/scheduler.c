@@ -58,7 +58,7 @@ struct sched {
         int64_t probe_id;               /* the probe's mail while it is out, else 0 */
         unsigned rows_seen;             /* due rows claim_row() was called for */
         /* outcomes of newsletter mails in this batch, added up per issue and
-         * state: the counts move once each (sql/008) */
+         * state: the counts move once each */
         struct progress_move {
                 int64_t issue_id;
                 enum mail_state to;

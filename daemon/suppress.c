@@ -6,7 +6,7 @@
  * a permanent one, or temporary_limit temporary ones within
  * temporary_window, suppress the subscriber (every pending and confirmed
  * subscription 'bounced'), a complaint unsubscribes from every list.  What
- * the address has pending apart (a sign-up kept apart, sql/009) is adopted
+ * the address has pending apart (a sign-up kept apart) is adopted
  * first, so that it is suppressed with the rest.  Runs inside the caller's
  * transaction; knows the store and the config, nothing of SMTP or sockets.
  */

@@ -8,5 +8,7 @@ struct embedded_text {
 
 /* sql/NNN-*.sql in order */
 extern const struct embedded_text embedded_migrations[];
+/* sql/scratch.sql: the connection's temporary tables */
+extern const struct embedded_text embedded_scratch[];
 /* conf/templates/ *.txt */
 extern const struct embedded_text embedded_templates[];

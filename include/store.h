@@ -42,7 +42,7 @@ struct token_row {
         int64_t expires_at;     /* 0: does not expire */
         enum sub_state state;   /* of the subscription */
         char list[65];
-        bool stripped;          /* a sign-up kept apart (sql/009) whose data expiry deleted */
+        bool stripped;          /* a sign-up kept apart whose data expiry deleted */
         int64_t request_at;     /* confirmation: mailed_at of the request it confirms; 0 unknown */
 };
 
@@ -87,13 +87,11 @@ struct issue {
 /* Open (creating if needed, mode 0600) and migrate.  0 or -errno. */
 int store_open(const char *path, struct store **out);
 void store_close(struct store *st);
-const char *store_errmsg(struct store *st);
 
 /* The batch transaction (group commit): opened on first use in a loop
  * iteration, committed once at its end.  A savepoint makes each request
  * atomic inside it. */
 int store_batch_begin(struct store *st);
-bool store_batch_open(struct store *st);
 /* Commits the batch.  It survives a crash of the process at once, and
  * reaches the disk with the next store_sync() or checkpoint. */
 int store_batch_commit(struct store *st);
@@ -140,13 +138,9 @@ int store_subscription_unsubscribe(struct store *st, int64_t id, int64_t now);
 
 int store_consent_add(struct store *st, const struct consent *c);
 
-/* The span of mailed_at per table of sign-ups kept apart (a quarter of
- * confirm_ttl; sql/009). */
-void store_signup_period(struct store *st, int64_t seconds);
-/* A pending sign-up kept apart (sql/009): its address, name and the record
- * of the sign-up (c: list, at = the time of its mail, ip, ...) as one row
- * of the newest sign-up table; its subscription has no subscriber until
- * adopted.  `renew`: made again, a row beside the earlier ones, which keeps
+/* A pending sign-up kept apart (table signup): its address, name and the
+ * record of the sign-up (c: list, at = the time of its mail, ip, ...) as
+ * one row; its subscription has no subscriber until adopted.  `renew`: made again, a row beside the earlier ones, which keeps
  * the name given before when none is given now. */
 int store_signup_put(struct store *st, int64_t subscription_id, const char *email_key,
                      const char *email, const char *name, const struct consent *c, bool renew);
@@ -202,7 +196,7 @@ int store_outbox_finish(struct store *st, int64_t id, enum mail_state state, int
                         int64_t now, const char *reply, bool undelivered, bool *changed);
 /* n of an issue's mails went from one state to another: its counts follow
  * (issue_progress; 'sending' counts as 'queued').  Every update of an
- * outbox row's state calls this (sql/008); store_issue_create counts the
+ * outbox row's state calls this; store_issue_create counts the
  * inserts, a trigger the deletes. */
 int store_progress_move(struct store *st, int64_t issue_id, enum mail_state from,
                         enum mail_state to, int64_t n);
@@ -215,8 +209,8 @@ int store_outbox_uncharge(struct store *st, int64_t id);
 int store_outbox_requeue(struct store *st, int64_t *count);
 
 /* Expiry.  A pending sign-up mailed before now - confirm_ttl is expired.
- * One kept apart (sql/009) loses its rows (a table of them dropped once all
- * have expired, the others one by one) and its mails that did not go out;
+ * One kept apart loses its rows in table signup and its mails that did not
+ * go out;
  * what stays of it (subscription, token hashes, sent mail) is purged once
  * mailed before now - confirm_ttl - expired_retention
  * (store_purge_pending_slice).  A linked one is stripped (state 'expired',
@@ -225,10 +219,8 @@ int store_outbox_requeue(struct store *st, int64_t *count);
  * all) once expired before now - expired_retention. */
 int store_expiry_count(struct store *st, int64_t mailed_before, int64_t expired_before,
                        int64_t pending_purge_before, int64_t *to_expire, int64_t *to_purge);
-/* Sign-ups kept apart: one table whose rows have all expired dropped (n
- * rows; 1 when there is none); or up to `limit` expired rows of the others
- * deleted (n < limit: none left). */
-int store_expire_signup_table(struct store *st, int64_t mailed_before, int64_t *n);
+/* Sign-ups kept apart: up to `limit` expired rows deleted, oldest first
+ * (n < limit: none left). */
 int store_expire_signup_rows(struct store *st, int64_t mailed_before, unsigned limit, int64_t *n);
 /* Up to `limit` confirmation mails that did not go out, of sign-ups whose
  * records have all expired, deleted (their replies may name the address). */
@@ -262,8 +254,8 @@ struct store_stats {
         int64_t subscriptions[SUB_BOUNCED + 1];
         int64_t mails[MS_SKIPPED + 1];
         int64_t bounces_permanent, bounces_temporary, complaints;
-        int64_t bounces_refused;        /* reports without proof (sql/011) */
-        /* messages consumed without acting on them (sql/013) */
+        int64_t bounces_refused;        /* reports without proof */
+        /* messages consumed without acting on them */
         int64_t autoreplies, not_understood;
         struct {
                 int64_t day;    /* Unix time of 00:00 UTC */

@@ -666,65 +666,30 @@ def db_connect(path):
     return con
 
 
-SIGNUP_COLUMNS = ("email_key, list, subscription_id, email, name, mailed_at, at, ip, user_agent,"
-                  " lang, source, text_version, consent_text, consent_version")
-
-
-def signup_view(con):
-    """The daemon's view `signup` of its tables of pending sign-ups (sql/009),
-    made the same way in this connection: its own definition is temporary."""
-    try:
-        ids = [r[0] for r in con.execute("SELECT id FROM signup_period ORDER BY id")]
-    except sqlite3.OperationalError:
-        return          # not migrated yet
-    arms = ["SELECT %s FROM main.signup_%d" % (SIGNUP_COLUMNS, i) for i in ids]
-    if not arms:
-        arms = ["SELECT %s FROM (SELECT %s) WHERE 0" % (
-            SIGNUP_COLUMNS, ", ".join("NULL AS " + c.strip() for c in SIGNUP_COLUMNS.split(",")))]
-    con.execute("CREATE TEMP VIEW signup AS " + " UNION ALL ".join(arms))
-
-
-def signup_tables(d):
-    """The ids of the sign-up tables of daemon `d`, oldest first."""
-    return [r[0] for r in d.query("SELECT id FROM signup_period ORDER BY id")]
-
-
-def age(d, seconds, keys=None, tables=None):
+def age(d, seconds, keys=None):
     """With the daemon stopped: move the sign-ups of `keys` (all when None)
-    `seconds` back in time (their record, subscription, tokens), and the
-    periods of the sign-up tables with the ids in `tables`."""
+    `seconds` back in time (their record, subscription, tokens)."""
     con = db_connect(d.database)
     try:
         with con:
-            signup_view(con)
-            rows = con.execute("SELECT email_key, subscription_id FROM signup").fetchall()
-            table_of = {}
-            for (tid,) in con.execute("SELECT id FROM signup_period").fetchall():
-                for r in con.execute("SELECT subscription_id FROM signup_%d" % tid):
-                    table_of.setdefault(r[0], []).append(tid)
+            rows = con.execute("SELECT DISTINCT email_key, subscription_id FROM signup").fetchall()
             for key, sid in rows:
                 if keys is not None and key not in keys:
                     continue
-                for tid in table_of[sid]:
-                    con.execute("UPDATE signup_%d SET mailed_at = mailed_at - ?, at = at - ?"
-                                " WHERE subscription_id = ?" % tid, (seconds, seconds, sid))
+                con.execute("UPDATE signup SET mailed_at = mailed_at - ?, at = at - ?"
+                            " WHERE subscription_id = ?", (seconds, seconds, sid))
                 con.execute("UPDATE subscription SET created_at = created_at - ?,"
                             " mailed_at = mailed_at - ? WHERE id = ?", (seconds, seconds, sid))
                 con.execute("UPDATE token SET issued_at = issued_at - ?,"
                             " expires_at = expires_at - ? WHERE subscription_id = ?",
                             (seconds, seconds, sid))
-            for tid in tables or ():
-                con.execute("UPDATE signup_period SET starts = starts - ?, ends = ends - ?"
-                            " WHERE id = ?", (seconds, seconds, tid))
     finally:
         con.close()
 
 def db_query(path, sql, args=()):
-    """Run one query on a fresh connection; a list of sqlite3.Row.  The
-    pending sign-ups kept apart are in the view `signup`."""
+    """Run one query on a fresh connection; a list of sqlite3.Row."""
     con = db_connect(path)
     try:
-        signup_view(con)
         return con.execute(sql, args).fetchall()
     finally:
         con.close()

@@ -22,7 +22,7 @@ import nlhelpers
 from ctlhelpers import (REFUSED, UNREACHABLE, USAGE, NEWSLETTERCTL, ctl, ctl_is_sanitized,
                         ctl_json, import_csv, need_ctl, stats, subscription_states, write)
 from nlhelpers import (CaptureSMTP, Client, age, check_answer, db_dump, free_port,
-                       mint_unsubscribe_token, signup_tables, token_hash, wait_until)
+                       mint_unsubscribe_token, token_hash, wait_until)
 
 pytestmark = pytest.mark.usefixtures("ctl_available")
 
@@ -194,49 +194,44 @@ def test_expire_strips_overdue_signups_and_leaves_the_rest(daemon_factory, smtp)
     check_answer(d.request({"op": "confirm", "token": fresh.token}), "confirmed")
 
 
-# ---- sign-ups kept apart (sql/009): their tables, and sign-ups of the old layout
+# ---- sign-ups kept apart until confirmed (table signup), and linked ones
 
 DAY = 86400
 
 
-def test_expire_drops_a_table_whose_signups_all_expired(daemon, smtp):
+def test_expire_deletes_the_records_of_signups_that_all_expired(daemon, smtp):
     for a in ("old.one@example.org", "old.two@example.org"):
         check_answer(daemon.subscribe(a, name="Alt", ip="192.0.2.44"), "pending")
     mails = smtp.wait_for(2)
     daemon.settle()
-    (table,) = signup_tables(daemon)
     daemon.stop()
-    age(daemon, 40 * DAY, tables=[table])
+    age(daemon, 40 * DAY)
     daemon.start()
     assert stats(daemon)["subscribers"]["expired"] == 2
     assert ctl_json(daemon, "expire", "--wait", "--json") == {"expired": 2, "purged": 0,
                                                               "remaining": 0}
-    assert signup_tables(daemon) == []
-    names = [r[0] for r in daemon.query("SELECT name FROM sqlite_master")]
-    assert not [n for n in names if n.startswith("signup_") and n != "signup_period"], names
+    assert daemon.query("SELECT count(*) FROM signup")[0][0] == 0
     assert "old.one" not in repr(db_dump(daemon.database))
     for m in mails:
         check_answer(daemon.request({"op": "check", "token": m.token}), "expired")
     assert stats(daemon)["subscribers"]["expired"] == 2
-    # the next sign-up makes a table of its own again
+    # the next sign-up starts over
     check_answer(daemon.subscribe("old.one@example.org"), "pending")
-    assert len(signup_tables(daemon)) == 1
+    assert daemon.query("SELECT count(*) FROM signup")[0][0] == 1
     (fresh,) = smtp.wait_for_rcpt("old.one@example.org", n=2)[1:]
     check_answer(daemon.request({"op": "confirm", "token": fresh.token}), "confirmed")
 
 
-def test_expire_deletes_the_expired_rows_of_a_table_that_straddles_the_cut(daemon, smtp):
+def test_expire_deletes_the_expired_records_and_keeps_the_live_ones(daemon, smtp):
     check_answer(daemon.subscribe("early@example.org", ip="192.0.2.45"), "pending")
     check_answer(daemon.subscribe("late@example.org"), "pending")
     mails = {m.rcpt_tos[0]: m for m in smtp.wait_for(2)}
     daemon.settle()
-    tables = signup_tables(daemon)
     daemon.stop()
     age(daemon, 31 * DAY, keys={"early@example.org"})
     daemon.start()
     assert ctl_json(daemon, "expire", "--wait", "--json") == {"expired": 1, "purged": 0,
                                                               "remaining": 0}
-    assert signup_tables(daemon) == tables          # it still holds a live one
     assert [r[0] for r in daemon.query("SELECT email_key FROM signup")] == ["late@example.org"]
     assert "192.0.2.45" not in repr(db_dump(daemon.database))
     check_answer(daemon.request({"op": "confirm", "token": mails["early@example.org"].token}),
@@ -250,26 +245,21 @@ def test_a_signup_made_again_keeps_its_newer_record_when_the_older_expires(daemo
     (first,) = smtp.wait_for(1)
     daemon.settle()
     daemon.stop()
-    age(daemon, 25 * DAY, tables=signup_tables(daemon))
+    age(daemon, 25 * DAY)
     daemon.start()
-    # the second sign-up's record goes into a table of its own period
+    # the second sign-up's record is a row of its own
     check_answer(daemon.subscribe("twice@example.org", ip="192.0.2.2"), "pending")
     (second,) = smtp.wait_for_rcpt("twice@example.org", n=2)[1:]
     daemon.settle()
-    older, newer = signup_tables(daemon)
     assert daemon.query("SELECT count(*) FROM signup")[0][0] == 2
     daemon.stop()
     con = nlhelpers.db_connect(daemon.database)
-    with con:       # only the older record ages further, with its table
-        con.execute("UPDATE signup_%d SET mailed_at = mailed_at - ?, at = at - ?" % older,
-                    (10 * DAY, 10 * DAY))
-        con.execute("UPDATE signup_period SET starts = starts - ?, ends = ends - ? WHERE id = ?",
-                    (10 * DAY, 10 * DAY, older))
+    with con:       # only the older record ages further
+        con.execute("UPDATE signup SET mailed_at = mailed_at - ?, at = at - ?"
+                    " WHERE ip = '192.0.2.1'", (10 * DAY, 10 * DAY))
     con.close()
     daemon.start()
     assert ctl_json(daemon, "expire", "--wait", "--json")["expired"] == 1
-    # (its table dropped or only its row deleted, as its period fell)
-    assert newer in signup_tables(daemon)
     assert [r[0] for r in daemon.query("SELECT ip FROM signup")] == ["192.0.2.2"]
     assert daemon.subscription("twice@example.org")["state"] == "pending"
     check_answer(daemon.request({"op": "confirm", "token": second.token}), "confirmed")
@@ -324,7 +314,7 @@ def test_expired_records_are_purged_after_the_retention(daemon, smtp):
     (mail,) = smtp.wait_for(1)
     daemon.settle()
     daemon.stop()
-    age(daemon, 31 * DAY, tables=signup_tables(daemon))
+    age(daemon, 31 * DAY)
     daemon.start()
     assert ctl_json(daemon, "expire", "--wait", "--json") == {"expired": 1, "purged": 0,
                                                               "remaining": 0}
@@ -361,7 +351,7 @@ def test_a_signup_expired_long_ago_is_stripped_and_purged_in_one_run(daemon, smt
     (mail,) = smtp.wait_for(1)
     daemon.settle()
     daemon.stop()
-    age(daemon, 121 * DAY, tables=signup_tables(daemon))
+    age(daemon, 121 * DAY)
     daemon.start()
     assert ctl_json(daemon, "expire", "--wait", "--json") == {"expired": 1, "purged": 1,
                                                               "remaining": 0}

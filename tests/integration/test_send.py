@@ -511,36 +511,6 @@ def test_erasing_a_recipient_takes_its_mail_out_of_the_counts(daemon_factory, wo
     assert_status_counts_outbox(d, issue)
 
 
-def test_an_older_database_gets_its_counts_on_upgrade(daemon_factory):
-    """A database of schema 5 (counts by index) with an issue in every
-    state: the upgrade to counters (sql/006) counts what is there."""
-    d = daemon_factory(start=False)
-    con = sqlite3.connect(d.database)
-    sql_dir = os.path.join(os.environ["SOURCE_ROOT"], "sql")
-    for name in sorted(os.listdir(sql_dir)):
-        if name.endswith(".sql") and name < "006":
-            with open(os.path.join(sql_dir, name)) as f:
-                con.executescript(f.read())
-    con.execute("PRAGMA user_version = 5")
-    con.execute("INSERT INTO issue (id, list, subject, text_body, state, created_at)"
-                " VALUES (4, 'default', 'Alt', 'Hallo', 'sending', 1)")
-    later = 4102444800          # 2100: not due while the test runs
-    states = ["sent", "sent", "sent", "failed", "deferred", "queued", "queued", "sending",
-              "skipped"]
-    for i, state in enumerate(states):
-        con.execute("INSERT INTO outbox (kind, subscription_id, state, priority, created_at,"
-                    " next_at, issue_id, rcpt) VALUES ('newsletter', NULL, ?, 10, 1, ?, 4, ?)",
-                    (state, later, "old%d@example.org" % i))
-    con.commit()
-    con.close()
-    os.chmod(d.database, 0o600)
-    d.start()
-    assert d.query("PRAGMA user_version")[0][0] >= 6
-    st = assert_status_counts_outbox(d, 4)
-    assert (st["total"], st["sent"], st["failed"], st["deferred"], st["queued"],
-            st["skipped"]) == (9, 3, 1, 1, 3, 1), st
-
-
 # ---------------------------------------------------------------- crash safety
 
 def test_kill9_in_the_middle_of_a_send_loses_no_recipient(daemon_factory, smtp, workdir):
