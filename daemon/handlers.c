@@ -6,6 +6,9 @@
  * pending again -> pending (a new mail once resend_interval has passed),
  * confirmed -> duplicate, expired/unsubscribed -> a fresh pending sign-up.
  * Nothing a peer sends is fatal: every failure becomes an error answer.
+ *
+ * The op table is PROTO_OPS in proto.h, where the parser reads the fields
+ * of the public ops; op_handlers[] below takes the handlers from its lines.
  */
 #include <errno.h>
 #include <string.h>
@@ -891,32 +894,11 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
         return 0;
 }
 
-static const struct handler {
-        const char *op;
-        unsigned roles;
-        bool writes;
-        handler_fn *fn;
-} handlers[] = {
-        { "subscribe", ROLE_PUBLIC | ROLE_ADMIN, true, h_subscribe },
-        { "confirm", ROLE_PUBLIC | ROLE_ADMIN, true, h_confirm },
-        { "check", ROLE_PUBLIC | ROLE_ADMIN, false, h_check },
-        { "unsubscribe", ROLE_PUBLIC | ROLE_ADMIN, true, h_unsubscribe },
-        { "ping", ROLE_PUBLIC | ROLE_ADMIN, false, h_ping },
-        { "expire", ROLE_ADMIN, true, h_expire },
-        { "import_begin", ROLE_ADMIN, true, h_import_begin },
-        { "import_rows", ROLE_ADMIN, true, h_import_rows },
-        { "import_commit", ROLE_ADMIN, true, h_import_commit },
-        { "import_abort", ROLE_ADMIN, true, h_import_abort },
-        { "stats", ROLE_ADMIN, false, h_stats },
-        { "export", ROLE_ADMIN, false, h_export },
-        { "erase", ROLE_ADMIN, true, h_erase },
-        { "send", ROLE_ADMIN, true, h_send },
-        { "status", ROLE_ADMIN, false, h_status },
-        { "pause", ROLE_ADMIN, true, h_pause },
-        { "resume", ROLE_ADMIN, true, h_resume },
-        { "cancel", ROLE_ADMIN, true, h_cancel },
-        { "bounce", ROLE_ADMIN, true, h_bounce },
-};
+/* The handler of each entry of the op table, in its order: proto_ops[i]
+ * (the rest of the entry) is answered by op_handlers[i]. */
+#define OP_HANDLER(name, sockets, writes, fields, required, handler) handler,
+static handler_fn *const op_handlers[] = { PROTO_OPS(OP_HANDLER) };
+#undef OP_HANDLER
 
 static void reply_failure(struct reply *rep, int r)
 {
@@ -945,16 +927,14 @@ void handler_run(struct handler_ctx *ctx, enum role role, const char *line, size
         }
         *lang = req.lang;
 
-        const struct handler *h = NULL;
-        for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
-                if (strcmp(handlers[i].op, req.op) == 0)
-                        h = &handlers[i];
-        if (!h) {
+        const struct proto_op *op = req.spec;
+        handler_fn *fn = op ? op_handlers[op - proto_ops] : NULL;
+        if (!op) {
                 reply_error(rep, ERR_INVALID_REQUEST, "unknown op");
-        } else if (!(h->roles & role)) {
+        } else if (!(op->sockets & role)) {
                 reply_error(rep, ERR_FORBIDDEN, "not on this socket");
-        } else if (!h->writes) {
-                int r = h->fn(ctx, &req, rep);
+        } else if (!op->writes) {
+                int r = fn(ctx, &req, rep);
                 if (r < 0)
                         reply_failure(rep, r);
         } else {
@@ -964,7 +944,7 @@ void handler_run(struct handler_ctx *ctx, enum role role, const char *line, size
                 if (r < 0) {
                         reply_failure(rep, r);
                 } else {
-                        r = h->fn(ctx, &req, rep);
+                        r = fn(ctx, &req, rep);
                         if (r == 0 && store_release(ctx->store) == 0) {
                                 /* done */
                         } else if (r == 1) {

@@ -1,5 +1,6 @@
-/* Request handlers: what each op does, a {op, roles, handler} table.  Uses
- * the store, tokens, address checks; knows nothing of sockets. */
+/* Request handlers: what each op does (the op table, PROTO_OPS in proto.h,
+ * names them).  Uses the store, tokens, address checks; knows nothing of
+ * sockets. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,8 +14,6 @@ struct templates;
 struct sched;
 struct housekeeping;
 
-enum role { ROLE_PUBLIC = 1, ROLE_ADMIN = 2 };
-
 struct handler_ctx {
         const struct conf *conf;
         struct store *store;
@@ -26,11 +25,11 @@ struct handler_ctx {
         bool checkpoint_after_commit;   /* an erase asks for the WAL to be folded in */
 };
 
-/* Parse and answer one request line.  Writes go into the store's batch
- * inside a savepoint of their own; `reply` may then only be sent once the
- * batch committed.  `lang` is the language to answer in. */
 /* A connection closed: drop what it left unfinished (an import). */
 void handler_conn_closed(struct handler_ctx *ctx, uint64_t conn);
 
+/* Parse and answer one request line.  Writes go into the store's batch
+ * inside a savepoint of their own; `reply` may then only be sent once the
+ * batch committed.  `lang` is the language to answer in. */
 void handler_run(struct handler_ctx *ctx, enum role role, const char *line, size_t len,
                  struct reply *reply, enum lang *lang);
