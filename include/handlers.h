@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bounds.h"
 #include "proto.h"
 
 struct conf;
@@ -13,6 +14,18 @@ struct store;
 struct templates;
 struct sched;
 struct housekeeping;
+
+/* The one import at a time: its lines are staged in the store until commit,
+ * and it belongs to the connection that began it. */
+struct import_session {
+        bool active;
+        uint64_t conn;
+        bool pending;
+        enum lang lang;
+        char list[LIST_NAME_MAX_BYTES + 1];
+        char source[300];
+        int64_t staged, invalid;
+};
 
 struct handler_ctx {
         const struct conf *conf;
@@ -23,6 +36,7 @@ struct handler_ctx {
         int64_t now;
         uint64_t conn;                  /* the connection the request came on */
         bool checkpoint_after_commit;   /* an erase asks for the WAL to be folded in */
+        struct import_session import;   /* the handlers' own: zero to begin with */
 };
 
 /* A connection closed: drop what it left unfinished (an import). */
