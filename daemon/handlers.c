@@ -489,12 +489,12 @@ static int h_import_commit(struct handler_ctx *ctx, const struct request *req, s
         struct import_result res;
         if ((r = store_import_apply(ctx->store, &spec, &res)) < 0)
                 return r;
-        memset(im, 0, sizeof(*im));
         if (spec.pending && res.added)
                 sched_kick(ctx->sched);
         log_info("import %s: %lld added, %lld duplicates in the file, %lld already on the list",
                  spec.source, (long long)res.added, (long long)res.duplicates_in_file,
                  (long long)res.existing);
+        memset(im, 0, sizeof(*im));     /* spec.source was its */
         reply_ok(rep, json_pack("{sIsIsIsI}", "rows", (json_int_t)res.rows, "added", (json_int_t)res.added,
                                 "duplicates", (json_int_t)res.duplicates_in_file,
                                 "existing", (json_int_t)res.existing));
@@ -903,9 +903,9 @@ void handler_conn_closed(struct handler_ctx *ctx, uint64_t conn)
 {
         if (!ctx->import.active || ctx->import.conn != conn)
                 return;
+        log_warn("import %s abandoned: its connection closed before commit", ctx->import.source);
         if (store_batch_begin(ctx->store) < 0 || import_end(ctx) < 0)
                 log_err("an abandoned import could not be cleared");
-        log_warn("import %s abandoned: its connection closed before commit", ctx->import.source);
         memset(&ctx->import, 0, sizeof(ctx->import));
 }
 
