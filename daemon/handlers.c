@@ -6,6 +6,11 @@
  * pending again -> pending (a new mail once resend_interval has passed),
  * confirmed -> duplicate, expired/unsubscribed -> a fresh pending sign-up.
  * Nothing a peer sends is fatal: every failure becomes an error answer.
+ *
+ * The op table is PROTO_OPS in proto.h, where the parser reads the fields
+ * of the public ops; op_handlers[] below takes the handlers from its lines.
+ * The one import that may run is the handler context's (struct
+ * import_session in handlers.h), not a global of this file.
  */
 #include <errno.h>
 #include <string.h>
@@ -351,22 +356,11 @@ static int h_expire(struct handler_ctx *ctx, const struct request *req, struct r
         return 0;
 }
 
-/* One import at a time; its lines are staged in the store until commit. */
-static struct import_session {
-        bool active;
-        uint64_t conn;
-        bool pending;
-        enum lang lang;
-        char list[LIST_NAME_MAX_BYTES + 1];
-        char source[300];
-        int64_t staged, invalid;
-} import;
-
 #define IMPORT_INVALID_LISTED 100
 
 static int import_end(struct handler_ctx *ctx)
 {
-        memset(&import, 0, sizeof(import));
+        memset(&ctx->import, 0, sizeof(ctx->import));
         return store_import_clear(ctx->store);
 }
 
@@ -382,6 +376,7 @@ static const char *list_lookup(const struct conf *c, const struct pstr *p)
 
 static int h_import_begin(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
 {
+        struct import_session *im = &ctx->import;
         static const char *const fields[] = { "source", "pending", "list", NULL };
         struct pstr source = { 0 }, list = { 0 };
         bool pending = false;
@@ -395,26 +390,26 @@ static int h_import_begin(struct handler_ctx *ctx, const struct request *req, st
                 reply_error(rep, ERR_INVALID_REQUEST, "unknown list");
                 return 0;
         }
-        if (import.active && import.conn != ctx->conn) {
+        if (im->active && im->conn != ctx->conn) {
                 reply_error(rep, ERR_UNAVAILABLE, "another import is running");
                 return 0;
         }
         int r = import_end(ctx);
         if (r < 0)
                 return r;
-        import.active = true;
-        import.conn = ctx->conn;
-        import.pending = pending;
-        import.lang = req->lang;
-        snprintf(import.list, sizeof(import.list), "%s", l);
-        snprintf(import.source, sizeof(import.source), "import:%.*s", (int)source.len, source.s);
+        im->active = true;
+        im->conn = ctx->conn;
+        im->pending = pending;
+        im->lang = req->lang;
+        snprintf(im->list, sizeof(im->list), "%s", l);
+        snprintf(im->source, sizeof(im->source), "import:%.*s", (int)source.len, source.s);
         reply_ok(rep, NULL);
         return 0;
 }
 
 static bool import_owned(struct handler_ctx *ctx, struct reply *rep)
 {
-        if (!import.active || import.conn != ctx->conn) {
+        if (!ctx->import.active || ctx->import.conn != ctx->conn) {
                 reply_error(rep, ERR_INVALID_REQUEST, "no import begun on this connection");
                 return false;
         }
@@ -423,6 +418,7 @@ static bool import_owned(struct handler_ctx *ctx, struct reply *rep)
 
 static int h_import_rows(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
 {
+        struct import_session *im = &ctx->import;
         static const char *const fields[] = { "first_line", "lines", NULL };
         int64_t first = 1;
         if (!proto_fields_only(req, fields, rep) ||
@@ -448,14 +444,14 @@ static int h_import_rows(struct handler_ctx *ctx, const struct request *req, str
                 if (cr == CSV_BLANK || cr == CSV_HEADER)
                         continue;
                 if (cr != CSV_OK) {
-                        import.invalid++;
+                        im->invalid++;
                         if (json_array_size(invalid) < IMPORT_INVALID_LISTED)
                                 json_array_append_new(invalid, json_pack("{sIss}", "line", (json_int_t)lineno,
                                         "error", cr == CSV_BAD_EMAIL ? addr_result_str(row.addr_error) :
                                         csv_result_str(cr)));
                         continue;
                 }
-                if (import.invalid)
+                if (im->invalid)
                         continue;       /* nothing of this file will be imported anyway */
                 int r = store_import_stage(ctx->store, lineno, row.addr.key, row.addr.mailbox,
                                            row.has_name ? row.name : NULL);
@@ -465,19 +461,20 @@ static int h_import_rows(struct handler_ctx *ctx, const struct request *req, str
                 }
                 staged++;
         }
-        import.staged += staged;
+        im->staged += staged;
         reply_ok(rep, json_pack("{sIso}", "staged", (json_int_t)staged, "invalid", invalid));
         return 0;
 }
 
 static int h_import_commit(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
 {
+        struct import_session *im = &ctx->import;
         static const char *const fields[] = { NULL };
         if (!proto_fields_only(req, fields, rep) || !import_owned(ctx, rep))
                 return 0;
         int r;
-        if (import.invalid) {
-                int64_t n = import.invalid;
+        if (im->invalid) {
+                int64_t n = im->invalid;
                 if ((r = import_end(ctx)) < 0)
                         return r;
                 reply_error(rep, ERR_INVALID_REQUEST, "the file has invalid lines; nothing was imported");
@@ -485,19 +482,19 @@ static int h_import_commit(struct handler_ctx *ctx, const struct request *req, s
                 return 0;
         }
         struct import_spec spec = {
-                .list = import.list, .pending = import.pending, .lang = import.lang,
-                .source = import.source, .text_version = ctx->tmpl->confirm[import.lang].version,
+                .list = im->list, .pending = im->pending, .lang = im->lang,
+                .source = im->source, .text_version = ctx->tmpl->confirm[im->lang].version,
                 .now = ctx->now,
         };
         struct import_result res;
         if ((r = store_import_apply(ctx->store, &spec, &res)) < 0)
                 return r;
-        memset(&import, 0, sizeof(import));
         if (spec.pending && res.added)
                 sched_kick(ctx->sched);
         log_info("import %s: %lld added, %lld duplicates in the file, %lld already on the list",
                  spec.source, (long long)res.added, (long long)res.duplicates_in_file,
                  (long long)res.existing);
+        memset(im, 0, sizeof(*im));     /* spec.source was its */
         reply_ok(rep, json_pack("{sIsIsIsI}", "rows", (json_int_t)res.rows, "added", (json_int_t)res.added,
                                 "duplicates", (json_int_t)res.duplicates_in_file,
                                 "existing", (json_int_t)res.existing));
@@ -891,32 +888,11 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
         return 0;
 }
 
-static const struct handler {
-        const char *op;
-        unsigned roles;
-        bool writes;
-        handler_fn *fn;
-} handlers[] = {
-        { "subscribe", ROLE_PUBLIC | ROLE_ADMIN, true, h_subscribe },
-        { "confirm", ROLE_PUBLIC | ROLE_ADMIN, true, h_confirm },
-        { "check", ROLE_PUBLIC | ROLE_ADMIN, false, h_check },
-        { "unsubscribe", ROLE_PUBLIC | ROLE_ADMIN, true, h_unsubscribe },
-        { "ping", ROLE_PUBLIC | ROLE_ADMIN, false, h_ping },
-        { "expire", ROLE_ADMIN, true, h_expire },
-        { "import_begin", ROLE_ADMIN, true, h_import_begin },
-        { "import_rows", ROLE_ADMIN, true, h_import_rows },
-        { "import_commit", ROLE_ADMIN, true, h_import_commit },
-        { "import_abort", ROLE_ADMIN, true, h_import_abort },
-        { "stats", ROLE_ADMIN, false, h_stats },
-        { "export", ROLE_ADMIN, false, h_export },
-        { "erase", ROLE_ADMIN, true, h_erase },
-        { "send", ROLE_ADMIN, true, h_send },
-        { "status", ROLE_ADMIN, false, h_status },
-        { "pause", ROLE_ADMIN, true, h_pause },
-        { "resume", ROLE_ADMIN, true, h_resume },
-        { "cancel", ROLE_ADMIN, true, h_cancel },
-        { "bounce", ROLE_ADMIN, true, h_bounce },
-};
+/* The handler of each entry of the op table, in its order: proto_ops[i]
+ * (the rest of the entry) is answered by op_handlers[i]. */
+#define OP_HANDLER(name, sockets, writes, fields, required, handler) handler,
+static handler_fn *const op_handlers[] = { PROTO_OPS(OP_HANDLER) };
+#undef OP_HANDLER
 
 static void reply_failure(struct reply *rep, int r)
 {
@@ -925,12 +901,12 @@ static void reply_failure(struct reply *rep, int r)
 
 void handler_conn_closed(struct handler_ctx *ctx, uint64_t conn)
 {
-        if (!import.active || import.conn != conn)
+        if (!ctx->import.active || ctx->import.conn != conn)
                 return;
+        log_warn("import %s abandoned: its connection closed before commit", ctx->import.source);
         if (store_batch_begin(ctx->store) < 0 || import_end(ctx) < 0)
                 log_err("an abandoned import could not be cleared");
-        log_warn("import %s abandoned: its connection closed before commit", import.source);
-        memset(&import, 0, sizeof(import));
+        memset(&ctx->import, 0, sizeof(ctx->import));
 }
 
 void handler_run(struct handler_ctx *ctx, enum role role, const char *line, size_t len,
@@ -945,16 +921,14 @@ void handler_run(struct handler_ctx *ctx, enum role role, const char *line, size
         }
         *lang = req.lang;
 
-        const struct handler *h = NULL;
-        for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
-                if (strcmp(handlers[i].op, req.op) == 0)
-                        h = &handlers[i];
-        if (!h) {
+        const struct proto_op *op = req.spec;
+        handler_fn *fn = op ? op_handlers[op - proto_ops] : NULL;
+        if (!op) {
                 reply_error(rep, ERR_INVALID_REQUEST, "unknown op");
-        } else if (!(h->roles & role)) {
+        } else if (!(op->sockets & role)) {
                 reply_error(rep, ERR_FORBIDDEN, "not on this socket");
-        } else if (!h->writes) {
-                int r = h->fn(ctx, &req, rep);
+        } else if (!op->writes) {
+                int r = fn(ctx, &req, rep);
                 if (r < 0)
                         reply_failure(rep, r);
         } else {
@@ -964,7 +938,7 @@ void handler_run(struct handler_ctx *ctx, enum role role, const char *line, size
                 if (r < 0) {
                         reply_failure(rep, r);
                 } else {
-                        r = h->fn(ctx, &req, rep);
+                        r = fn(ctx, &req, rep);
                         if (r == 0 && store_release(ctx->store) == 0) {
                                 /* done */
                         } else if (r == 1) {

@@ -1,9 +1,18 @@
 /*
  * proto.c - the JSON-lines protocol, both directions.  jansson parses (and
- * checks UTF-8 strictly); this module checks the request's shape: a known
- * op, fields of the right type and size, nothing unknown.  It formats the
- * answers with the visitor-facing texts in German and English.  A leaf: no
- * I/O, no SQL; what a valid request means is the handlers' business.
+ * checks UTF-8 strictly); this module checks the request's shape: the op
+ * and its entry in the op table, fields of the right type and size, nothing
+ * unknown.  It formats the answers with the visitor-facing texts in German
+ * and English.  A leaf: no I/O, no SQL; what a valid request means is the
+ * handlers' business.
+ *
+ * The op table (PROTO_OPS, proto.h) says for every op its sockets, whether
+ * it writes, its fields and its handler.  It is a macro in the header, not
+ * an array in handlers.c, because the parser needs its fields and must not
+ * depend on the handlers (nor link the store through them): proto_ops[]
+ * here is the table without its handlers, and handlers.c takes the
+ * handlers from the same lines.  req->spec hands the entry on, so the
+ * dispatcher looks nothing up again.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -110,27 +119,17 @@ static const char *const expired_days_text[LANG_N][3] = {
           " day. Please sign up again." },
 };
 
-/* The fields of the public ops; admin ops check their own. */
-enum field { F_OP, F_EMAIL, F_NAME, F_LIST, F_LANG, F_IP, F_USER_AGENT, F_TOKEN,
-             F_CONSENT_TEXT, F_CONSENT_VERSION, F_N };
+/* The names of enum field (proto.h). */
 static const char *const field_names[F_N] = {
         "op", "email", "name", "list", "lang", "ip", "user_agent", "token",
         "consent_text", "consent_version",
 };
-#define FB(f) (1u << (f))
 
-static const struct {
-        const char *op;
-        unsigned fields;        /* allowed besides op and lang */
-        unsigned required;
-} public_ops[] = {
-        { "subscribe", FB(F_EMAIL) | FB(F_NAME) | FB(F_LIST) | FB(F_IP) | FB(F_USER_AGENT) |
-                       FB(F_CONSENT_TEXT) | FB(F_CONSENT_VERSION), FB(F_EMAIL) },
-        { "confirm", FB(F_TOKEN) | FB(F_IP) | FB(F_USER_AGENT), FB(F_TOKEN) },
-        { "check", FB(F_TOKEN), FB(F_TOKEN) },
-        { "unsubscribe", FB(F_TOKEN) | FB(F_IP) | FB(F_USER_AGENT), FB(F_TOKEN) },
-        { "ping", 0, 0 },
-};
+#define PROTO_OP(name, sockets, writes, fields, required, handler) \
+        { name, sockets, writes, fields, required },
+const struct proto_op proto_ops[] = { PROTO_OPS(PROTO_OP) };
+#undef PROTO_OP
+#define PROTO_OPS_N (sizeof(proto_ops) / sizeof(proto_ops[0]))
 
 static const size_t field_max[F_N] = {
         [F_OP] = 32, [F_EMAIL] = ADDR_INPUT_MAX, [F_NAME] = NAME_MAX_BYTES,
@@ -211,12 +210,11 @@ bool proto_parse(const char *line, size_t len, struct request *req, struct reply
                 goto fail;
         }
 
-        size_t opi;
-        for (opi = 0; opi < sizeof(public_ops) / sizeof(public_ops[0]); opi++)
-                if (strcmp(public_ops[opi].op, req->op) == 0)
-                        break;
-        if (opi == sizeof(public_ops) / sizeof(public_ops[0]))
-                return true;    /* not a public op: the dispatcher decides */
+        for (size_t i = 0; i < PROTO_OPS_N && !req->spec; i++)
+                if (strcmp(proto_ops[i].name, req->op) == 0)
+                        req->spec = &proto_ops[i];
+        if (!req->spec || (req->spec->fields & FIELDS_OWN))
+                return true;    /* no such op, or its handler checks the fields */
 
         unsigned seen = 0;
         const char *key;
@@ -228,7 +226,7 @@ bool proto_parse(const char *line, size_t len, struct request *req, struct reply
                                 break;
                 if (f == F_OP || f == F_LANG)
                         continue;
-                if (f == F_N || !(public_ops[opi].fields & FB(f))) {
+                if (f == F_N || !(req->spec->fields & (1u << f))) {
                         reply_error(err, ERR_INVALID_REQUEST, "unknown field");
                         goto fail;
                 }
@@ -260,9 +258,9 @@ bool proto_parse(const char *line, size_t len, struct request *req, struct reply
                 struct pstr *slot = field_slot(req, (enum field)f);
                 slot->s = s;
                 slot->len = n;
-                seen |= FB(f);
+                seen |= 1u << f;
         }
-        if ((seen & public_ops[opi].required) != public_ops[opi].required) {
+        if ((seen & req->spec->required) != req->spec->required) {
                 reply_error(err, ERR_INVALID_REQUEST, "a required field is missing");
                 goto fail;
         }

@@ -702,6 +702,66 @@ static void test_field_helpers(void)
         request_free(NULL);
 }
 
+/* The op table as the parser hands it on (req.spec): where each op may be
+ * used and whether it writes, as CONTRACT.md has them.  Read-only ops must
+ * not write (their answers would wait for a sync), admin ops must not reach
+ * the public socket. */
+static void test_op_table(void)
+{
+        static const struct {
+                const char *line;
+                unsigned sockets;
+                bool writes, own_fields;
+        } ops[] = {
+                { "{\"op\":\"subscribe\",\"email\":\"a@example.org\"}", ROLE_PUBLIC | ROLE_ADMIN, true, false },
+                { "{\"op\":\"confirm\",\"token\":\"t\"}", ROLE_PUBLIC | ROLE_ADMIN, true, false },
+                { "{\"op\":\"check\",\"token\":\"t\"}", ROLE_PUBLIC | ROLE_ADMIN, false, false },
+                { "{\"op\":\"unsubscribe\",\"token\":\"t\"}", ROLE_PUBLIC | ROLE_ADMIN, true, false },
+                { "{\"op\":\"ping\"}", ROLE_PUBLIC | ROLE_ADMIN, false, false },
+                { "{\"op\":\"expire\"}", ROLE_ADMIN, true, true },
+                { "{\"op\":\"import_begin\"}", ROLE_ADMIN, true, true },
+                { "{\"op\":\"import_rows\"}", ROLE_ADMIN, true, true },
+                { "{\"op\":\"import_commit\"}", ROLE_ADMIN, true, true },
+                { "{\"op\":\"import_abort\"}", ROLE_ADMIN, true, true },
+                { "{\"op\":\"stats\"}", ROLE_ADMIN, false, true },
+                { "{\"op\":\"export\"}", ROLE_ADMIN, false, true },
+                { "{\"op\":\"erase\"}", ROLE_ADMIN, true, true },
+                { "{\"op\":\"send\"}", ROLE_ADMIN, true, true },
+                { "{\"op\":\"status\"}", ROLE_ADMIN, false, true },
+                { "{\"op\":\"pause\"}", ROLE_ADMIN, true, true },
+                { "{\"op\":\"resume\"}", ROLE_ADMIN, true, true },
+                { "{\"op\":\"cancel\"}", ROLE_ADMIN, true, true },
+                { "{\"op\":\"bounce\"}", ROLE_ADMIN, true, true },
+        };
+        struct request r;
+        for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+                if (!PARSE_OK(ops[i].line, &r))
+                        continue;
+                if (CHECK(r.spec != NULL)) {
+                        CHECK_STR(r.spec->name, r.op);
+                        CHECK_UINT(r.spec->sockets, ops[i].sockets);
+                        if (!CHECK(r.spec->writes == ops[i].writes))
+                                fprintf(stderr, "    op %s: writes should be %d\n", r.op, ops[i].writes);
+                        CHECK(!!(r.spec->fields & FIELDS_OWN) == ops[i].own_fields);
+                }
+                request_free(&r);
+        }
+        /* an admin op's fields are its handler's: anything parses */
+        if (PARSE_OK("{\"op\":\"stats\",\"token\":5,\"x\":[]}", &r))
+                CHECK(r.spec && strcmp(r.spec->name, "stats") == 0);
+        request_free(&r);
+        /* no such op: it parses, without an entry (the dispatcher answers) */
+        static const char *const unknown[] = {
+                "{\"op\":\"frobnicate\"}", "{\"op\":\"PING\"}", "{\"op\":\"\"}",
+                "{\"op\":\"subscribe \",\"email\":\"a@example.org\"}", "{\"op\":\"import\"}",
+        };
+        for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+                if (PARSE_OK(unknown[i], &r))
+                        CHECK(r.spec == NULL);
+                request_free(&r);
+        }
+}
+
 int main(void)
 {
         RUN(test_public_ops);
@@ -725,5 +785,6 @@ int main(void)
         RUN(test_format_expired);
         RUN(test_format_confirmable_extra);
         RUN(test_field_helpers);
+        RUN(test_op_table);
         return unit_finish();
 }
