@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "base64.h"
 #include "bounce.h"
 #include "log.h"
 #include "secret.h"
@@ -426,41 +427,6 @@ static void content_type_get(struct span hdr, struct content_type *ct)
 
 /* ---- transfer encodings ------------------------------------------------- */
 
-static int b64_value(char c)
-{
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (is_digit(c))
-                return c - '0' + 52;
-        if (c == '+')
-                return 62;
-        if (c == '/')
-                return 63;
-        return -1;
-}
-
-/* Characters outside the alphabet are skipped; '=' ends the data. */
-static size_t base64_decode(const char *s, size_t n, char *out)
-{
-        size_t o = 0;
-        uint32_t acc = 0;
-        int bits = 0;
-        for (size_t i = 0; i < n && s[i] != '='; i++) {
-                int v = b64_value(s[i]);
-                if (v < 0)
-                        continue;
-                acc = (acc << 6 | (uint32_t)v) & 0xffffff;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        out[o++] = (char)(acc >> bits & 0xff);
-                }
-        }
-        return o;
-}
-
 static int hex_value(char c)
 {
         if (is_digit(c))
@@ -518,8 +484,8 @@ static struct span body_decode(struct span hdr, struct span body, char **owned)
         bool qp = str_eq_ci(cte, "quoted-printable");
         if (!b64 && !qp)
                 return body;
-        char *out = xmalloc(body.n + 1);
-        size_t n = b64 ? base64_decode(body.p, body.n, out) : qp_decode(body.p, body.n, out);
+        char *out = xmalloc((b64 ? base64_decoded_max(body.n) : body.n) + 1);
+        size_t n = b64 ? base64_decode_mime(body.p, body.n, out) : qp_decode(body.p, body.n, out);
         out[n] = '\0';
         *owned = out;
         return (struct span){ out, n };
