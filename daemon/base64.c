@@ -3,7 +3,7 @@
  * URL-safe alphabet without padding (token.c), MIME encoded words, DKIM
  * tags and the bounce message newsletterctl hands the daemon in standard
  * base64 with padding (mime.c, dkim.c, newsletterctl.c, handlers.c), and
- * the base64 bodies of returned mail (bounce.c).
+ * the base64 bodies of returned mail (mailparse.c).
  *
  * Two decoders on purpose: the strict one takes only the canonical text
  * (what we made ourselves, or a token, where any other spelling is an
