@@ -26,6 +26,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "base64.h"
 #include "bounds.h"
 #include "dkim.h"
 #include "log.h"
@@ -343,11 +344,6 @@ static void fold_base64(struct folder *f, const char *s, size_t n)
         }
 }
 
-static size_t base64_of(const unsigned char *p, size_t n, char *out)
-{
-        return (size_t)EVP_EncodeBlock((unsigned char *)out, p, (int)n);
-}
-
 /* Everything of the field up to and including "b=": the part the
  * signature covers (RFC 6376 3.7: b= empty, no final CRLF). */
 static void sig_field_head(const struct dkim_key *k, time_t now, const struct parsed *pm,
@@ -452,7 +448,7 @@ static int body_hash(const struct parsed *pm, char bh[64])
                 canon_body(pm->body, pm->body_len, s);
                 sink_flush(s);
                 if (!s->failed && EVP_DigestFinal_ex(s->md, digest, &dlen) == 1) {
-                        base64_of(digest, dlen, bh);
+                        base64_encode(digest, dlen, bh, 0);
                         ret = 0;
                 }
         }
@@ -503,7 +499,7 @@ int dkim_sign(struct dkim_key *const *keys, size_t n_keys, time_t now, const cha
                 self.data[self.len] = '\0';
                 if ((r = sign_data(k, &hdrs, &self, sig, &sig_len)) != 0)
                         goto out;
-                fold_base64(&f, sig64, base64_of(sig, sig_len, sig64));
+                fold_base64(&f, sig64, base64_encode(sig, sig_len, sig64, 0));
                 buf_append(&field, "\r\n", 2);
                 if (field.overflow)
                         fatal("dkim_sign: signature field over %d bytes", SIG_FIELD_MAX);
@@ -727,7 +723,7 @@ static int dns_record(EVP_PKEY *pkey, bool ed25519, char *dns_txt, size_t dns_le
         int r = -ENOBUFS;
         if (dns_len > head_len + b64_len) {
                 memcpy(dns_txt, head, head_len);
-                base64_of(pub, raw_len, dns_txt + head_len);
+                base64_encode(pub, raw_len, dns_txt + head_len, 0);
                 r = 0;
         }
         OPENSSL_free(der);

@@ -14,12 +14,11 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-#include <strings.h>
-
 #include "addr.h"
+#include "base64.h"
 #include "bounce.h"
 #include "conf.h"
 #include "csv.h"
@@ -812,20 +811,16 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
         /* newsletterctl read no more than BOUNCE_MSG_MAX of it: nothing to look at */
         if (too_large)
                 return bounce_ignore(ctx, "too large", rep);
-        size_t cap = b64.len / 4 * 3 + 3;
-        unsigned char *msg = xmalloc(cap);
-        int n = b64.len % 4 ? -1 : EVP_DecodeBlock(msg, (const unsigned char *)b64.s, (int)b64.len);
-        if (n < 0) {
+        char *msg = xmalloc(base64_decoded_max(b64.len));
+        size_t n;
+        if (!base64_decode(b64.s, b64.len, msg, &n, 0)) {
                 free(msg);
                 reply_error(rep, ERR_INVALID_REQUEST, "message must be base64");
                 return 0;
         }
-        /* EVP_DecodeBlock counts the padding as data */
-        for (size_t k = b64.len; k > 0 && b64.s[k - 1] == '=' && n > 0; k--)
-                n--;
         struct bounce_info bi;
         bool verp = *ctx->conf->return_path;
-        bounce_parse((const char *)msg, (size_t)n, ctx->conf->return_path, &ctx->conf->keys, &bi);
+        bounce_parse(msg, n, ctx->conf->return_path, &ctx->conf->keys, &bi);
         free(msg);
         if (bi.kind == BOUNCE_UNKNOWN)
                 return bounce_ignore(ctx, bi.autoreply ? "autoreply" : "not understood", rep);

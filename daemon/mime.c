@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <uuid/uuid.h>
 
+#include "base64.h"
 #include "bounds.h"
 #include "csprng.h"
 #include "mime.h"
@@ -86,11 +86,10 @@ static bool is_ascii_printable(const char *s, size_t n)
 
 static bool b64_append(struct buf *out, const unsigned char *p, size_t n)
 {
-        unsigned char tmp[4 * ((SMTP_REPLY_MAX + 2) / 3) + 1];
+        char tmp[4 * ((SMTP_REPLY_MAX + 2) / 3) + 1];
         if (n > 3 * ((sizeof(tmp) - 1) / 4))
                 return false;
-        int len = EVP_EncodeBlock(tmp, p, (int)n);
-        return buf_append(out, tmp, (size_t)len);
+        return buf_append(out, tmp, base64_encode(p, n, tmp, 0));
 }
 
 /* Encoded words of at most this many input octets keep every folded line

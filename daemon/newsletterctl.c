@@ -16,8 +16,7 @@
 
 #include <jansson.h>
 
-#include <openssl/evp.h>
-
+#include "base64.h"
 #include "bounce.h"
 #include "client.h"
 #include "conf.h"
@@ -819,10 +818,9 @@ static int cmd_bounce(int argc, char **argv)
         if (too_large) {
                 json_object_set_new(req, "too_large", json_true());
         } else {
-                size_t cap = 4 * ((in.len + 2) / 3) + 1;
-                unsigned char *b64 = xmalloc(cap);
-                int len = EVP_EncodeBlock(b64, (const unsigned char *)(in.data ? in.data : ""), (int)in.len);
-                json_object_set_new(req, "message", json_stringn((const char *)b64, (size_t)len));
+                char *b64 = xmalloc(base64_encoded_len(in.len, 0) + 1);
+                size_t len = base64_encode(in.data ? in.data : "", in.len, b64, 0);
+                json_object_set_new(req, "message", json_stringn(b64, len));
                 free(b64);
         }
         buf_free(&in);

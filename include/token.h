@@ -22,10 +22,6 @@ int token_new(struct token *t);
  * final character) and compute its hash.  false when malformed. */
 bool token_parse(const char *text, size_t len, struct token *t);
 
-/* base64url without padding; `out` must hold 4*ceil(n/3)+1 bytes. Returns
- * the length written (without the NUL). */
-size_t b64url_encode(const uint8_t *in, size_t n, char *out);
-
 /* Constant-time comparison of two secrets of equal length. */
 bool secret_equal(const void *a, const void *b, size_t n);
 

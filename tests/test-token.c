@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base64.h"
 #include "token.h"
 #include "unit.h"
 
@@ -40,7 +41,7 @@ static void test_new(void)
 
         /* the text is the encoding of raw, and the hash that of raw */
         char enc[TOKEN_TEXT_LEN + 2];
-        CHECK_UINT(b64url_encode(t.raw, TOKEN_BYTES, enc), TOKEN_TEXT_LEN);
+        CHECK_UINT(base64_encode(t.raw, TOKEN_BYTES, enc, BASE64_URL | BASE64_NOPAD), TOKEN_TEXT_LEN);
         CHECK_STR(enc, t.text);
         char h1[65], h2[65];
         sha256_hex(t.raw, TOKEN_BYTES, h1);
@@ -86,7 +87,7 @@ static void test_vectors(void)
                 for (size_t i = 0; i < TOKEN_BYTES; i++)
                         raw[i] = vectors[v].fill == 1 ? (uint8_t)i : vectors[v].fill;
                 char text[TOKEN_TEXT_LEN + 2], hex[65];
-                CHECK_UINT(b64url_encode(raw, TOKEN_BYTES, text), TOKEN_TEXT_LEN);
+                CHECK_UINT(base64_encode(raw, TOKEN_BYTES, text, BASE64_URL | BASE64_NOPAD), TOKEN_TEXT_LEN);
                 CHECK_STR(text, vectors[v].text);
 
                 struct token t;
@@ -104,20 +105,6 @@ static void test_vectors(void)
         CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         sha256_hex("", 0, hex);
         CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-}
-
-static void test_b64url(void)
-{
-        /* bytes chosen to hit '-' and '_', the two url-safe characters */
-        static const uint8_t in[] = { 0xfb, 0xff, 0xbf, 0x00, 0x3e };
-        static const char *const want[] = { "", "-w", "-_8", "-_-_", "-_-_AA", "-_-_AD4" };
-        for (size_t n = 0; n <= 5; n++) {
-                char out[16];
-                memset(out, '#', sizeof(out));
-                size_t len = b64url_encode(in, n, out);
-                CHECK_UINT(len, strlen(want[n]));
-                CHECK_STR(out, want[n]);        /* also checks the NUL */
-        }
 }
 
 static void test_parse_rejects(void)
@@ -195,7 +182,6 @@ int main(void)
 {
         RUN(test_new);
         RUN(test_vectors);
-        RUN(test_b64url);
         RUN(test_parse_rejects);
         RUN(test_secret_equal);
         return unit_finish();

@@ -1,0 +1,325 @@
+/*
+ * bounce_report.c - the fields of the machine-readable parts of returned
+ * mail: the recipient groups of an RFC 3464 delivery-status part and what
+ * each says (action, status, recipients, diagnostic), the fields of an RFC
+ * 5965 feedback report, the Return-Path and To of the returned original,
+ * and the SMTP reply and enhanced status codes found in text.
+ *
+ * Owns nothing past a call.  Must never do I/O or SQL, never read outside
+ * the bytes it was given, and never decide what a report means for a
+ * subscriber: that is bounce.c's.  Lines and fields come from the MIME
+ * reader (mailparse.c).
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "bounce_report.h"
+#include "log.h"
+#include "mailparse.h"
+
+/* A recipient group of a delivery-status part. */
+struct rcpt_group {
+        bool seen;                      /* a recipient field was there */
+        char action[16];
+        char status[16];
+        char final_rcpt[MAIL_FIELD_MAX];
+        char orig_rcpt[MAIL_FIELD_MAX];
+        char diag[MAIL_FIELD_MAX];
+};
+
+/* ---- bytes -------------------------------------------------------------- */
+
+static bool is_wsp(char c)
+{
+        return c == ' ' || c == '\t';
+}
+
+static bool is_digit(char c)
+{
+        return c >= '0' && c <= '9';
+}
+
+static bool is_alnum_ascii(char c)
+{
+        return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static char lower(char c)
+{
+        return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool span_eq_ci(struct mail_span s, const char *lit)
+{
+        size_t n = strlen(lit);
+        if (s.n != n)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (lower(s.p[i]) != lower(lit[i]))
+                        return false;
+        return true;
+}
+
+static bool str_eq_ci(const char *a, const char *b)
+{
+        for (; *a && *b; a++, b++)
+                if (lower(*a) != lower(*b))
+                        return false;
+        return *a == *b;
+}
+
+static void copy_str(char *out, size_t cap, const char *s)
+{
+        size_t n = strnlen(s, cap - 1);
+        memcpy(out, s, n);
+        out[n] = '\0';
+}
+
+static bool is_token_char(char c)
+{
+        unsigned char u = (unsigned char)c;
+        return u > 0x20 && u < 0x7f && !strchr("()<>@,;:\\\"/[]?=", c);
+}
+
+/* "rfc822; user@example.org" (RFC 3464 address-type; "utf-8" of RFC 6533
+ * too) -> the address; NULL for another type. */
+static const char *typed_addr(const char *v)
+{
+        const char *semi = strchr(v, ';');
+        if (!semi)
+                return strchr(v, '@') ? v : NULL;
+        size_t n = (size_t)(semi - v);
+        while (n && is_wsp(v[n - 1]))
+                n--;
+        struct mail_span type = { v, n };
+        if (!span_eq_ci(type, "rfc822") && !span_eq_ci(type, "utf-8"))
+                return NULL;
+        return semi + 1;
+}
+
+/* ---- status codes ------------------------------------------------------- */
+
+/* An enhanced status code "c.s.d" (RFC 3463) at s[i], standing alone;
+ * its class ('2', '4', '5') or 0.  *len gets its length. */
+int bounce_report_enhanced_at(const char *s, size_t n, size_t i, size_t *len)
+{
+        if (i >= n || (s[i] != '2' && s[i] != '4' && s[i] != '5'))
+                return 0;
+        if (i > 0 && (is_alnum_ascii(s[i - 1]) || s[i - 1] == '.'))
+                return 0;
+        size_t k = i + 1;
+        for (int part = 0; part < 2; part++) {
+                if (k >= n || s[k] != '.')
+                        return 0;
+                k++;
+                size_t d = 0;
+                while (k < n && is_digit(s[k]) && d < 4) {
+                        k++;
+                        d++;
+                }
+                if (d == 0 || d > 3)
+                        return 0;
+        }
+        if (k < n && (is_alnum_ascii(s[k]) || (s[k] == '.' && k + 1 < n && is_digit(s[k + 1]))))
+                return 0;
+        *len = k - i;
+        return s[i];
+}
+
+/* The first enhanced status code of a string, copied to out[16]; its class
+ * or 0. */
+int bounce_report_status(const char *s, char out[16])
+{
+        size_t n = strlen(s), len;
+        out[0] = '\0';
+        for (size_t i = 0; i < n; i++) {
+                int cls = bounce_report_enhanced_at(s, n, i, &len);
+                if (cls) {
+                        memcpy(out, s + i, len);
+                        out[len] = '\0';
+                        return cls;
+                }
+        }
+        return 0;
+}
+
+/* An SMTP reply code 4yz/5yz at s[i] (y 0-5) standing as a word: after
+ * the start, a blank or one of ":;([", followed by a blank, '-' or the
+ * end, and if a digit follows that, it starts an enhanced code.  Keeps
+ * "5000 users" and "555-1234" out.  Its class or 0. */
+int bounce_report_reply_at(const char *s, size_t n, size_t i)
+{
+        if (i + 3 > n || (s[i] != '4' && s[i] != '5') || s[i + 1] < '0' || s[i + 1] > '5' ||
+            !is_digit(s[i + 2]))
+                return 0;
+        if (i > 0 && !is_wsp(s[i - 1]) && (s[i - 1] == '\0' || !strchr(":;([", s[i - 1])))
+                return 0;
+        size_t k = i + 3;
+        if (k == n)
+                return s[i];
+        if (s[k] != ' ' && s[k] != '-')
+                return 0;
+        size_t len;
+        if (k + 1 < n && is_digit(s[k + 1]) && !bounce_report_enhanced_at(s, n, k + 1, &len))
+                return 0;
+        return s[i];
+}
+
+/* ---- delivery-status (RFC 3464) ----------------------------------------- */
+
+static enum bounce_kind group_kind(const struct rcpt_group *g)
+{
+        int cls = g->status[0];
+        if (!cls) {
+                size_t n = strlen(g->diag);
+                for (size_t i = 0; i < n && !cls; i++)
+                        cls = bounce_report_reply_at(g->diag, n, i);
+        }
+        if (str_eq_ci(g->action, "delayed"))
+                return BOUNCE_TEMPORARY;
+        if (str_eq_ci(g->action, "delivered") || str_eq_ci(g->action, "relayed") ||
+            str_eq_ci(g->action, "expanded"))
+                return BOUNCE_UNKNOWN;
+        /* "failed", and a missing or unknown action: the code decides */
+        if (cls == '5')
+                return BOUNCE_PERMANENT;
+        if (cls == '4')
+                return BOUNCE_TEMPORARY;
+        return BOUNCE_UNKNOWN;
+}
+
+static int kind_rank(enum bounce_kind k)
+{
+        return k == BOUNCE_PERMANENT ? 3 : k == BOUNCE_TEMPORARY ? 2 : 1;
+}
+
+static void group_field(struct rcpt_group *g, const struct mail_field *f)
+{
+        char v[MAIL_FIELD_MAX];
+        if (mailparse_field_is(f, "action")) {
+                if (mailparse_field_text(f->value, v, sizeof(v), false)) {
+                        const char *s = v;
+                        size_t n = 0;
+                        while (n + 1 < sizeof(g->action) && is_token_char(s[n]))
+                                n++;
+                        memcpy(g->action, s, n);
+                        g->action[n] = '\0';
+                }
+                g->seen = true;
+        } else if (mailparse_field_is(f, "status")) {
+                if (mailparse_field_text(f->value, v, sizeof(v), false))
+                        bounce_report_status(v, g->status);
+                g->seen = true;
+        } else if (mailparse_field_is(f, "final-recipient")) {
+                const char *a = mailparse_field_text(f->value, v, sizeof(v), false) ? typed_addr(v) : NULL;
+                if (a)
+                        copy_str(g->final_rcpt, sizeof(g->final_rcpt), a);
+                g->seen = true;
+        } else if (mailparse_field_is(f, "original-recipient")) {
+                const char *a = mailparse_field_text(f->value, v, sizeof(v), false) ? typed_addr(v) : NULL;
+                if (a)
+                        copy_str(g->orig_rcpt, sizeof(g->orig_rcpt), a);
+                g->seen = true;
+        } else if (mailparse_field_is(f, "diagnostic-code")) {
+                if (mailparse_field_text(f->value, v, sizeof(v), true)) {
+                        const char *semi = strchr(v, ';');
+                        copy_str(g->diag, sizeof(g->diag), semi ? semi + 1 : v);
+                }
+        }
+}
+
+/* Per-message fields, then per-recipient groups, separated by blank lines.
+ * The group that says most (permanent over temporary over the rest) wins;
+ * among equals the first. */
+void bounce_report_dsn(struct mail_span text, struct dsn_report *out)
+{
+        const char *p = text.p, *end = text.p + text.n;
+        struct rcpt_group *g = xmalloc(sizeof(*g));
+        int best = 0;
+        memset(out, 0, sizeof(*out));
+        while (p < end) {
+                struct mail_span line;
+                const char *block = p, *block_end;
+                while (block < end) {           /* skip blank lines */
+                        const char *q = block;
+                        mailparse_line_next(&q, end, &line);
+                        if (!mailparse_line_blank(line))
+                                break;
+                        block = q;
+                }
+                block_end = block;
+                while (block_end < end) {
+                        const char *q = block_end;
+                        mailparse_line_next(&q, end, &line);
+                        if (mailparse_line_blank(line))
+                                break;
+                        block_end = q;
+                }
+                p = block_end;
+                if (block == block_end)
+                        continue;
+
+                memset(g, 0, sizeof(*g));
+                const char *f_p = block;
+                struct mail_field f;
+                while (mailparse_field_next(&f_p, block_end, &f))
+                        group_field(g, &f);
+                if (!g->seen)
+                        continue;
+                enum bounce_kind k = group_kind(g);
+                if (kind_rank(k) <= best)
+                        continue;
+                best = kind_rank(k);
+                out->found = true;
+                out->kind = k;
+                /* Original-Recipient is the address we sent to, Final-Recipient
+                 * may be where the receiving side forwarded it. */
+                struct mail_span a;
+                struct addr parsed;
+                bool orig_ok = g->orig_rcpt[0] && mailparse_addr_first(g->orig_rcpt, &a) &&
+                               addr_parse(a.p, a.n, &parsed) == ADDR_OK;
+                copy_str(out->rcpt, sizeof(out->rcpt), orig_ok ? g->orig_rcpt : g->final_rcpt);
+                copy_str(out->status, sizeof(out->status), g->status);
+                copy_str(out->diag, sizeof(out->diag), g->diag);
+        }
+        free(g);
+}
+
+/* ---- feedback-report (RFC 5965) and the returned original --------------- */
+
+void bounce_report_arf(struct mail_span text, struct arf_report *out)
+{
+        const char *p = text.p, *end = text.p + text.n;
+        struct mail_field f;
+        char v[MAIL_FIELD_MAX];
+        memset(out, 0, sizeof(*out));
+        while (mailparse_field_next(&p, end, &f)) {
+                if (!mailparse_field_text(f.value, v, sizeof(v), false))
+                        continue;
+                if (mailparse_field_is(&f, "feedback-type") && !out->feedback_type[0]) {
+                        size_t n = 0;
+                        while (n + 1 < sizeof(out->feedback_type) && is_token_char(v[n])) {
+                                out->feedback_type[n] = lower(v[n]);
+                                n++;
+                        }
+                        out->feedback_type[n] = '\0';
+                } else if (mailparse_field_is(&f, "original-rcpt-to") && !out->rcpt[0]) {
+                        copy_str(out->rcpt, sizeof(out->rcpt), v);
+                } else if (mailparse_field_is(&f, "removal-recipient") && !out->rcpt[0]) {
+                        copy_str(out->rcpt, sizeof(out->rcpt), v);   /* RFC 5965 draft name */
+                } else if (mailparse_field_is(&f, "original-mail-from") && !out->mail_from[0]) {
+                        copy_str(out->mail_from, sizeof(out->mail_from), v);
+                }
+        }
+}
+
+void bounce_report_original(struct mail_span text, struct original_report *out)
+{
+        struct mail_span hdr, body;
+        mailparse_entity_split(text, &hdr, &body);
+        mailparse_header_get(hdr, "return-path", out->return_path, sizeof(out->return_path));
+        mailparse_header_get(hdr, "to", out->to, sizeof(out->to));
+}
+
