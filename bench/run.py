@@ -38,7 +38,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK_TCK = os.sysconf('SC_CLK_TCK')
-PHASES = ('signup', 'fanout', 'flat', 'latency', 'import', 'expire')
+PHASES = ('signup', 'fanout', 'flat', 'latency', 'import', 'expire', 'website')
 # baseline-then-daemon pairs at the levels the ratio targets are judged at
 # (16 clients, 8 connections): their median moves less with a slow spell
 JUDGED_PAIRS = 5
@@ -57,7 +57,25 @@ SIZES = {
     'latency': 200,
     'import': 100000,
     'expire': 1000000,
+    # the website phase: pending sign-ups imported (and mailed, then
+    # expired), then confirmed subscribers imported and sent an issue
+    'website_pending': 100000,
+    'website_confirmed': 20000,
 }
+# the website phase: one sign-up every WEBSITE_INTERVAL_MS; the daemon alone
+# for WEBSITE_IDLE_S first; the confirm_ttl the expiry runs under
+WEBSITE_INTERVAL_MS = 5
+WEBSITE_IDLE_S = 5
+WEBSITE_TTL_S = 10
+# a phase's mails are out when the sink has all but this many of them (the
+# website's newest confirmation mails may still be on their way)
+WEBSITE_SLACK = 2
+# the phases of background work judged, and their names in the verdict
+WEBSITE_VERDICTS = (
+    ('import_pending', 'website answer while pending sign-ups are imported and mailed'),
+    ('expire', 'website answer while they expire'),
+    ('send', 'website answer while subscribers are imported and sent an issue'),
+)
 
 TARGETS = {
     # sign-ups/s >= 0.5 x the durable limit (bench/durable.c), all mails out.
@@ -70,6 +88,10 @@ TARGETS = {
     'latency_p99_ms': 50.0,
     'import_rows_s': 50000.0,
     'expire_s': 2.0,
+    # a website's `subscribe` answer while the daemon works on something
+    # else (issue 18), per phase of that work
+    'website_p99_ms': 20.0,
+    'website_max_ms': 100.0,
 }
 
 
@@ -402,11 +424,90 @@ class PingProbe(threading.Thread):
                 'max': round(v[-1] * 1e3, 2)}
 
 
+def nearest_rank(v, q):
+    """The q-quantile of the sorted list v (nearest rank)."""
+    return v[min(len(v), max(1, int(q * len(v) + 0.999999))) - 1]
+
+
+class Website:
+    """bench/website.c against a daemon's public socket: a `subscribe` of a
+    new address every WEBSITE_INTERVAL_MS, one at a time, each answer
+    appended to a log (its send time on CLOCK_MONOTONIC, the clock of
+    time.monotonic_ns(), its latency and its state).  The log is read as it
+    grows: the driver needs to know how many confirmation mails the
+    website's own sign-ups queued, to tell when the mails of a phase are
+    out."""
+
+    def __init__(self, bench, sock, path):
+        self.path = path
+        self.argv = [bench.tool('website'), '-S', sock, '-l', path, '-i', str(WEBSITE_INTERVAL_MS),
+                     '-p', 'web']
+        bench.note_command('website', self.argv)
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.records = []               # (sent ns, latency ns, state)
+        self.pending_answers = 0
+        self.rest = b''
+        for _ in range(500):
+            if os.path.exists(path) or self.proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        self.f = open(path, 'rb')
+
+    def read(self):
+        """Takes in what the log has grown by; returns the `pending` answers
+        so far (each queued one confirmation mail)."""
+        data = self.f.read()
+        if data:
+            lines = (self.rest + data).split(b'\n')
+            self.rest = lines.pop()
+            for line in lines:
+                sent, lat, state = line.decode('ascii', 'replace').split(' ', 2)
+                self.records.append((int(sent), int(lat), state))
+                if state == 'pending':
+                    self.pending_answers += 1
+        return self.pending_answers
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        self.read()
+        self.f.close()
+        try:
+            return json.loads(out)
+        except ValueError:
+            raise RuntimeError(f'website failed: {err.strip()}')
+
+    def summary(self, t0_ns, t1_ns):
+        """The answers to the requests sent between t0_ns and t1_ns."""
+        recs = [r for r in self.records if t0_ns <= r[0] < t1_ns]
+        lat = sorted(r[1] / 1e6 for r in recs if r[2] != 'io_error')
+        states = {}
+        for r in recs:
+            states[r[2]] = states.get(r[2], 0) + 1
+        out = {'requests': len(recs), 'answers': len(lat), 'states': states,
+               'io_errors': states.get('io_error', 0)}
+        if lat:
+            worst = max((r for r in recs if r[2] != 'io_error'), key=lambda r: r[1])
+            out.update({'p50_ms': round(nearest_rank(lat, 0.5), 3), 'p99_ms': round(nearest_rank(lat, 0.99), 3),
+                        'max_ms': round(lat[-1], 3), 'max_sent_at_s': round((worst[0] - t0_ns) / 1e9, 3),
+                        'over_20_ms': sum(1 for x in lat if x > 20), 'over_100_ms': sum(1 for x in lat if x > 100)})
+        # the due times the answers ran past (one request at a time)
+        gaps = [(b[0] - a[0]) / 1e6 for a, b in zip(recs, recs[1:])]
+        out['late_ticks'] = sum(int(g // WEBSITE_INTERVAL_MS) - 1 for g in gaps if g >= 2 * WEBSITE_INTERVAL_MS)
+        return out
+
+
 class Daemon:
     """One newsletterd on its own config, database and sockets."""
 
     def __init__(self, bench, name, smtp_port, max_connections=8, confirm_ttl='30d'):
         self.bench, self.name = bench, name
+        self.smtp_port, self.max_connections = smtp_port, max_connections
         self.dir = os.path.join(bench.workdir, name)
         shutil.rmtree(self.dir, ignore_errors=True)
         os.makedirs(self.dir)
@@ -417,8 +518,11 @@ class Daemon:
         self.log_path = os.path.join(self.dir, 'newsletterd.log')
         self.proc = None
         self.pid = None
+        self.write_conf(confirm_ttl, '1h')
+
+    def write_conf(self, confirm_ttl, resend_interval):
         with open(self.conf, 'w') as f:
-            f.write(f"""# written by bench/run.py for the run "{name}"
+            f.write(f"""# written by bench/run.py for the run "{self.name}"
 [daemon]
 public_socket = {self.public}
 admin_socket  = {self.admin}
@@ -426,10 +530,10 @@ database      = {self.db}
 log_level     = warning
 
 [smtp]
-url             = smtp://127.0.0.1:{smtp_port}
+url             = smtp://127.0.0.1:{self.smtp_port}
 starttls        = off
 from            = Bench Newsletter <newsletter@example.org>
-max_connections = {max_connections}
+max_connections = {self.max_connections}
 rate            = 0
 timeout         = 30s
 retry_initial   = 5s
@@ -440,7 +544,7 @@ give_up_after   = 1h
 confirm_url       = https://example.org/confirm?token={{token}}
 unsubscribe_url   = https://example.org/unsubscribe?token={{token}}
 confirm_ttl       = {confirm_ttl}
-resend_interval   = 1h
+resend_interval   = {resend_interval}
 expired_retention = 90d
 lists             = default
 
@@ -449,6 +553,12 @@ signups_per_ip      = 0
 signups_per_network = 0
 mails_per_hour      = 0
 """)
+
+    def reconfigure(self, confirm_ttl, resend_interval):
+        """A new [subscription] confirm_ttl and resend_interval, taken up by
+        the running daemon on SIGHUP (as an administrator would)."""
+        self.write_conf(confirm_ttl, resend_interval)
+        os.kill(self.pid, signal.SIGHUP)
 
     def start(self):
         argv = self.bench.wrap + [self.bench.newsletterd, '-c', self.conf]
@@ -1137,6 +1247,162 @@ PRAGMA wal_checkpoint(TRUNCATE);
             f'ping meanwhile p99 {pings.get("p99", 0):.1f} ms, max {pings.get("max", 0):.1f} ms')
         self.results['expire'] = res
 
+    # ------------------------------------------------ website latency under background work
+
+    def phase_website(self):
+        used, left_out = self.undisturbed(self.website_once, 1)
+        self.results['website'] = dict(used[0], left_out=left_out)
+
+    def wait_mails(self, base, n, web, web0):
+        """Until the sink has n mails since base plus one for every `pending`
+        answer the website got since web0 (its confirmation mail), short of
+        at most WEBSITE_SLACK (website mails still on their way); returns
+        time.monotonic_ns() then, or None when the sink's count did not move
+        for --stall seconds."""
+        last, last_change = -1, time.monotonic()
+        while True:
+            m = self.sink.poll() - base
+            w = web.read() - web0
+            now = time.monotonic()
+            if m >= n + w - WEBSITE_SLACK:
+                return time.monotonic_ns()
+            if m != last:
+                last, last_change = m, now
+            elif now - last_change > self.args.stall:
+                return None
+            time.sleep(0.005)
+
+    def website_once(self):
+        """One daemon, one website (bench/website.c) signing up a new address
+        every WEBSITE_INTERVAL_MS from start to end; meanwhile, in turn:
+        nothing (idle), `import --pending` of website_pending addresses
+        until their confirmation mails are out, the expiry of all of them
+        (confirm_ttl cut to WEBSITE_TTL_S by a reload, then `expire` and
+        `expire --wait`), `import` of website_confirmed subscribers and
+        `send` of an issue to them until its last mail is out.  Each
+        answer is put into the phase its request was sent in."""
+        n_pending, n_conf = self.n('website_pending'), self.n('website_confirmed')
+        idle_s = WEBSITE_IDLE_S if self.scale == 1 else 2
+        csv_pending = self.csv_file(n_pending, 'wp')
+        csv_conf = self.csv_file(n_conf, 'wc')
+        body = self.body_file()
+        d = Daemon(self, 'website', self.sink.port).start()
+        res = {'interval_ms': WEBSITE_INTERVAL_MS, 'pending_imported': n_pending,
+               'confirmed_imported': n_conf, 'confirm_ttl_s_for_expiry': WEBSITE_TTL_S,
+               'daemon_start_s': round(d.start_s, 3)}
+        spans = {}
+        web = None
+        log(f'website latency: a sign-up every {WEBSITE_INTERVAL_MS} ms while the daemon works '
+            f'(load {self.loadavg()})')
+        try:
+            self.quiet([d.pid])
+            sess0 = self.sink.sess
+            web = Website(self, d.public, os.path.join(d.dir, 'website.log'))
+            pids = [d.pid, self.sink.proc.pid, web.proc.pid]
+            whole = CpuWatch(pids)
+
+            def span(name, t0, t1, watch, cpu0, **extra):
+                spans[name] = dict(extra, t0_ns=t0, t1_ns=t1, seconds=round((t1 - t0) / 1e9, 3),
+                                   daemon_cpu_s=round(d.cpu() - cpu0, 3), interference=watch.stop())
+
+            # the website alone
+            log(f'  idle, {idle_s} s')
+            w, c0, t0 = CpuWatch(pids), d.cpu(), time.monotonic_ns()
+            time.sleep(idle_s)
+            span('idle', t0, time.monotonic_ns(), w, c0, complete=True)
+
+            # (a) pending sign-ups imported; until their confirmation mails are out
+            log(f'  import --pending of {n_pending} addresses, until their mails are out')
+            argv = [self.newsletterctl, '-c', d.conf, 'import', '--pending', csv_pending]
+            self.note_command('import --pending', argv)
+            base, web0 = self.sink.poll(), web.read()
+            w, c0, t0 = CpuWatch(pids), d.cpu(), time.monotonic_ns()
+            r = subprocess.run(argv, capture_output=True, text=True)
+            t_imported = time.monotonic_ns()
+            t1 = self.wait_mails(base, n_pending, web, web0) if r.returncode == 0 else None
+            span('import_pending', t0, t1 or time.monotonic_ns(), w, c0,
+                 import_s=round((t_imported - t0) / 1e9, 3), import_exit=r.returncode,
+                 import_output=(r.stdout + r.stderr).strip()[:300],
+                 mails_at_sink=self.sink.poll() - base, complete=t1 is not None)
+            if t1 is None:
+                raise RuntimeError(f'import --pending: mails stalled: {(r.stdout + r.stderr).strip()[:200]}')
+
+            # (b) all of them expire: confirm_ttl cut to WEBSITE_TTL_S (a
+            # reload), then, once their last mail is older than that,
+            # `expire` and `expire --wait`.  The daemon's own expiry (every
+            # minute) may begin in between: it is in this phase too
+            log(f'  their expiry: confirm_ttl = {WEBSITE_TTL_S}s (reload), '
+                f'`expire` and `expire --wait` after {WEBSITE_TTL_S + 2} s')
+            w, c0, t0 = CpuWatch(pids), d.cpu(), time.monotonic_ns()
+            d.reconfigure(f'{WEBSITE_TTL_S}s', f'{WEBSITE_TTL_S}s')
+            time.sleep(WEBSITE_TTL_S + 2)
+            if 'reload failed' in d.log_tail(20):
+                raise RuntimeError(f'reload failed: {d.log_tail(3)}')
+            t_expire = time.monotonic_ns()
+            r = d.ctl('expire', check=False)
+            rw = d.ctl('expire', '--wait', check=False)
+            t1 = time.monotonic_ns()
+            st = d.stats()['subscribers']
+            ok = r.returncode == 0 and rw.returncode == 0 and st['expired'] >= n_pending
+            span('expire', t0, t1, w, c0, expire_s=round((t1 - t_expire) / 1e9, 3), t_expire_ns=t_expire,
+                 expire_output=(r.stdout + r.stderr + rw.stderr).strip()[:300],
+                 expired_after=st['expired'], pending_after=st['pending'], complete=ok)
+            # back to the usual confirm_ttl before the issue (a reload again)
+            d.reconfigure('30d', '1h')
+            time.sleep(0.5)
+
+            # (c) confirmed subscribers imported and sent an issue, until its
+            # last mail is out
+            log(f'  import of {n_conf} subscribers and an issue to them, until its last mail is out')
+            imp_argv = [self.newsletterctl, '-c', d.conf, 'import', csv_conf]
+            send_argv = [self.newsletterctl, '-c', d.conf, 'send', '--subject', 'Benchmark issue',
+                         '--text', body]
+            base, web0 = self.sink.poll(), web.read()
+            w, c0, t0 = CpuWatch(pids), d.cpu(), time.monotonic_ns()
+            ri = subprocess.run(imp_argv, capture_output=True, text=True)
+            t_imported = time.monotonic_ns()
+            rs = subprocess.run(send_argv, capture_output=True, text=True)
+            t_queued = time.monotonic_ns()
+            ok = ri.returncode == 0 and rs.returncode == 0
+            t1 = self.wait_mails(base, n_conf, web, web0) if ok else None
+            t_end = t1 or time.monotonic_ns()
+            status = {}
+            if rs.returncode == 0:
+                issue = rs.stdout.split()[0]
+                status = json.loads(d.ctl('status', issue, '--json').stdout)
+                until = time.monotonic() + 10
+                while t1 and status.get('sent') != n_conf and time.monotonic() < until:
+                    time.sleep(0.05)
+                    status = json.loads(d.ctl('status', issue, '--json').stdout)
+            span('send', t0, t_end, w, c0, import_s=round((t_imported - t0) / 1e9, 3),
+                 send_command_s=round((t_queued - t_imported) / 1e9, 3),
+                 import_output=(ri.stdout + ri.stderr).strip()[:300], send_exit=rs.returncode,
+                 mails_at_sink=self.sink.poll() - base, status=status,
+                 complete=t1 is not None and status.get('sent') == n_conf)
+            res['interference'] = whole.stop()
+            res['peak_rss_kib'] = d.mem()['VmHWM']
+        finally:
+            if web:
+                res['website'] = web.stop()
+            res['daemon'] = d.stop()
+        res['smtp_sessions'] = self.sink.sessions_since(sess0)
+        t_start = res['website']['start_monotonic_ns']
+        res['phases'] = {}
+        for name, sp in spans.items():
+            sp.update(web.summary(sp['t0_ns'], sp['t1_ns']))
+            if 't_expire_ns' in sp:
+                # the part from `expire` on (the daemon's own expiry may
+                # have begun before it)
+                sp['from_expire_command'] = web.summary(sp.pop('t_expire_ns'), sp['t1_ns'])
+            sp['from_s'] = round((sp.pop('t0_ns') - t_start) / 1e9, 3)
+            sp['to_s'] = round((sp.pop('t1_ns') - t_start) / 1e9, 3)
+            res['phases'][name] = sp
+            log(f'  {name}: {sp["seconds"]:.1f} s, {sp["answers"]} answers, p50 {sp.get("p50_ms", 0):.2f} ms, '
+                f'p99 {sp.get("p99_ms", 0):.2f} ms, max {sp.get("max_ms", 0):.1f} ms, '
+                f'other load {sp["interference"]["other_cpu_frac"]:.0%}, complete {sp["complete"]}')
+        res['complete'] = all(sp['complete'] for sp in spans.values()) and len(spans) == 4
+        return res
+
     # ------------------------------------------------ the run
 
     def machine(self):
@@ -1272,6 +1538,18 @@ def verdicts(res):
     ex = res.get('expire')
     add('expire', ex['seconds'] if ex else None, f'<= {TARGETS["expire_s"]:g} s',
         (ex['complete'] and ex['seconds'] <= TARGETS['expire_s']) if ex else None)
+    ph = (res.get('website') or {}).get('phases') or {}
+    for key, name in WEBSITE_VERDICTS:
+        p = ph.get(key)
+        ok = None
+        if p and p.get('answers'):
+            ok = (p['complete'] and p['answers'] == p['requests'] and p['states'].get('pending') == p['answers']
+                  and p['p99_ms'] <= TARGETS['website_p99_ms'] and p['max_ms'] <= TARGETS['website_max_ms'])
+        elif p:
+            ok = False
+        add(name, f'{p.get("p99_ms", "-")} / {p.get("max_ms", "-")} ms' if p else None,
+            f'p99 <= {TARGETS["website_p99_ms"]:g} ms, max <= {TARGETS["website_max_ms"]:g} ms', ok,
+            '' if not p or p['complete'] else 'the background work did not complete')
     return out
 
 
@@ -1380,12 +1658,26 @@ def mark(ok):
     return {True: '**pass**', False: '**FAIL**', None: 'not measured'}[ok]
 
 
+def website_label(key, web):
+    """What the daemon does in a phase of the website run, for BENCHMARKS.md."""
+    return {
+        'idle': 'nothing else (the website alone)',
+        'import_pending': f'`import --pending` of {web["pending_imported"]:,} addresses, until their '
+                          f'confirmation mails are out',
+        'expire': f'the expiry of all of them (`confirm_ttl = {web["confirm_ttl_s_for_expiry"]}s` by a '
+                  f'reload, then `expire` and `expire --wait`)',
+        'send': f'`import` of {web["confirmed_imported"]:,} subscribers and `send` of an issue to them, '
+                f'until its last mail is out',
+    }[key]
+
+
 def write_markdown(res, path, pngs):
     m = res['machine']
     v = {x['name']: x for x in res['verdict']}
     s16 = find(res.get('signup'), 'clients', 16)
     f8 = find(res.get('fanout'), 'connections', 8)
     lat, imp, ex = res.get('latency'), res.get('import'), res.get('expire')
+    web = res.get('website')
     flat = res.get('flat') or []
     L = []
     w = L.append
@@ -1491,6 +1783,16 @@ def write_markdown(res, path, pngs):
         if pg.get('pings'):
             w(f'| `ping` answer while it runs, p50 / p99 / max ({pg["pings"]:,} pings) '
               f'| {pg["p50"]:.1f} / {pg["p99"]:.1f} / {pg["max"]:.1f} ms | | | | |')
+    web_phases = (web or {}).get('phases') or {}
+    for key, name in (('idle', None),) + WEBSITE_VERDICTS:
+        p = web_phases.get(key)
+        if not p or not p.get('answers'):
+            continue
+        w(f'| website `subscribe` every {web["interval_ms"]} ms, answer p50 / p99 / max, while: '
+          f'{website_label(key, web)} ({p["answers"]:,} answers) '
+          f'| {p["p50_ms"]:.1f} / {p["p99_ms"]:.1f} / {p["max_ms"]:.1f} ms | | '
+          + (f'| p99 ≤ {TARGETS["website_p99_ms"]:g} ms, max ≤ {TARGETS["website_max_ms"]:g} ms '
+             f'| {mark(v[name]["pass"])} |' if name else '| | |'))
     w('')
     disturbed = []
     if s16 and (s16['median_run'].get('interference') or {}).get('other_cpu_frac', 0) > 0.10:
@@ -1500,7 +1802,8 @@ def write_markdown(res, path, pngs):
     for r in flat:
         if (r.get('interference') or {}).get('other_cpu_frac', 0) > 0.10:
             disturbed.append(f'the fan-out to {r["recipients"]:,}')
-    for label, r in (('the latency run', lat), ('the import', imp), ('the expire', ex)):
+    for label, r in (('the latency run', lat), ('the import', imp), ('the expire', ex),
+                     ('the website latency run', web)):
         if r and (r.get('interference') or {}).get('other_cpu_frac', 0) > 0.10:
             disturbed.append(label)
     if disturbed:
@@ -1514,6 +1817,44 @@ def write_markdown(res, path, pngs):
         w('')
         w('Phases that failed in this run: ' + '; '.join(f'{k}: {e}' for k, e in res['errors'].items()))
     w('')
+    if web and web.get('phases'):
+        w('## Website latency under background work')
+        w('')
+        w(f'One website (`bench/website.c`) signs up a new address every {web["interval_ms"]} ms over the')
+        w('public socket, one request at a time, from start to end of one daemon\'s run;')
+        w('each answer is timed from writing the request to reading the whole answer line,')
+        w('and counted in the phase its request was sent in. Meanwhile the daemon does, in')
+        w('turn, what the first column says; a phase with mails ends when the sink has them')
+        w(f'all, the website\'s own confirmation mails of the phase included (but for the last {WEBSITE_SLACK}).')
+        w('')
+        w('| while the daemon does | for | answers | p50 | p99 | max (sent at) | > 20 ms | late | daemon CPU | other load | result |')
+        w('|---|---|---|---|---|---|---|---|---|---|---|')
+        verdict_of = dict(WEBSITE_VERDICTS)
+        for key in ('idle',) + tuple(k for k, _ in WEBSITE_VERDICTS):
+            p = web['phases'].get(key)
+            if not p:
+                continue
+            res_mark = mark(v[verdict_of[key]]['pass']) if key in verdict_of else '(reference)'
+            if not p['complete']:
+                res_mark += ' **incomplete**'
+            if not p.get('answers'):
+                w(f'| {website_label(key, web)} | {p["seconds"]:.1f} s | 0 | | | | | | | {other(p)} | {res_mark} |')
+                continue
+            others = sum(n for st, n in p['states'].items() if st != 'pending')
+            w(f'| {website_label(key, web)} | {p["seconds"]:.1f} s | {p["answers"]:,}'
+              + (f' ({others} not `pending`)' if others else '')
+              + f' | {p["p50_ms"]:.2f} ms | {p["p99_ms"]:.1f} ms | {p["max_ms"]:.1f} ms ({p["max_sent_at_s"]:.1f} s) '
+              f'| {p["over_20_ms"]} | {p["late_ticks"]} | {p["daemon_cpu_s"]:.1f} s | {other(p)} | {res_mark} |')
+        fe = (web['phases'].get('expire') or {}).get('from_expire_command') or {}
+        if fe.get('answers'):
+            w('')
+            w(f'Of the expiry phase, from `expire` on ({fe["answers"]:,} answers): p50 {fe["p50_ms"]:.2f} ms, '
+              f'p99 {fe["p99_ms"]:.1f} ms, max {fe["max_ms"]:.1f} ms.')
+        w('')
+        w('"late": due times of the website\'s schedule that an answer ran past (the next')
+        w('request then went at once). "sent at": seconds into the phase. Targets (issue 18):')
+        w(f'p99 ≤ {TARGETS["website_p99_ms"]:g} ms and max ≤ {TARGETS["website_max_ms"]:g} ms in every phase of background work.')
+        w('')
     w('## How the numbers move with concurrency')
     w('')
     if pngs:
@@ -1620,6 +1961,14 @@ def write_markdown(res, path, pngs):
       f'  after 10 ms, then twice as long each time, up to every 200 ms). The database\n'
       f'  is {ex["db_size_mib"]:,} MiB. Meanwhile a client sends\n'
       f'  `ping` every 10 ms.')
+    if web:
+        w(f'- Website latency: `bench/website.c` sends `subscribe` for a new address every')
+        w(f'  {web["interval_ms"]} ms on one connection (one request at a time; a late answer moves')
+        w('  the next request, nothing is caught up) and logs each answer\'s send time on')
+        w('  `CLOCK_MONOTONIC` and its latency; the driver cuts the log into phases by its')
+        w('  own timestamps. Only the interfaces are used: `newsletterctl import [--pending]`,')
+        w('  `send`, `expire [--wait]`, `stats`, and a reload (SIGHUP) of the config that')
+        w(f'  cuts `confirm_ttl` to {web["confirm_ttl_s_for_expiry"]} s for the expiry phase and restores 30 days after it.')
     w('- The machine may be shared. Before each measurement the driver waits up to')
     w(f'  {o.get("quiet_wait", 10):g} s for other processes to use less than 10 % of it; a measurement during which')
     w('  they used more (user and system time of the machine from `/proc/stat`, minus')
@@ -1645,7 +1994,7 @@ def write_markdown(res, path, pngs):
     w('```sh')
     hc = res.get('headline_commands', {})
     for k in ('smtp-sink', 'echo', 'loadgen (echo)', 'durable', 'loadgen (durable)', 'daemon', 'loadgen (newsletterd)', 'import', 'send',
-              'smtp-source', 'latency'):
+              'smtp-source', 'latency', 'website', 'import --pending'):
         if k in hc:
             w(hc[k])
     w('```')
@@ -1665,7 +2014,7 @@ def write_markdown(res, path, pngs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--build', default=os.path.join(ROOT, 'build-bench'), help='meson build dir (release)')
-    ap.add_argument('--tools', default=None, help='where loadgen, echo, durable and latency are (default BUILD/bench)')
+    ap.add_argument('--tools', default=None, help='where loadgen, echo, durable, latency and website are (default BUILD/bench)')
     ap.add_argument('--quick', action='store_true', help='every size / 10 (for trying things; no BENCHMARKS.md)')
     ap.add_argument('--only', help=f'comma-separated phases of {",".join(PHASES)} (no BENCHMARKS.md)')
     ap.add_argument('--repeat', type=int, default=1, help='sign-up and fan-out: pairs (the baseline, then newsletterd) per level, '
