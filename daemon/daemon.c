@@ -27,6 +27,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "clock.h"
 #include "conf.h"
 #include "daemon.h"
 #include "dkim.h"
@@ -212,7 +213,7 @@ int daemon_check_config(const char *path)
 
 static void end_of_iteration(struct daemon *d)
 {
-        int64_t now = (int64_t)time(NULL);
+        int64_t now = clock_now();
         /* housekeeping gives way to requests: a slice only runs in an iteration
          * no client waits on (a failing slice undoes itself only) */
         int more = d->stopping ? 0 : server_busy(d->server) ? d->hk.active :
@@ -323,7 +324,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ud)
         sched_kick(d->sched);
         /* expired sign-ups are stripped every minute, whether cron asks or not */
         if (++d->ticks % 60 == 0)
-                housekeeping_request(&d->hk, d->conf, (int64_t)time(NULL));
+                housekeeping_request(&d->hk, d->conf, clock_now());
         sd_event_source_set_time_relative(s, 1000000u);
         sd_event_source_set_enabled(s, SD_EVENT_ON);
         return 0;
@@ -478,6 +479,7 @@ int daemon_run(const char *path)
         if (load_config(path, true, &d.conf, &d.tmpl, &sg) != 0)
                 return 1;
         log_set_level(d.conf->log_level);
+        clock_init();
         for (size_t i = 0; i < sg.n; i++)
                 log_info("DKIM: signing as %s for %s (%s)", dkim_key_selector(sg.keys[i]),
                          dkim_key_domain(sg.keys[i]), dkim_key_is_ed25519(sg.keys[i]) ? "ed25519" : "rsa");
@@ -580,7 +582,7 @@ int daemon_run(const char *path)
                 log_err("event loop: %s", strerror(-r));
         /* record what finished while we stopped */
         sender_stop(d.sender);
-        if (sched_work(d.sched, (int64_t)time(NULL), true) == 0 &&
+        if (sched_work(d.sched, clock_now(), true) == 0 &&
             store_batch_commit(d.store) == 0)
                 store_sync(d.store);
         else

@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "csprng.h"
 #include "dkim.h"
 #include "log.h"
@@ -434,7 +435,7 @@ static void sign(const struct relay *r, struct mail_job *j)
 {
         struct buf b;
         buf_init(&b, 0);
-        int rc = dkim_sign(r->dkim, r->n_dkim, time(NULL), j->data, j->len, &b);
+        int rc = dkim_sign(r->dkim, r->n_dkim, (time_t)clock_now(), j->data, j->len, &b);
         if (rc != 0) {
                 log_err("mail %lld could not be DKIM-signed (%d); sent unsigned", (long long)j->id, rc);
                 buf_free(&b);

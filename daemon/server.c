@@ -22,6 +22,7 @@
 
 #include "bounds.h"
 #include "buf.h"
+#include "clock.h"
 #include "log.h"
 #include "server.h"
 
@@ -214,7 +215,7 @@ static void handle_line(struct conn *c, const char *line, size_t len)
                 len--;
         if (len == 0)
                 return;         /* blank lines are no requests */
-        c->srv->ctx->now = (int64_t)time(NULL);
+        c->srv->ctx->now = clock_now();
         c->srv->ctx->conn = c->id;
         handler_run(c->srv->ctx, c->role, line, len, &r, &lang);
         hold(c, &r, lang);

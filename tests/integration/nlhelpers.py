@@ -30,6 +30,7 @@ NEWSLETTERD = os.environ.get("NEWSLETTERD", "")
 # much longer than usual its start, stop and answers may take.
 WRAPPER = shlex.split(os.environ.get("NEWSLETTERD_WRAPPER", ""))
 SLOW = float(os.environ.get("NEWSLETTERD_SLOW", "1") or 1)
+DAY = 86400
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 
 # What the sanitizers print when they find something.
@@ -666,26 +667,6 @@ def db_connect(path):
     return con
 
 
-def age(d, seconds, keys=None):
-    """With the daemon stopped: move the sign-ups of `keys` (all when None)
-    `seconds` back in time (their record, subscription, tokens)."""
-    con = db_connect(d.database)
-    try:
-        with con:
-            rows = con.execute("SELECT DISTINCT email_key, subscription_id FROM signup").fetchall()
-            for key, sid in rows:
-                if keys is not None and key not in keys:
-                    continue
-                con.execute("UPDATE signup SET mailed_at = mailed_at - ?, at = at - ?"
-                            " WHERE subscription_id = ?", (seconds, seconds, sid))
-                con.execute("UPDATE subscription SET created_at = created_at - ?,"
-                            " mailed_at = mailed_at - ? WHERE id = ?", (seconds, seconds, sid))
-                con.execute("UPDATE token SET issued_at = issued_at - ?,"
-                            " expires_at = expires_at - ? WHERE subscription_id = ?",
-                            (seconds, seconds, sid))
-    finally:
-        con.close()
-
 def db_query(path, sql, args=()):
     """Run one query on a fresh connection; a list of sqlite3.Row."""
     con = db_connect(path)
@@ -785,6 +766,7 @@ class Daemon:
         self.proc = None
         self.runs = []          # every Popen started, for the sanitizer check
         self.env = {}           # added to the environment it starts with
+        self.clock_offset = 0   # its clock is this many seconds ahead (restart_later)
         self.sections = None
         self.configure(overrides)
 
@@ -889,6 +871,30 @@ class Daemon:
                 self.proc.wait()
                 raise AssertionError("newsletterd did not exit within %.0fs of SIGTERM" % timeout)
         return self.proc.returncode
+
+    # -- its clock (NEWSLETTERD_TEST_CLOCK_OFFSET)
+
+    def set_clock(self, offset):
+        """From the next start on, the daemon's clock runs `offset` seconds
+        ahead of the real time (0: the real time).  It may only go forward."""
+        assert offset >= self.clock_offset, "the clock cannot go back"
+        self.clock_offset = offset
+        if offset:
+            self.env["NEWSLETTERD_TEST_CLOCK_OFFSET"] = str(offset)
+        else:
+            self.env.pop("NEWSLETTERD_TEST_CLOCK_OFFSET", None)
+
+    def restart_later(self, seconds):
+        """Stop the daemon and start it again `seconds` later by its clock:
+        how a test lets days pass, with no date in the database rewritten."""
+        rc = self.stop()
+        assert rc == 0, "%s exited %s after SIGTERM" % (self.name, rc)
+        self.set_clock(self.clock_offset + seconds)
+        return self.start()
+
+    def now(self):
+        """The time by the daemon's clock."""
+        return time.time() + self.clock_offset
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)

@@ -21,7 +21,7 @@ import pytest
 import nlhelpers
 from ctlhelpers import (REFUSED, UNREACHABLE, USAGE, NEWSLETTERCTL, ctl, ctl_is_sanitized,
                         ctl_json, import_csv, need_ctl, stats, subscription_states, write)
-from nlhelpers import (CaptureSMTP, Client, age, check_answer, db_dump, free_port,
+from nlhelpers import (DAY, CaptureSMTP, Client, check_answer, db_dump, free_port,
                        mint_unsubscribe_token, token_hash, wait_until)
 
 pytestmark = pytest.mark.usefixtures("ctl_available")
@@ -59,10 +59,11 @@ def all_db_text(daemon):
 
 # ---------------------------------------------------------------- expire
 
-def write_old_signups(daemon, n, days=40):
-    """n pending sign-ups whose last confirmation mail went out `days` ago,
-    written with the daemon stopped (as a restored backup would be)."""
-    old = int(time.time()) - days * 86400
+def write_old_signups(daemon, n):
+    """n pending sign-ups whose last confirmation mail went out now (by the
+    daemon's clock), written with the daemon stopped (as a restored backup
+    would be)."""
+    old = int(daemon.now())
     con = sqlite3.connect(daemon.database, isolation_level=None)
     try:
         con.execute("BEGIN")
@@ -94,6 +95,7 @@ def test_expire_wait_follows_a_run_of_many_slices_to_its_end(daemon_factory):
     # many slices, and longer than newsletterctl's first looks (10, 20, 40 ms ...)
     n = 20000 if not nlhelpers.WRAPPER else 4000
     write_old_signups(d, n)
+    d.set_clock(d.clock_offset + 40 * DAY)
     d.start()
     out = ctl_json(d, "expire", "--wait", "--json")
     assert out == {"expired": n, "purged": 0, "remaining": 0}, out
@@ -118,10 +120,9 @@ def test_expire_strips_overdue_signups_and_leaves_the_rest(daemon_factory, smtp)
     late = {m.rcpt_tos[0]: m.token for m in mails[2:]}
     assert set(late) == {"mixed@example.org", "gone.one@example.org", "Gone.Two@example.org"}
     d.settle()
-    # a month later (the clock moved in the database: no race with a slow run)
-    d.stop()
-    age(d, 31 * DAY, keys={"mixed@example.org", "gone.one@example.org", "gone.two@example.org"})
-    d.start()
+    # a month later (the daemon's clock moved: no race with a slow run); the
+    # confirmed subscriptions are as old, and stay
+    d.restart_later(31 * DAY)
     for token in late.values():
         check_answer(d.request({"op": "check", "token": token}), "expired")
     keep_before = d.subscription("keep@example.org")
@@ -141,7 +142,7 @@ def test_expire_strips_overdue_signups_and_leaves_the_rest(daemon_factory, smtp)
     assert len(rows) == 3
     for r in rows:
         assert r["state"] == "pending"
-        assert r["mailed_at"] <= time.time() - 2
+        assert r["mailed_at"] <= d.now() - 31 * DAY
         assert r["confirm_ip"] is None
     assert sorted(r["list"] for r in rows) == ["default", "default", "events"]
     assert d.query("SELECT count(*) FROM signup")[0][0] == 0
@@ -194,71 +195,66 @@ def test_expire_strips_overdue_signups_and_leaves_the_rest(daemon_factory, smtp)
     check_answer(d.request({"op": "confirm", "token": fresh.token}), "confirmed")
 
 
-# ---- sign-ups kept apart until confirmed (table signup), and linked ones
+# ---- sign-ups of different ages, and sign-ups of the old layout
 
-DAY = 86400
-
-
-def test_expire_deletes_the_records_of_signups_that_all_expired(daemon, smtp):
+def test_expire_strips_signups_that_all_expired_and_the_address_starts_over(daemon, smtp):
     for a in ("old.one@example.org", "old.two@example.org"):
         check_answer(daemon.subscribe(a, name="Alt", ip="192.0.2.44"), "pending")
     mails = smtp.wait_for(2)
     daemon.settle()
-    daemon.stop()
-    age(daemon, 40 * DAY)
-    daemon.start()
+    daemon.restart_later(40 * DAY)
     assert stats(daemon)["subscribers"]["expired"] == 2
     assert ctl_json(daemon, "expire", "--wait", "--json") == {"expired": 2, "purged": 0,
                                                               "remaining": 0}
     assert daemon.query("SELECT count(*) FROM signup")[0][0] == 0
-    assert "old.one" not in repr(db_dump(daemon.database))
+    text = repr(db_dump(daemon.database))
+    for trace in ("old.one", "old.two", "Alt", "192.0.2.44"):
+        assert trace not in text, "%r is still in the database" % trace
     for m in mails:
         check_answer(daemon.request({"op": "check", "token": m.token}), "expired")
     assert stats(daemon)["subscribers"]["expired"] == 2
-    # the next sign-up starts over
+    # the address signs up afresh
     check_answer(daemon.subscribe("old.one@example.org"), "pending")
-    assert daemon.query("SELECT count(*) FROM signup")[0][0] == 1
     (fresh,) = smtp.wait_for_rcpt("old.one@example.org", n=2)[1:]
     check_answer(daemon.request({"op": "confirm", "token": fresh.token}), "confirmed")
 
 
-def test_expire_deletes_the_expired_records_and_keeps_the_live_ones(daemon, smtp):
+def test_expire_strips_the_signups_older_than_confirm_ttl_and_keeps_the_younger(daemon, smtp):
+    # days apart, so the cut of the run falls between them: 31.5 and 28.5
+    # days old when it runs (confirm_ttl 30d)
     check_answer(daemon.subscribe("early@example.org", ip="192.0.2.45"), "pending")
-    check_answer(daemon.subscribe("late@example.org"), "pending")
-    mails = {m.rcpt_tos[0]: m for m in smtp.wait_for(2)}
+    (early,) = smtp.wait_for(1)
     daemon.settle()
-    daemon.stop()
-    age(daemon, 31 * DAY, keys={"early@example.org"})
-    daemon.start()
+    daemon.restart_later(3 * DAY)
+    check_answer(daemon.subscribe("late@example.org", ip="192.0.2.46"), "pending")
+    (late,) = smtp.wait_for_rcpt("late@example.org")
+    daemon.settle()
+    daemon.restart_later(28 * DAY + DAY // 2)
+    assert stats(daemon)["subscribers"]["expired"] == 1
+    check_answer(daemon.request({"op": "check", "token": early.token}), "expired")
+    check_answer(daemon.request({"op": "check", "token": late.token}), "pending")
     assert ctl_json(daemon, "expire", "--wait", "--json") == {"expired": 1, "purged": 0,
                                                               "remaining": 0}
     assert [r[0] for r in daemon.query("SELECT email_key FROM signup")] == ["late@example.org"]
-    assert "192.0.2.45" not in repr(db_dump(daemon.database))
-    check_answer(daemon.request({"op": "confirm", "token": mails["early@example.org"].token}),
-                 "expired")
-    check_answer(daemon.request({"op": "confirm", "token": mails["late@example.org"].token}),
-                 "confirmed")
+    text = repr(db_dump(daemon.database))
+    assert "192.0.2.45" not in text and "early@" not in text
+    assert "192.0.2.46" in text
+    check_answer(daemon.request({"op": "confirm", "token": early.token}), "expired")
+    check_answer(daemon.request({"op": "confirm", "token": late.token}), "confirmed")
 
 
 def test_a_signup_made_again_keeps_its_newer_record_when_the_older_expires(daemon, smtp):
     check_answer(daemon.subscribe("twice@example.org", ip="192.0.2.1", name="Erst"), "pending")
     (first,) = smtp.wait_for(1)
     daemon.settle()
-    daemon.stop()
-    age(daemon, 25 * DAY)
-    daemon.start()
-    # the second sign-up's record is a row of its own
+    daemon.restart_later(25 * DAY)
+    # a second sign-up 25 days after the first: a record of its own
     check_answer(daemon.subscribe("twice@example.org", ip="192.0.2.2"), "pending")
     (second,) = smtp.wait_for_rcpt("twice@example.org", n=2)[1:]
     daemon.settle()
     assert daemon.query("SELECT count(*) FROM signup")[0][0] == 2
-    daemon.stop()
-    con = nlhelpers.db_connect(daemon.database)
-    with con:       # only the older record ages further
-        con.execute("UPDATE signup SET mailed_at = mailed_at - ?, at = at - ?"
-                    " WHERE ip = '192.0.2.1'", (10 * DAY, 10 * DAY))
-    con.close()
-    daemon.start()
+    # 10 days later the first record is 35 days old, the second 10
+    daemon.restart_later(10 * DAY)
     assert ctl_json(daemon, "expire", "--wait", "--json")["expired"] == 1
     assert [r[0] for r in daemon.query("SELECT ip FROM signup")] == ["192.0.2.2"]
     assert daemon.subscription("twice@example.org")["state"] == "pending"
@@ -272,7 +268,7 @@ def test_a_signup_made_again_keeps_its_newer_record_when_the_older_expires(daemo
 def test_pending_signups_of_the_old_layout_are_stripped(daemon, smtp):
     """Sign-ups stored before sql/009 (linked to a subscriber) expire as before."""
     daemon.stop()
-    old = int(time.time()) - 40 * DAY
+    old = int(daemon.now())
     con = nlhelpers.db_connect(daemon.database)
     with con:
         con.execute("INSERT INTO subscriber (id, email_key, email, name, created_at)"
@@ -285,6 +281,7 @@ def test_pending_signups_of_the_old_layout_are_stripped(daemon, smtp):
                     " next_at, attempts, done_at, reply) VALUES ('confirm', 7, 'sent', 0, ?, ?,"
                     " 1, ?, '250 ok')", (old, old, old))
     con.close()
+    daemon.set_clock(40 * DAY)
     daemon.start()
     assert ctl_json(daemon, "expire", "--wait", "--json") == {"expired": 1, "purged": 0,
                                                               "remaining": 0}
@@ -295,27 +292,13 @@ def test_pending_signups_of_the_old_layout_are_stripped(daemon, smtp):
     assert daemon.outbox() == []
 
 
-def age_subscriptions(d, seconds):
-    """With the daemon stopped: move every subscription's mailing and
-    expiry `seconds` back in time (what stays of a stripped sign-up)."""
-    con = nlhelpers.db_connect(d.database)
-    try:
-        with con:
-            con.execute("UPDATE subscription SET created_at = created_at - ?1,"
-                        " mailed_at = mailed_at - ?1, expired_at = expired_at - ?1", (seconds,))
-    finally:
-        con.close()
-
-
 def test_expired_records_are_purged_after_the_retention(daemon, smtp):
     # the defaults: a sign-up expires after 30 days, what stays of it goes
-    # 90 days later; the clock is moved in the database, not waited for
+    # 90 days later; the daemon's clock is moved, not waited for
     check_answer(daemon.subscribe("purge@example.org", name="Pia"), "pending")
     (mail,) = smtp.wait_for(1)
     daemon.settle()
-    daemon.stop()
-    age(daemon, 31 * DAY)
-    daemon.start()
+    daemon.restart_later(31 * DAY)
     assert ctl_json(daemon, "expire", "--wait", "--json") == {"expired": 1, "purged": 0,
                                                               "remaining": 0}
     check_answer(daemon.request({"op": "check", "token": mail.token}), "expired")
@@ -323,17 +306,13 @@ def test_expired_records_are_purged_after_the_retention(daemon, smtp):
     assert stats(daemon)["subscribers"]["expired"] == 1
 
     # expired 89 days ago: kept
-    daemon.stop()
-    age_subscriptions(daemon, 88 * DAY)
-    daemon.start()
+    daemon.restart_later(88 * DAY)
     assert ctl_json(daemon, "expire", "--wait", "--json") == {"expired": 0, "purged": 0,
                                                               "remaining": 0}
     check_answer(daemon.request({"op": "check", "token": mail.token}), "expired")
 
     # expired 91 days ago: purged, and counted in the answer of the run
-    daemon.stop()
-    age_subscriptions(daemon, 2 * DAY)
-    daemon.start()
+    daemon.restart_later(2 * DAY)
     assert ctl_json(daemon, "expire", "--wait", "--json") == {"expired": 0, "purged": 1,
                                                               "remaining": 0}
     assert daemon.query("SELECT * FROM subscription") == []
@@ -350,9 +329,7 @@ def test_a_signup_expired_long_ago_is_stripped_and_purged_in_one_run(daemon, smt
     check_answer(daemon.subscribe("late.purge@example.org"), "pending")
     (mail,) = smtp.wait_for(1)
     daemon.settle()
-    daemon.stop()
-    age(daemon, 121 * DAY)
-    daemon.start()
+    daemon.restart_later(121 * DAY)
     assert ctl_json(daemon, "expire", "--wait", "--json") == {"expired": 1, "purged": 1,
                                                               "remaining": 0}
     assert daemon.query("SELECT * FROM subscription") == []

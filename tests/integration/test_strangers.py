@@ -45,7 +45,7 @@ def test_a_strangers_signup_leaves_a_confirmed_subscriber_as_they_are(daemon_fac
     confirm_latest(d, smtp, "Alice@example.org")
     sub = d.subscription("alice@example.org", "events")
     d.stop()
-    # (the row is changed with the daemon stopped, as nlhelpers.age does)
+    # (the row is changed with the daemon stopped)
     con = sqlite3.connect(d.database)
     with con:
         con.execute("UPDATE subscription SET state = 'unsubscribed' WHERE id = ?", (sub["id"],))

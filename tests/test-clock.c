@@ -1,0 +1,139 @@
+/*
+ * test-clock.c - the daemon's wall clock: the real time unless
+ * NEWSLETTERD_TEST_CLOCK_OFFSET moves it forward (then with a warning in
+ * the log); a value that is not a number of seconds from 1 to ten years is
+ * ignored, with a warning too.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "unit.h"
+
+#define ENV "NEWSLETTERD_TEST_CLOCK_OFFSET"
+
+static FILE *captured;
+static int saved_stderr = -1;
+
+/* Send stderr (the log's sink) to a file until captured_text(). */
+static void capture(void)
+{
+        fflush(stderr);
+        captured = tmpfile();
+        saved_stderr = dup(2);
+        dup2(fileno(captured), 2);
+}
+
+/* What was logged since capture(); the caller frees it. */
+static char *captured_text(void)
+{
+        fflush(stderr);
+        dup2(saved_stderr, 2);
+        close(saved_stderr);
+        long n = ftell(captured);
+        char *text = calloc(1, (size_t)(n < 0 ? 0 : n) + 1);
+        rewind(captured);
+        if (n > 0 && fread(text, 1, (size_t)n, captured) != (size_t)n)
+                text[0] = '\0';
+        fclose(captured);
+        return text;
+}
+
+/* clock_init() with the variable set to `value` (NULL: unset); what it logged. */
+static char *init_with(const char *value)
+{
+        if (value)
+                setenv(ENV, value, 1);
+        else
+                unsetenv(ENV);
+        capture();
+        clock_init();
+        return captured_text();
+}
+
+/* clock_now() - time(NULL), checked to be `offset` across a second's turn */
+static void check_ahead_by(int64_t offset)
+{
+        int64_t before = (int64_t)time(NULL);
+        int64_t now = clock_now();
+        int64_t after = (int64_t)time(NULL);
+        CHECK(now >= before + offset);
+        CHECK(now <= after + offset);
+}
+
+static void test_parse(void)
+{
+        int64_t v = -1;
+        CHECK(clock_parse_offset("1", &v));
+        CHECK_INT(v, 1);
+        CHECK(clock_parse_offset("2678400", &v));
+        CHECK_INT(v, 31 * 86400);
+        CHECK(clock_parse_offset("315360000", &v));
+        CHECK_INT(v, CLOCK_OFFSET_MAX);
+        v = 7;
+        static const char *const bad[] = {
+                "", "0", "-86400", "+86400", " 86400", "86400 ", "86400s", "31d", "1e6",
+                "0x10", "315360001", "99999999999999999999", "abc",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                if (!CHECK(!clock_parse_offset(bad[i], &v)))
+                        fprintf(stderr, "    taken: \"%s\"\n", bad[i]);
+        }
+        CHECK(!clock_parse_offset(NULL, &v));
+        CHECK_INT(v, 7);        /* untouched by a refused value */
+}
+
+static void test_real_time_by_default(void)
+{
+        check_ahead_by(0);
+        char *log = init_with(NULL);
+        CHECK_STR(log, "");
+        check_ahead_by(0);
+        free(log);
+        log = init_with("");
+        CHECK_STR(log, "");
+        check_ahead_by(0);
+        free(log);
+}
+
+static void test_offset_moves_the_clock_forward_with_a_warning(void)
+{
+        char *log = init_with("2678400");
+        check_ahead_by(31 * 86400);
+        CHECK_CONTAINS(log, "NEWSLETTERD_TEST_CLOCK_OFFSET");
+        CHECK_CONTAINS(log, "2678400 s (31.0 days) ahead");
+        free(log);
+        /* read once: a later change of the environment does nothing */
+        setenv(ENV, "60", 1);
+        check_ahead_by(31 * 86400);
+        /* and a new start without it is back to the real time */
+        free(init_with(NULL));
+        check_ahead_by(0);
+}
+
+static void test_invalid_offset_is_ignored_with_a_warning(void)
+{
+        free(init_with("86400"));
+        char *log = init_with("-86400");
+        check_ahead_by(0);
+        CHECK_CONTAINS(log, "NEWSLETTERD_TEST_CLOCK_OFFSET=-86400 ignored");
+        free(log);
+        log = init_with("31d");
+        check_ahead_by(0);
+        CHECK_CONTAINS(log, "NEWSLETTERD_TEST_CLOCK_OFFSET=31d ignored");
+        free(log);
+}
+
+int main(void)
+{
+        log_set_repeat_interval(0);
+        RUN(test_parse);
+        RUN(test_real_time_by_default);
+        RUN(test_offset_moves_the_clock_forward_with_a_warning);
+        RUN(test_invalid_offset_is_ignored_with_a_warning);
+        return unit_finish();
+}
