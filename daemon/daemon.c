@@ -214,10 +214,18 @@ int daemon_check_config(const char *path)
 static void end_of_iteration(struct daemon *d)
 {
         int64_t now = clock_now();
-        /* housekeeping gives way to requests: a slice only runs in an iteration
-         * no client waits on (a failing slice undoes itself only) */
-        int more = d->stopping ? 0 : server_busy(d->server) ? d->hk.active :
-                   housekeeping_work(&d->hk, d->store, now);
+        /* background work gives way to requests: one slice of an import or
+         * of housekeeping runs only in an iteration no client waits on (a
+         * failing slice undoes itself only) */
+        int more;
+        if (d->stopping)
+                more = 0;
+        else if (server_busy(d->server))
+                more = d->hk.active || d->hctx.import.applying;
+        else if ((more = handler_import_work(&d->hctx)) != 0)
+                more = more > 0 || d->hk.active;
+        else
+                more = housekeeping_work(&d->hk, d->store, now);
         bool collect = d->collect_due || d->stopping;
         d->collect_due = false;
         int r = sched_work(d->sched, now, collect);

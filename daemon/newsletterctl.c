@@ -310,7 +310,17 @@ static int cmd_import(int argc, char **argv)
                 json_decref(ans);
                 die(EXIT_REFUSED, "%s: %lld invalid lines; nothing was imported", file, invalid);
         }
+        /* the daemon applies the file a slice at a time between the website's
+         * requests; the counts come once all of it is in (and on disk) */
         json_t *ans = call(request("import_commit"));
+        useconds_t pause = 10000;
+        while (!json_is_true(json_object_get(ans, "done"))) {
+                usleep(pause);
+                if (pause < 200000)
+                        pause *= 2;
+                json_decref(ans);
+                ans = call(request("import_status"));
+        }
         if (json) {
                 json_t *o = json_pack("{sIsIsIsI}", "rows", int_of(ans, "rows"), "added",
                                       int_of(ans, "added"), "duplicates", int_of(ans, "duplicates"),

@@ -12,128 +12,128 @@
 #include "log.h"
 #include "store_db.h"
 
-static struct store_sql q_imp_clear_stage = STORE_SQL("DELETE FROM temp.import_stage");
-static struct store_sql q_imp_clear_keys = STORE_SQL("DELETE FROM temp.import_keys");
-/* ---- import ---- */
+/* ---- import ----
+ *
+ * An import is staged line by line into the connection's scratch table
+ * import_keys (sql/scratch.sql), one row per address: the first line of an
+ * address wins, a later one is a duplicate.  Nothing reaches the database
+ * file until every line has been read and found valid; then the staged
+ * addresses are applied a slice at a time, the oldest first, each slice
+ * deleting what it applied, so that a million of them never hold up the
+ * website for longer than one slice. */
 
+static struct store_sql q_imp_clear = STORE_SQL("DELETE FROM temp.import_keys");
 int store_import_clear(struct store *st)
 {
-        int r = db_run_ints(st, &q_imp_clear_stage, 0, 0, 0, NULL);
-        if (r == 0)
-                r = db_run_ints(st, &q_imp_clear_keys, 0, 0, 0, NULL);
-        return r;
+        return db_run_ints(st, &q_imp_clear, 0, 0, 0, NULL);
 }
 
-/* import: lines are staged, then applied in one go */
 static struct store_sql q_imp_stage = STORE_SQL(
-        "INSERT INTO temp.import_stage (line, email_key, email, name) VALUES (?1, ?2, ?3, ?4)");
-int store_import_stage(struct store *st, int64_t line, const char *email_key, const char *email,
+        "INSERT INTO temp.import_keys (email_key, email, name) VALUES (?1, ?2, ?3)"
+        " ON CONFLICT (email_key) DO NOTHING");
+int store_import_stage(struct store *st, const char *email_key, const char *email,
                        const char *name)
 {
         sqlite3_stmt *s = db_stmt(st, &q_imp_stage);
-        sqlite3_bind_int64(s, 1, line);
-        sqlite3_bind_text(s, 2, email_key, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, email, -1, SQLITE_STATIC);
-        db_bind_text_or_null(s, 4, name);
-        return db_run(st, &q_imp_stage, s);
+        sqlite3_bind_text(s, 1, email_key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, email, -1, SQLITE_STATIC);
+        db_bind_text_or_null(s, 3, name);
+        int r = db_run(st, &q_imp_stage, s);
+        return r < 0 ? r : sqlite3_changes64(st->db) ? 0 : 1;
 }
 
-static struct store_sql q_imp_keys = STORE_SQL(
-        "INSERT INTO temp.import_keys (email_key, email, name)"
-        " SELECT email_key, email, name FROM temp.import_stage WHERE rowid IN"
-        " (SELECT min(rowid) FROM temp.import_stage GROUP BY email_key)");
-static struct store_sql q_imp_count_stage = STORE_SQL("SELECT count(*) FROM temp.import_stage");
+/* Every statement of a slice works on the staged rows up to ?9, the last
+ * rowid of the slice. */
+static struct store_sql q_imp_slice_end = STORE_SQL(
+        "SELECT max(rowid) FROM (SELECT rowid FROM temp.import_keys ORDER BY rowid LIMIT ?1)");
 /* a pending sign-up kept apart stays so, and its address gets no
  * subscriber row from the file (before q_imp_subscribers) */
 static struct store_sql q_imp_apart = STORE_SQL(
-        "DELETE FROM temp.import_keys WHERE EXISTS (SELECT 1 FROM signup g"
+        "DELETE FROM temp.import_keys WHERE rowid <= ?9 AND EXISTS (SELECT 1 FROM signup g"
         " WHERE g.email_key = import_keys.email_key AND g.list = ?1)");
 static struct store_sql q_imp_subscribers = STORE_SQL(
         "INSERT INTO subscriber (email_key, email, name, created_at)"
-        " SELECT k.email_key, k.email, k.name, ?1 FROM temp.import_keys k WHERE true"
-        " ON CONFLICT (email_key) DO NOTHING");
+        " SELECT k.email_key, k.email, k.name, ?4 FROM temp.import_keys k WHERE k.rowid <= ?9"
+        " ORDER BY k.rowid ON CONFLICT (email_key) DO NOTHING");
 static struct store_sql q_imp_subscriber_ids = STORE_SQL(
         "UPDATE temp.import_keys SET subscriber_id ="
-        " (SELECT u.id FROM subscriber u WHERE u.email_key = import_keys.email_key)");
+        " (SELECT u.id FROM subscriber u WHERE u.email_key = import_keys.email_key)"
+        " WHERE rowid <= ?9");
 static struct store_sql q_imp_existing = STORE_SQL(
-        "DELETE FROM temp.import_keys WHERE EXISTS (SELECT 1 FROM subscription s"
+        "DELETE FROM temp.import_keys WHERE rowid <= ?9 AND EXISTS (SELECT 1 FROM subscription s"
         " WHERE s.subscriber_id = import_keys.subscriber_id AND s.list = ?1)");
 static struct store_sql q_imp_subscriptions = STORE_SQL(
         "INSERT INTO subscription (subscriber_id, list, state, lang, created_at, mailed_at,"
         " confirmed_at) SELECT subscriber_id, ?1, ?2, ?3, ?4,"
         " CASE WHEN ?2 = 'pending' THEN ?4 END, CASE WHEN ?2 = 'confirmed' THEN ?4 END"
-        " FROM temp.import_keys ORDER BY rowid");
+        " FROM temp.import_keys WHERE rowid <= ?9 ORDER BY rowid");
 static struct store_sql q_imp_consent = STORE_SQL(
         "INSERT INTO consent (subscriber_id, list, event, at, lang, source, text_version)"
-        " SELECT subscriber_id, ?1, ?2, ?3, ?4, ?5, ?6 FROM temp.import_keys ORDER BY rowid");
+        " SELECT subscriber_id, ?1, ?5, ?4, ?3, ?6, ?7 FROM temp.import_keys WHERE rowid <= ?9"
+        " ORDER BY rowid");
 static struct store_sql q_imp_outbox = STORE_SQL(
         "INSERT INTO outbox (kind, subscription_id, state, priority, created_at, next_at)"
-        " SELECT 'confirm', s.id, 'queued', ?2, ?3, ?3 FROM temp.import_keys k"
+        " SELECT 'confirm', s.id, 'queued', ?8, ?4, ?4 FROM temp.import_keys k"
         " JOIN subscription s ON s.subscriber_id = k.subscriber_id AND s.list = ?1"
-        " ORDER BY k.rowid");
-int store_import_apply(struct store *st, const struct import_spec *spec, struct import_result *res)
-{
-        sqlite3_stmt *s;
-        int64_t staged = 0, distinct = 0, existing = 0, added = 0;
-        int r, rc;
+        " WHERE k.rowid <= ?9 ORDER BY k.rowid");
+static struct store_sql q_imp_done = STORE_SQL("DELETE FROM temp.import_keys WHERE rowid <= ?9");
 
-        memset(res, 0, sizeof(*res));
-        if ((r = db_run_ints(st, &q_imp_clear_keys, 0, 0, 0, NULL)) < 0 ||
-            (r = db_run_ints(st, &q_imp_keys, 0, 0, 0, &distinct)) < 0)
-                return r;
-        s = db_stmt(st, &q_imp_count_stage);
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW)
-                staged = sqlite3_column_int64(s, 0);
+/* Run one statement of a slice with the parameters every one of them may
+ * use (each names only those it needs); the rows it changed. */
+static int import_step(struct store *st, struct store_sql *q, const struct import_spec *spec,
+                       int64_t last, int64_t *changed)
+{
+        sqlite3_stmt *s = db_stmt(st, q);
+        int n = sqlite3_bind_parameter_count(s);
+        for (int i = 1; i <= n; i++) {
+                const char *name = sqlite3_bind_parameter_name(s, i);
+                switch (name ? name[1] : 0) {
+                case '1': sqlite3_bind_text(s, i, spec->list, -1, SQLITE_STATIC); break;
+                case '2': sqlite3_bind_text(s, i, spec->pending ? "pending" : "confirmed", -1,
+                                            SQLITE_STATIC); break;
+                case '3': sqlite3_bind_text(s, i, lang_name(spec->lang), -1, SQLITE_STATIC); break;
+                case '4': sqlite3_bind_int64(s, i, spec->now); break;
+                case '5': sqlite3_bind_text(s, i, spec->pending ? "signup" : "import", -1,
+                                            SQLITE_STATIC); break;
+                case '6': sqlite3_bind_text(s, i, spec->source, -1, SQLITE_STATIC); break;
+                case '7': db_bind_text_or_null(s, i, spec->pending ? spec->text_version : NULL);
+                          break;
+                case '8': sqlite3_bind_int(s, i, PRIO_IMPORT); break;
+                case '9': sqlite3_bind_int64(s, i, last); break;
+                }
+        }
+        int r = db_run(st, q, s);
+        if (r == 0 && changed)
+                *changed = sqlite3_changes64(st->db);
+        return r;
+}
+
+int store_import_apply(struct store *st, const struct import_spec *spec, unsigned limit,
+                       struct import_result *res)
+{
+        sqlite3_stmt *s = db_stmt(st, &q_imp_slice_end);
+        sqlite3_bind_int64(s, 1, limit);
+        int rc = sqlite3_step(s);
+        bool any = rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL;
+        int64_t last = any ? sqlite3_column_int64(s, 0) : 0;
         sqlite3_reset(s);
         if (rc != SQLITE_ROW)
-                return db_fail(st, rc, "import count");
-        s = db_stmt(st, &q_imp_apart);
-        sqlite3_bind_text(s, 1, spec->list, -1, SQLITE_STATIC);
-        if ((r = db_run(st, &q_imp_apart, s)) < 0)
+                return db_fail(st, rc, q_imp_slice_end.text);
+        if (!any)
+                return 1;
+        int64_t apart = 0, existing = 0, added = 0;
+        int r;
+        if ((r = import_step(st, &q_imp_apart, spec, last, &apart)) < 0 ||
+            (r = import_step(st, &q_imp_subscribers, spec, last, NULL)) < 0 ||
+            (r = import_step(st, &q_imp_subscriber_ids, spec, last, NULL)) < 0 ||
+            (r = import_step(st, &q_imp_existing, spec, last, &existing)) < 0 ||
+            (r = import_step(st, &q_imp_subscriptions, spec, last, &added)) < 0 ||
+            (r = import_step(st, &q_imp_consent, spec, last, NULL)) < 0 ||
+            (spec->pending && (r = import_step(st, &q_imp_outbox, spec, last, NULL)) < 0) ||
+            (r = import_step(st, &q_imp_done, spec, last, NULL)) < 0)
                 return r;
-        int64_t apart = sqlite3_changes64(st->db);
-        if ((r = db_run_ints(st, &q_imp_subscribers, 1, spec->now, 0, NULL)) < 0 ||
-            (r = db_run_ints(st, &q_imp_subscriber_ids, 0, 0, 0, NULL)) < 0)
-                return r;
-        s = db_stmt(st, &q_imp_existing);
-        sqlite3_bind_text(s, 1, spec->list, -1, SQLITE_STATIC);
-        if ((r = db_run(st, &q_imp_existing, s)) < 0)
-                return r;
-        existing = sqlite3_changes64(st->db) + apart;
-
-        s = db_stmt(st, &q_imp_subscriptions);
-        sqlite3_bind_text(s, 1, spec->list, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, spec->pending ? "pending" : "confirmed", -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, lang_name(spec->lang), -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 4, spec->now);
-        if ((r = db_run(st, &q_imp_subscriptions, s)) < 0)
-                return r;
-        added = sqlite3_changes64(st->db);
-
-        s = db_stmt(st, &q_imp_consent);
-        sqlite3_bind_text(s, 1, spec->list, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, spec->pending ? "signup" : "import", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 3, spec->now);
-        sqlite3_bind_text(s, 4, lang_name(spec->lang), -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 5, spec->source, -1, SQLITE_STATIC);
-        db_bind_text_or_null(s, 6, spec->pending ? spec->text_version : NULL);
-        if ((r = db_run(st, &q_imp_consent, s)) < 0)
-                return r;
-        if (spec->pending) {
-                s = db_stmt(st, &q_imp_outbox);
-                sqlite3_bind_text(s, 1, spec->list, -1, SQLITE_STATIC);
-                sqlite3_bind_int(s, 2, PRIO_IMPORT);
-                sqlite3_bind_int64(s, 3, spec->now);
-                if ((r = db_run(st, &q_imp_outbox, s)) < 0)
-                        return r;
-        }
-        if ((r = store_import_clear(st)) < 0)
-                return r;
-        res->rows = staged;
-        res->duplicates_in_file = staged - distinct;
-        res->existing = existing;
-        res->added = added;
+        res->existing += apart + existing;
+        res->added += added;
         return 0;
 }
 

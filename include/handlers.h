@@ -8,6 +8,7 @@
 
 #include "bounds.h"
 #include "proto.h"
+#include "store.h"
 
 struct conf;
 struct store;
@@ -17,14 +18,24 @@ struct housekeeping;
 
 /* The one import at a time: its lines are staged in the store until commit,
  * and it belongs to the connection that began it. */
+/* The one import that may run.  Its lines are staged while the file is
+ * read (import_rows); once all are in and valid, import_commit starts
+ * applying them, a slice at a time between the requests
+ * (handler_import_work), and import_status tells the connection that
+ * began it how far that got. */
 struct import_session {
-        bool active;
-        uint64_t conn;
+        bool active;            /* begun, not yet finished and reported */
+        uint64_t conn;          /* the connection that began it; 0 once that closed */
+        bool applying;          /* committed: slices are applied */
+        bool done;              /* applied; the counts wait for import_status */
         bool pending;
         enum lang lang;
         char list[LIST_NAME_MAX_BYTES + 1];
         char source[300];
-        int64_t staged, invalid;
+        char text_version[17];  /* of the confirmation text, when committed */
+        int64_t now;            /* the time of the commit: of every record made */
+        int64_t staged, duplicates, invalid;
+        struct import_result res;
 };
 
 struct handler_ctx {
@@ -39,8 +50,14 @@ struct handler_ctx {
         struct import_session import;   /* the handlers' own: zero to begin with */
 };
 
-/* A connection closed: drop what it left unfinished (an import). */
+/* A connection closed: drop what it left unfinished (an import not yet
+ * committed; a committed one is applied all the same). */
 void handler_conn_closed(struct handler_ctx *ctx, uint64_t conn);
+
+/* One slice of a committed import, inside the batch: 1 when more is left,
+ * 0 when there is nothing (more) to do, negative on a store failure (the
+ * slice undone, the import given up). */
+int handler_import_work(struct handler_ctx *ctx);
 
 /* Parse and answer one request line.  Writes go into the store's batch
  * inside a savepoint of their own; `reply` may then only be sent once the

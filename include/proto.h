@@ -65,6 +65,7 @@ enum field { F_OP, F_EMAIL, F_NAME, F_LIST, F_LANG, F_IP, F_USER_AGENT, F_TOKEN,
         OP("import_begin", ROLE_ADMIN, true, FIELDS_OWN, 0, h_import_begin)                    \
         OP("import_rows", ROLE_ADMIN, true, FIELDS_OWN, 0, h_import_rows)                      \
         OP("import_commit", ROLE_ADMIN, true, FIELDS_OWN, 0, h_import_commit)                  \
+        OP("import_status", ROLE_ADMIN, false, FIELDS_OWN, 0, h_import_status)                 \
         OP("import_abort", ROLE_ADMIN, true, FIELDS_OWN, 0, h_import_abort)                    \
         OP("stats", ROLE_ADMIN, false, FIELDS_OWN, 0, h_stats)                                 \
         OP("export", ROLE_ADMIN, false, FIELDS_OWN, 0, h_export)                               \

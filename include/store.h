@@ -230,7 +230,7 @@ int store_expire_slice(struct store *st, int64_t now, int64_t mailed_before, uns
                        int64_t *n);
 int store_purge_slice(struct store *st, int64_t expired_before, unsigned limit, int64_t *n);
 
-/* Import: stage valid lines, then apply all of them at once. */
+/* Import: stage every valid line, then apply them a slice at a time. */
 struct import_spec {
         const char *list;
         bool pending;           /* sign-ups with a confirmation mail, else confirmed */
@@ -240,15 +240,19 @@ struct import_spec {
         int64_t now;
 };
 struct import_result {
-        int64_t rows;           /* staged lines */
         int64_t added;
-        int64_t duplicates_in_file;
         int64_t existing;       /* already on the list, in whatever state: left alone */
 };
+/* Nothing staged any more (a new import, or one given up). */
 int store_import_clear(struct store *st);
-int store_import_stage(struct store *st, int64_t line, const char *email_key, const char *email,
+/* One valid line: 0, or 1 when an earlier line had its address (that
+ * line's spelling and name stay). */
+int store_import_stage(struct store *st, const char *email_key, const char *email,
                        const char *name);
-int store_import_apply(struct store *st, const struct import_spec *spec, struct import_result *res);
+/* Up to `limit` staged addresses applied, oldest first, and counted into
+ * `res`: 0, or 1 when none was left (the import is complete). */
+int store_import_apply(struct store *st, const struct import_spec *spec, unsigned limit,
+                       struct import_result *res);
 
 struct store_stats {
         int64_t subscriptions[SUB_BOUNCED + 1];

@@ -8,7 +8,7 @@ PRAGMA temp_store = FILE;
 -- the sign-ups one housekeeping slice strips
 CREATE TEMP TABLE expire_ids (id INTEGER PRIMARY KEY, subscriber_id INTEGER, list TEXT);
 
--- an import: its lines as read, then one row per address
-CREATE TEMP TABLE import_stage (line INTEGER, email_key TEXT, email TEXT, name TEXT);
+-- an import: one row per address of the file (its first line), in the
+-- order of the file, until it is applied
 CREATE TEMP TABLE import_keys (email_key TEXT PRIMARY KEY, email TEXT, name TEXT,
                                subscriber_id INTEGER);

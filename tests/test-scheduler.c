@@ -209,8 +209,10 @@ static void subscribers(struct world *w, const char *list, const char *const *em
         CHECK_INT(store_batch_begin(w->st), 0);
         CHECK_INT(store_import_clear(w->st), 0);
         for (size_t i = 0; i < n; i++)
-                CHECK_INT(store_import_stage(w->st, (int64_t)i + 1, emails[i], emails[i], NULL), 0);
-        CHECK_INT(store_import_apply(w->st, &spec, &res), 0);
+                CHECK_INT(store_import_stage(w->st, emails[i], emails[i], NULL), 0);
+        memset(&res, 0, sizeof(res));
+        CHECK_INT(store_import_apply(w->st, &spec, 1000, &res), 0);
+        CHECK_INT(store_import_apply(w->st, &spec, 1000, &res), 1);
         CHECK_INT(res.added, n);
         CHECK_INT(store_batch_commit(w->st), 0);
 }

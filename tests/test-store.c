@@ -789,6 +789,17 @@ static void housekeep(struct store *st, const struct conf *c, struct housekeepin
         CHECK(!"housekeeping never finished");
 }
 
+/* Apply a staged import to its end, two addresses a slice (so that every
+ * test of an import crosses slices); 0, or what failed. */
+static int import_all(struct store *st, const struct import_spec *spec, struct import_result *res)
+{
+        int r;
+        memset(res, 0, sizeof(*res));
+        while ((r = store_import_apply(st, spec, 2, res)) == 0)
+                ;
+        return r == 1 ? 0 : r;
+}
+
 static void test_expiry(void)
 {
         const char *path = path_of("expiry.db");
@@ -805,12 +816,12 @@ static void test_expiry(void)
         REQUIRE(a > 0 && confirm_token(st, 40, a, T0));
         /* old and linked: an `import --pending` */
         REQUIRE(store_import_clear(st) == 0);
-        REQUIRE(store_import_stage(st, 1, carol.key, carol.email, carol.name) == 0);
+        REQUIRE(store_import_stage(st, carol.key, carol.email, carol.name) == 0);
         struct import_spec spec = { .list = "news", .pending = true, .lang = LANG_EN,
                                     .source = "import:old.csv", .text_version = "0123456789abcdef",
                                     .now = T0 };
         struct import_result res;
-        REQUIRE(store_import_apply(st, &spec, &res) == 0);
+        REQUIRE(import_all(st, &spec, &res) == 0);
         CHECK_INT(res.added, 1);
         struct subscription sub;
         REQUIRE(store_subscription_find(st, carol.key, "news", &sub) == 0);
@@ -917,17 +928,15 @@ static void test_import(void)
         REQUIRE(sign_up(st, &bob, NULL, bob.name, "news", T0) > 0);
 
         REQUIRE(store_import_clear(st) == 0);
-        CHECK_INT(store_import_stage(st, 1, carol.key, carol.email, carol.name), 0);
-        CHECK_INT(store_import_stage(st, 2, dave.key, dave.email, NULL), 0);
-        CHECK_INT(store_import_stage(st, 3, carol.key, "CAROL@example.com", "Carol Again"), 0);
-        CHECK_INT(store_import_stage(st, 4, alice.key, alice.key, "Not Alice"), 0);
-        CHECK_INT(store_import_stage(st, 5, bob.key, bob.email, "Not Bob"), 0);
+        CHECK_INT(store_import_stage(st, carol.key, carol.email, carol.name), 0);
+        CHECK_INT(store_import_stage(st, dave.key, dave.email, NULL), 0);
+        CHECK_INT(store_import_stage(st, carol.key, "CAROL@example.com", "Carol Again"), 1);
+        CHECK_INT(store_import_stage(st, alice.key, alice.key, "Not Alice"), 0);
+        CHECK_INT(store_import_stage(st, bob.key, bob.email, "Not Bob"), 0);
         struct import_spec spec = { .list = "news", .pending = false, .lang = LANG_DE,
                                     .source = "import:first.csv", .now = T0 + 100 };
         struct import_result res;
-        CHECK_INT(store_import_apply(st, &spec, &res), 0);
-        CHECK_INT(res.rows, 5);
-        CHECK_INT(res.duplicates_in_file, 1);
+        CHECK_INT(import_all(st, &spec, &res), 0);
         CHECK_INT(res.existing, 2);
         CHECK_INT(res.added, 2);
         int64_t sid = 0;
@@ -956,15 +965,13 @@ static void test_import(void)
         /* --pending, to another list: linked sign-ups with a confirmation
          * mail each, the existing subscriber's among them */
         REQUIRE(store_import_clear(st) == 0);
-        CHECK_INT(store_import_stage(st, 1, "erin@example.com", "erin@example.com", "Erin"), 0);
-        CHECK_INT(store_import_stage(st, 2, alice.key, alice.key, "Not Alice"), 0);
-        CHECK_INT(store_import_stage(st, 3, "erin@example.com", "erin@example.com", NULL), 0);
+        CHECK_INT(store_import_stage(st, "erin@example.com", "erin@example.com", "Erin"), 0);
+        CHECK_INT(store_import_stage(st, alice.key, alice.key, "Not Alice"), 0);
+        CHECK_INT(store_import_stage(st, "erin@example.com", "erin@example.com", NULL), 1);
         struct import_spec pend = { .list = "other", .pending = true, .lang = LANG_EN,
                                     .source = "import:second.csv", .text_version = "fedcba9876543210",
                                     .now = T0 + 200 };
-        CHECK_INT(store_import_apply(st, &pend, &res), 0);
-        CHECK_INT(res.rows, 3);
-        CHECK_INT(res.duplicates_in_file, 1);
+        CHECK_INT(import_all(st, &pend, &res), 0);
         CHECK_INT(res.existing, 0);
         CHECK_INT(res.added, 2);
         struct person erin = { "erin@example.com", "erin@example.com", "Erin", NULL, NULL };
@@ -986,18 +993,17 @@ static void test_import(void)
         json_decref(ex);
         /* the same file again: all there already */
         REQUIRE(store_import_clear(st) == 0);
-        CHECK_INT(store_import_stage(st, 1, "erin@example.com", "erin@example.com", "Erin"), 0);
-        CHECK_INT(store_import_apply(st, &pend, &res), 0);
+        CHECK_INT(store_import_stage(st, "erin@example.com", "erin@example.com", "Erin"), 0);
+        CHECK_INT(import_all(st, &pend, &res), 0);
         CHECK_INT(res.existing, 1);
         CHECK_INT(res.added, 0);
         CHECK_UINT(import_mails(st, T0 + 200, NULL), 2);
 
         /* a cleared stage applies nothing */
         REQUIRE(store_import_clear(st) == 0);
-        CHECK_INT(store_import_stage(st, 1, "frank@example.com", "frank@example.com", NULL), 0);
+        CHECK_INT(store_import_stage(st, "frank@example.com", "frank@example.com", NULL), 0);
         REQUIRE(store_import_clear(st) == 0);
-        CHECK_INT(store_import_apply(st, &spec, &res), 0);
-        CHECK_INT(res.rows, 0);
+        CHECK_INT(import_all(st, &spec, &res), 0);
         CHECK_INT(res.added, 0);
         CHECK_INT(store_subscriber_find(st, "frank@example.com", &sid), 1);
         CHECK_INT(store_batch_commit(st), 0);

@@ -21,7 +21,8 @@ def invalid(detail, lang="de"):
             % (message, detail)).encode()
 
 
-ADMIN_OPS = ["expire", "import_begin", "import_rows", "import_commit", "import_abort",
+ADMIN_OPS = ["expire", "import_begin", "import_rows", "import_commit", "import_status",
+             "import_abort",
              "stats", "export", "erase", "send", "status", "pause", "resume", "cancel",
              "bounce"]
 
