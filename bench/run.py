@@ -87,7 +87,11 @@ TARGETS = {
     'rss_growth_mib': 4.0,      # "flat": at most this much more at 100,000+
     'latency_p99_ms': 50.0,
     'import_rows_s': 50000.0,
-    'expire_s': 2.0,
+    # the personal data of 1,000,000 expired sign-ups deleted within an hour
+    # (issue 18: deleted a slice at a time between the requests, so that
+    # the website never waits; it was 2 s while expiry dropped whole tables,
+    # which stalled every request for up to 0.9 s)
+    'expire_s': 3600.0,
     # a website's `subscribe` answer while the daemon works on something
     # else (issue 18), per phase of that work
     'website_p99_ms': 20.0,
@@ -1164,13 +1168,10 @@ class Bench:
         log(f'expire: writing {n} pending sign-ups, 40 days old, into the database')
         now = int(time.time())
         old = now - 40 * 86400
-        # as the daemon keeps them (sql/009): subscriptions without a
-        # subscriber, their address, name and record in a table of the
-        # period of their mail (the daemon's DDL, daemon/store.c); addresses
-        # in random order, as real ones are: numbered ones would sort in
-        # sign-up order and flatter any layout keyed by address
-        period = 30 * 86400 // 4
-        starts = old - old % period
+        # as the daemon keeps them (sql/001-schema.sql): subscriptions
+        # without a subscriber, their address, name and record in table
+        # signup; addresses in random order, as real ones are: numbered ones
+        # would sort in sign-up order and flatter any layout keyed by address
         sql = f"""
 PRAGMA foreign_keys = OFF;
 BEGIN;
@@ -1179,18 +1180,8 @@ WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {n})
 INSERT INTO temp.n SELECT i FROM c;
 INSERT INTO subscription (id, subscriber_id, list, state, lang, created_at, mailed_at)
   SELECT i, NULL, 'default', 'pending', 'de', {old}, {old} FROM temp.n;
-INSERT INTO signup_period (id, starts, ends) VALUES (1, {starts}, {starts + period});
-CREATE TABLE main.signup_1 (
- subscription_id INTEGER NOT NULL REFERENCES subscription(id) ON DELETE CASCADE,
- mailed_at INTEGER NOT NULL, email_key TEXT NOT NULL, list TEXT NOT NULL,
- email TEXT NOT NULL, name TEXT,
- at INTEGER NOT NULL, ip TEXT, user_agent TEXT, lang TEXT, source TEXT NOT NULL,
- text_version TEXT, consent_text TEXT, consent_version TEXT,
- PRIMARY KEY (subscription_id, mailed_at)) WITHOUT ROWID;
-CREATE INDEX main.signup_1_key ON signup_1 (email_key, list);
-CREATE INDEX main.signup_1_mailed ON signup_1 (mailed_at);
-INSERT INTO signup_1 (email_key, list, subscription_id, email, name, mailed_at, at, ip, user_agent,
-                      lang, source, text_version)
+INSERT INTO signup (email_key, list, subscription_id, email, name, mailed_at, at, ip, user_agent,
+                    lang, source, text_version)
   SELECT a, 'default', i, a, NULL, {old}, {old}, '192.0.2.' || (i % 250), 'Mozilla/5.0 (bench)',
          'de', 'socket', '566ac40b2c857d79'
   FROM (SELECT i, lower(hex(randomblob(4))) || '.' || i || '@example.org' AS a FROM temp.n);
@@ -1952,7 +1943,7 @@ def write_markdown(res, path, pngs):
     w('  waiting for its mail; the time runs from writing `subscribe` to the final `.`')
     w('  of that mail\'s DATA.')
     w('- Expire: 1,000,000 pending sign-ups (a subscription, a sign-up row with a random')
-    w('  address in a table of their period, a token and a sent outbox row each, last')
+    w('  address in table signup, a token and a sent outbox row each, last')
     w('  mail 40 days ago, `confirm_ttl = 30d`) are written')
     w('  into the database with `sqlite3` while the daemon is stopped; then the daemon')
     w('  starts and `newsletterctl expire` is timed.' if ex is None else
