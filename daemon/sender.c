@@ -49,7 +49,6 @@ struct sender {
         pthread_cond_t room;            /* mails at risk were recorded */
         struct mail_job *head[2], *tail[2];     /* 0: confirmations, 1: the rest */
         struct mail_job *done;
-        size_t busy;
         struct relay_ref *relay;
         bool stopping;
         int notify_fd;
@@ -169,7 +168,7 @@ struct relay *relay_from_conf(const struct conf *c, struct dkim_key **dkim, size
         return r;
 }
 
-void relay_free(struct relay *r)
+static void relay_free(struct relay *r)
 {
         if (!r)
                 return;
@@ -582,7 +581,6 @@ void sender_push(struct sender *s, struct mail_job *job)
         else
                 s->head[c] = job;
         s->tail[c] = job;
-        s->busy++;
         pthread_cond_signal(&s->cond);
         pthread_mutex_unlock(&s->lock);
 }
@@ -592,8 +590,6 @@ struct mail_job *sender_collect(struct sender *s)
         pthread_mutex_lock(&s->lock);
         struct mail_job *list = s->done;
         s->done = NULL;
-        for (struct mail_job *j = list; j; j = j->next)
-                s->busy--;
         pthread_mutex_unlock(&s->lock);
         return list;
 }
@@ -607,14 +603,6 @@ void sender_committed(struct sender *s, unsigned sent)
         for (unsigned i = 0; i < sent; i++)
                 pthread_cond_signal(&s->room);
         pthread_mutex_unlock(&s->lock);
-}
-
-size_t sender_busy(struct sender *s)
-{
-        pthread_mutex_lock(&s->lock);
-        size_t n = s->busy;
-        pthread_mutex_unlock(&s->lock);
-        return n;
 }
 
 void sender_set_relay(struct sender *s, struct relay *relay)
@@ -635,7 +623,6 @@ struct mail_job *sender_take_queued(struct sender *s)
         while ((j = pop(s))) {
                 j->next = list;
                 list = j;
-                s->busy--;
         }
         pthread_mutex_unlock(&s->lock);
         return list;
