@@ -50,7 +50,7 @@ void clock_init(void)
         }
         log_warn("the clock runs %lld s (%.1f days) ahead of the real time"
                  " (NEWSLETTERD_TEST_CLOCK_OFFSET): every date stored is in the future",
-                 (long long)offset, (double)offset / 86400);
+                 (long long)offset, (double)offset / SECONDS_PER_DAY);
 }
 
 int64_t clock_now(void)

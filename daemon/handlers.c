@@ -19,6 +19,7 @@
 
 #include "addr.h"
 #include "base64.h"
+#include "clock.h"
 #include "bounce.h"
 #include "conf.h"
 #include "csv.h"
@@ -46,7 +47,7 @@ static const char *cstr(const struct pstr *p)
 
 static unsigned ttl_days(const struct conf *c)
 {
-        return (unsigned)((c->confirm_ttl + 86399) / 86400);
+        return (unsigned)DAYS_ROUNDED_UP(c->confirm_ttl);
 }
 
 /* 1 when the daemon-wide ceiling of confirmation mails is reached (the

@@ -330,7 +330,7 @@ int store_open(const char *path, struct store **out)
                 free(st);
                 return db_errno(rc);
         }
-        sqlite3_busy_timeout(st->db, 5000);
+        sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
         sqlite3_extended_result_codes(st->db, 1);
         /* no statement may corrupt the file by writing the schema or
          * SQLite's internals (only a migration may need to: migrate()) */

@@ -4,8 +4,14 @@
 #pragma once
 #include <stdint.h>
 
+/* The calendar in seconds: dates are counted in UTC days of this length. */
+#define SECONDS_PER_HOUR 3600
+#define SECONDS_PER_DAY 86400
+/* Whole days, a started day counted: what a visitor is told of a period. */
+#define DAYS_ROUNDED_UP(seconds) (((seconds) + SECONDS_PER_DAY - 1) / SECONDS_PER_DAY)
+
 /* The largest test offset: ten years, in seconds. */
-#define CLOCK_OFFSET_MAX (3650 * 86400LL)
+#define CLOCK_OFFSET_MAX (3650 * (long long)SECONDS_PER_DAY)
 
 /* Read NEWSLETTERD_TEST_CLOCK_OFFSET ("SECONDS": 1 to CLOCK_OFFSET_MAX,
  * digits only) once, at start-up, before any thread runs; a warning is
