@@ -255,8 +255,7 @@ static void message_id(const char *domain, char out[128])
         char text[37];
         /* a version 4 UUID from OpenSSL's generator, drawn in bulk
          * (csprng.c): uuid_generate_random() makes six system calls and
-         * reseeds random() every time, 2 % of a fan-out's CPU (its fallback
-         * here) */
+         * reseeds random() every time (its fallback here) */
         if (csprng_bytes(u, sizeof(u)) == 0) {
                 u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);   /* version 4 */
                 u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);   /* variant of RFC 9562 */

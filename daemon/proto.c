@@ -339,9 +339,9 @@ bool proto_int(const struct request *req, const char *key, bool required, int64_
 static char *format(const struct reply *r, enum lang lang, size_t *len);
 
 /* The answers that are only a state and its text (nearly all of them: a
- * sign-up's "pending") are formatted once per state and language; jansson
- * took about 5 % of the main thread's time per sign-up formatting the same
- * line again.  Only the main thread answers, so no lock. */
+ * sign-up's "pending") are formatted once per state and language, not by
+ * jansson again for every request.  Only the main thread answers, so no
+ * lock. */
 char *proto_format(const struct reply *r, enum lang lang, size_t *len)
 {
         static char *plain[ST_ERROR][LANG_N];

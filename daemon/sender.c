@@ -32,10 +32,8 @@
 #include "sender.h"
 
 /* Room for two mails at risk per connection: while the outcome of its last
- * mail waits for the next commit, a sender can already send the next one.
- * With room for one, each sender waited for the main thread's commit between
- * two mails; with two, a 20,000-mail fan-out over 8 connections on 2 cores
- * ran 12 % faster, with 13 % less CPU per mail (bench/README.md). */
+ * mail waits for the next commit, a sender can already send the next one
+ * instead of waiting for the main thread's commit between two mails. */
 #define AT_RISK_PER_CONNECTION 2
 
 struct relay_ref {
@@ -465,10 +463,9 @@ static struct mail_job *pop(struct sender *s)
 #define SENDER_NICE 10
 
 /* The main thread serves the website and commits the outcomes the senders
- * wait for before their next data: when the machine is busy it goes first.
- * Measured on a 2-core machine that also ran the relay: senders wait at the
- * gate a quarter less often, and a fan-out is about a sixth faster.  Where
- * refused (a seccomp filter, say) the thread keeps its priority. */
+ * wait for before their next data: when the machine is busy it goes first,
+ * so the senders wait less at the gate.  Where refused (a seccomp filter,
+ * say) the thread keeps its priority. */
 static void run_below_main(void)
 {
         pid_t tid = gettid();
