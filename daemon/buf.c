@@ -118,13 +118,6 @@ void buf_consume(struct buf *b, size_t n)
                 b->data[b->len] = '\0';
 }
 
-const char *buf_cstr(struct buf *b)
-{
-        if (!b->data)
-                return "";
-        return b->data;
-}
-
 char *buf_steal(struct buf *b, size_t *len)
 {
         char *p = b->data ? b->data : xstrdup("");

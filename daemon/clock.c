@@ -11,6 +11,7 @@
  * timeouts (CLOCK_MONOTONIC) or log lines (the real time).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -19,7 +20,8 @@
 
 static int64_t offset;
 
-bool clock_parse_offset(const char *s, int64_t *out)
+/* "SECONDS" (1 to CLOCK_OFFSET_MAX, digits only) -> true and *out. */
+static bool parse_offset(const char *s, int64_t *out)
 {
         if (!s || *s < '0' || *s > '9')
                 return false;   /* no sign, no blanks */
@@ -40,7 +42,7 @@ void clock_init(void)
         offset = 0;
         if (!v || !*v)
                 return;
-        if (!clock_parse_offset(v, &offset)) {
+        if (!parse_offset(v, &offset)) {
                 offset = 0;
                 log_warn("NEWSLETTERD_TEST_CLOCK_OFFSET=%s ignored: not a number of seconds"
                          " from 1 to %lld", v, CLOCK_OFFSET_MAX);
@@ -48,7 +50,7 @@ void clock_init(void)
         }
         log_warn("the clock runs %lld s (%.1f days) ahead of the real time"
                  " (NEWSLETTERD_TEST_CLOCK_OFFSET): every date stored is in the future",
-                 (long long)offset, (double)offset / 86400);
+                 (long long)offset, (double)offset / SECONDS_PER_DAY);
 }
 
 int64_t clock_now(void)

@@ -21,6 +21,7 @@
 #include "addr.h"
 #include "bounds.h"
 #include "buf.h"
+#include "clock.h"
 #include "conf.h"
 #include "log.h"
 #include "mime.h"
@@ -55,17 +56,17 @@ static const struct key keys[] = {
         { "smtp", "from", K_FROM, O(from_name), 0, 0 },
         { "smtp", "max_connections", K_UINT, O(max_connections), 1, SENDER_MAX },
         { "smtp", "rate", K_UINT, O(rate), 0, 100000 },
-        { "smtp", "timeout", K_DURATION, O(timeout), 1, 3600 },
-        { "smtp", "idle_timeout", K_DURATION, O(idle_timeout), 1, 3600 },
+        { "smtp", "timeout", K_DURATION, O(timeout), 1, SECONDS_PER_HOUR },
+        { "smtp", "idle_timeout", K_DURATION, O(idle_timeout), 1, SECONDS_PER_HOUR },
         { "smtp", "helo_name", K_DOMAIN, O(helo_name), 0, 0 },
-        { "smtp", "retry_initial", K_DURATION, O(retry_initial), 1, 30 * 86400 },
-        { "smtp", "retry_max", K_DURATION, O(retry_max), 1, 30 * 86400 },
-        { "smtp", "give_up_after", K_DURATION, O(give_up_after), 1, 365 * 86400 },
+        { "smtp", "retry_initial", K_DURATION, O(retry_initial), 1, 30 * SECONDS_PER_DAY },
+        { "smtp", "retry_max", K_DURATION, O(retry_max), 1, 30 * SECONDS_PER_DAY },
+        { "smtp", "give_up_after", K_DURATION, O(give_up_after), 1, 365 * SECONDS_PER_DAY },
         { "subscription", "confirm_url", K_URLTMPL, O(confirm_url), 0, 0 },
         { "subscription", "unsubscribe_url", K_URLTMPL, O(unsubscribe_url), 0, 0 },
-        { "subscription", "confirm_ttl", K_DURATION, O(confirm_ttl), 1, 365 * 86400 },
-        { "subscription", "resend_interval", K_DURATION, O(resend_interval), 0, 365 * 86400 },
-        { "subscription", "expired_retention", K_DURATION, O(expired_retention), 0, 10 * 365 * 86400ull },
+        { "subscription", "confirm_ttl", K_DURATION, O(confirm_ttl), 1, 365 * SECONDS_PER_DAY },
+        { "subscription", "resend_interval", K_DURATION, O(resend_interval), 0, 365 * SECONDS_PER_DAY },
+        { "subscription", "expired_retention", K_DURATION, O(expired_retention), 0, 10 * 365ull * SECONDS_PER_DAY },
         { "subscription", "lists", K_LIST, O(lists), 0, 0 },
         { "subscription", "templates", K_STR, O(templates), 0, 0 },
         { "limits", "signups_per_ip", K_UINT, O(signups_per_ip), 0, 1000000 },
@@ -76,7 +77,7 @@ static const struct key keys[] = {
         { "dkim", "key_file", K_LIST, O(dkim_key_files), 0, 0 },
         { "bounce", "return_path", K_RETURNPATH, O(return_path), 0, 0 },
         { "bounce", "temporary_limit", K_UINT, O(temporary_limit), 0, 1000 },
-        { "bounce", "temporary_window", K_DURATION, O(temporary_window), 1, 365 * 86400 },
+        { "bounce", "temporary_window", K_DURATION, O(temporary_window), 1, 365 * SECONDS_PER_DAY },
 };
 #undef O
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -147,8 +148,8 @@ bool conf_parse_duration(const char *s, uint64_t *out)
         case '\0': break;
         case 's': mult = 1; p++; break;
         case 'm': mult = 60; p++; break;
-        case 'h': mult = 3600; p++; break;
-        case 'd': mult = 86400; p++; break;
+        case 'h': mult = SECONDS_PER_HOUR; p++; break;
+        case 'd': mult = SECONDS_PER_DAY; p++; break;
         default: return false;
         }
         if (*p != '\0')
@@ -538,13 +539,13 @@ void conf_defaults(struct conf *c)
         c->idle_timeout = 5;
         c->helo_name = xstrdup("");
         c->retry_initial = 5 * 60;
-        c->retry_max = 3600;
-        c->give_up_after = 5 * 86400;
+        c->retry_max = SECONDS_PER_HOUR;
+        c->give_up_after = 5 * SECONDS_PER_DAY;
         c->confirm_url = xstrdup("https://example.org/newsletter/confirm?token={token}");
         c->unsubscribe_url = xstrdup("https://example.org/newsletter/unsubscribe?token={token}");
-        c->confirm_ttl = 30 * 86400;
-        c->resend_interval = 3600;
-        c->expired_retention = 90 * 86400;
+        c->confirm_ttl = 30 * SECONDS_PER_DAY;
+        c->resend_interval = SECONDS_PER_HOUR;
+        c->expired_retention = 90 * SECONDS_PER_DAY;
         list_parse("default", &c->lists);
         c->signups_per_ip = 10;
         c->signups_per_network = 30;
@@ -553,7 +554,7 @@ void conf_defaults(struct conf *c)
         c->dkim_domain = xstrdup("");
         c->return_path = xstrdup("");
         c->temporary_limit = 5;
-        c->temporary_window = 30 * 86400;
+        c->temporary_window = 30 * SECONDS_PER_DAY;
 }
 
 void conf_free(struct conf *c)

@@ -19,6 +19,7 @@
 
 #include "addr.h"
 #include "base64.h"
+#include "clock.h"
 #include "bounce.h"
 #include "conf.h"
 #include "csv.h"
@@ -46,7 +47,7 @@ static const char *cstr(const struct pstr *p)
 
 static unsigned ttl_days(const struct conf *c)
 {
-        return (unsigned)((c->confirm_ttl + 86399) / 86400);
+        return (unsigned)DAYS_ROUNDED_UP(c->confirm_ttl);
 }
 
 /* 1 when the daemon-wide ceiling of confirmation mails is reached (the
@@ -328,8 +329,8 @@ static int h_expire(struct handler_ctx *ctx, const struct request *req, struct r
         if (progress) {
                 /* what the running stripping has still to do, from what it
                  * was given and what it did: counting the rows again would
-                 * cost the website as long as the count takes (0.1 s a
-                 * million), every time `expire --wait` looks */
+                 * hold the website for as long as the count takes, every
+                 * time `expire --wait` looks */
                 const struct housekeeping *hk = ctx->hk;
                 int64_t remaining = 0, done = hk->stripped + hk->purged;
                 if (hk->active)
@@ -913,8 +914,8 @@ static void reply_failure(struct reply *rep, int r)
         reply_error(rep, r == -EBUSY ? ERR_UNAVAILABLE : ERR_INTERNAL, NULL);
 }
 
-/* Staged addresses applied per slice: about 5 ms on the 2-core benchmark
- * machine for sign-ups with their confirmation mails. */
+/* Staged addresses applied per slice (sign-ups with their confirmation
+ * mails): small enough that a request waiting behind one is not held long. */
 #define IMPORT_SLICE 200
 
 int handler_import_work(struct handler_ctx *ctx)

@@ -3,8 +3,8 @@
  * sign-up whose last confirmation mail is older than confirm_ttl is expired
  * from that moment on (the handlers see it from the dates); what has to
  * happen to the row, promptly, is that the address, the name and the
- * consent record go.  That is done here in slices of a few hundred rows
- * (about 5 ms), one per loop iteration inside the batch transaction and
+ * consent record go.  That is done here in slices of a few hundred rows,
+ * one per loop iteration inside the batch transaction and
  * only in iterations no request waits on, so that the website never waits
  * long behind it.  While the background checkpoint is behind, no slice is
  * done: the WAL stays short and its copying never lands on the main thread.
@@ -18,7 +18,7 @@
 #include "log.h"
 #include "store.h"
 
-#define SLICE_ROWS 250          /* about 5 ms on the 2-core benchmark machine */
+#define SLICE_ROWS 250          /* a few milliseconds of the main thread */
 
 /* A run goes through these in order, a slice at a time: the expired rows of
  * sign-ups kept apart, the unsent mails of the sign-ups these emptied, the

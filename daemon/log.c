@@ -88,11 +88,6 @@ void log_set_level(int level)
         log_level = level;
 }
 
-int log_get_level(void)
-{
-        return log_level;
-}
-
 int log_level_parse(const char *s)
 {
         static const struct { const char *name; int level; } names[] = {

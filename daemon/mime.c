@@ -235,7 +235,8 @@ void mime_encode_qp(const char *s, size_t n, struct buf *out)
         out->data[out->len] = '\0';
 }
 
-void mime_format_date(time_t t, char out[40])
+/* RFC 5322 date in UTC, whatever the local time zone */
+static void format_date(time_t t, char out[40])
 {
         static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
         static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -247,14 +248,14 @@ void mime_format_date(time_t t, char out[40])
                  tm.tm_sec);
 }
 
-void mime_message_id(const char *domain, char out[128])
+/* "<uuid@domain>", a random (version 4) UUID */
+static void message_id(const char *domain, char out[128])
 {
         uuid_t u;
         char text[37];
         /* a version 4 UUID from OpenSSL's generator, drawn in bulk
          * (csprng.c): uuid_generate_random() makes six system calls and
-         * reseeds random() every time, 2 % of a fan-out's CPU (its fallback
-         * here) */
+         * reseeds random() every time (its fallback here) */
         if (csprng_bytes(u, sizeof(u)) == 0) {
                 u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);   /* version 4 */
                 u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);   /* variant of RFC 9562 */
@@ -341,8 +342,8 @@ enum mime_result mime_build(const struct mime_msg *m, struct buf *out)
         /* one allocation for the whole message, as far as it can be foreseen */
         buf_reserve(out, 2048 + (m->text_qp ? m->text_qp_len : m->text_len + m->text_len / 4) +
                          (m->html_qp ? m->html_qp_len : m->html ? m->html_len + m->html_len / 4 : 0));
-        mime_format_date(m->date, date);
-        mime_message_id(m->msgid_domain, msgid);
+        format_date(m->date, date);
+        message_id(m->msgid_domain, msgid);
         buf_printf(out, "Date: %s\r\nFrom: ", date);
         if (m->from_name && *m->from_name) {
                 if ((r = encode_display_name(m->from_name, m->from_addr, out)) != MIME_OK)

@@ -36,12 +36,12 @@ static const char *const error_names[] = {
         [ERR_UNAVAILABLE] = "unavailable", [ERR_INTERNAL] = "internal",
 };
 
-const char *state_name(enum state s)
+static const char *state_name(enum state s)
 {
         return s <= ST_ERROR ? state_names[s] : "error";
 }
 
-const char *errcode_name(enum errcode e)
+static const char *errcode_name(enum errcode e)
 {
         return e <= ERR_INTERNAL ? error_names[e] : "internal";
 }
@@ -94,7 +94,8 @@ static const char *const error_text[][LANG_N] = {
                 "Something went wrong. Please try again later." },
 };
 
-const char *proto_message(enum state s, enum errcode e, enum lang lang)
+/* The visitor-facing text for a state or error in a language. */
+static const char *message(enum state s, enum errcode e, enum lang lang)
 {
         if ((unsigned)lang >= LANG_N)
                 lang = LANG_DEFAULT;
@@ -338,9 +339,9 @@ bool proto_int(const struct request *req, const char *key, bool required, int64_
 static char *format(const struct reply *r, enum lang lang, size_t *len);
 
 /* The answers that are only a state and its text (nearly all of them: a
- * sign-up's "pending") are formatted once per state and language; jansson
- * took about 5 % of the main thread's time per sign-up formatting the same
- * line again.  Only the main thread answers, so no lock. */
+ * sign-up's "pending") are formatted once per state and language, not by
+ * jansson again for every request.  Only the main thread answers, so no
+ * lock. */
 char *proto_format(const struct reply *r, enum lang lang, size_t *len)
 {
         static char *plain[ST_ERROR][LANG_N];
@@ -362,7 +363,7 @@ static char *format(const struct reply *r, enum lang lang, size_t *len)
         if (!o)
                 oom();
         json_object_set_new(o, "state", json_string(state_name(r->state)));
-        const char *msg = proto_message(r->state, r->error, lang);
+        const char *msg = message(r->state, r->error, lang);
         if (r->state == ST_EXPIRED && r->days) {
                 char text[512];
                 enum lang l = (unsigned)lang < LANG_N ? lang : LANG_DEFAULT;

@@ -27,6 +27,7 @@
 #include "bounce.h"
 #include "bounds.h"
 #include "buf.h"
+#include "clock.h"
 #include "conf.h"
 #include "log.h"
 #include "mime.h"
@@ -198,7 +199,7 @@ static int build_confirmation(struct sched *s, const struct outbox_row *row, int
                 return r;
 
         char days[24], period[48];
-        snprintf(days, sizeof(days), "%llu", (unsigned long long)((c->confirm_ttl + 86399) / 86400));
+        snprintf(days, sizeof(days), "%llu", (unsigned long long)DAYS_ROUNDED_UP(c->confirm_ttl));
         tmpl_period(c->confirm_ttl, row->lang, period);
         char *url = link_with_token(c->confirm_url, t.text);
         explicit_bzero(&t, sizeof(t));

@@ -34,7 +34,8 @@ static const char key_file_head[] =
         "# tags and keys the rate-limit counters, the others are still accepted\n"
         "# in bounces (see newsletterd.conf(5), [daemon] key_file)\n";
 
-void secret_derive(const uint8_t key[SECRET_KEY_LEN], const char *purpose,
+/* HMAC-SHA256(key, purpose): a key of its own for each use of a secret. */
+static void derive(const uint8_t key[SECRET_KEY_LEN], const char *purpose,
                    uint8_t out[SECRET_KEY_LEN])
 {
         unsigned len = SECRET_KEY_LEN;
@@ -50,7 +51,7 @@ void secret_tag(const uint8_t key[SECRET_KEY_LEN], int64_t id, char out[SECRET_T
         unsigned len = sizeof(md);
         char dec[24];
         int n = snprintf(dec, sizeof(dec), "%" PRId64, id);
-        secret_derive(key, "verp", sub);
+        derive(key, "verp", sub);
         if (!HMAC(EVP_sha256(), sub, sizeof(sub), (const unsigned char *)dec, (size_t)n, md, &len))
                 abort();
         for (size_t i = 0; i < SECRET_TAG_LEN / 2; i++) {
@@ -245,7 +246,7 @@ int secret_load(const char *path, bool create_missing, struct secret_keys *out, 
                 r = parse(text, len, out, err, errlen);
         explicit_bzero(text, sizeof(text));
         if (r == 0)
-                secret_derive(out->key[0], "ratelimit", out->ratelimit);
+                derive(out->key[0], "ratelimit", out->ratelimit);
         else
                 secret_keys_clear(out);
         return r;

@@ -32,10 +32,8 @@
 #include "sender.h"
 
 /* Room for two mails at risk per connection: while the outcome of its last
- * mail waits for the next commit, a sender can already send the next one.
- * With room for one, each sender waited for the main thread's commit between
- * two mails; with two, a 20,000-mail fan-out over 8 connections on 2 cores
- * ran 12 % faster, with 13 % less CPU per mail (bench/README.md). */
+ * mail waits for the next commit, a sender can already send the next one
+ * instead of waiting for the main thread's commit between two mails. */
 #define AT_RISK_PER_CONNECTION 2
 
 struct relay_ref {
@@ -49,7 +47,6 @@ struct sender {
         pthread_cond_t room;            /* mails at risk were recorded */
         struct mail_job *head[2], *tail[2];     /* 0: confirmations, 1: the rest */
         struct mail_job *done;
-        size_t busy;
         struct relay_ref *relay;
         bool stopping;
         int notify_fd;
@@ -169,7 +166,7 @@ struct relay *relay_from_conf(const struct conf *c, struct dkim_key **dkim, size
         return r;
 }
 
-void relay_free(struct relay *r)
+static void relay_free(struct relay *r)
 {
         if (!r)
                 return;
@@ -466,10 +463,9 @@ static struct mail_job *pop(struct sender *s)
 #define SENDER_NICE 10
 
 /* The main thread serves the website and commits the outcomes the senders
- * wait for before their next data: when the machine is busy it goes first.
- * Measured on a 2-core machine that also ran the relay: senders wait at the
- * gate a quarter less often, and a fan-out is about a sixth faster.  Where
- * refused (a seccomp filter, say) the thread keeps its priority. */
+ * wait for before their next data: when the machine is busy it goes first,
+ * so the senders wait less at the gate.  Where refused (a seccomp filter,
+ * say) the thread keeps its priority. */
 static void run_below_main(void)
 {
         pid_t tid = gettid();
@@ -582,7 +578,6 @@ void sender_push(struct sender *s, struct mail_job *job)
         else
                 s->head[c] = job;
         s->tail[c] = job;
-        s->busy++;
         pthread_cond_signal(&s->cond);
         pthread_mutex_unlock(&s->lock);
 }
@@ -592,8 +587,6 @@ struct mail_job *sender_collect(struct sender *s)
         pthread_mutex_lock(&s->lock);
         struct mail_job *list = s->done;
         s->done = NULL;
-        for (struct mail_job *j = list; j; j = j->next)
-                s->busy--;
         pthread_mutex_unlock(&s->lock);
         return list;
 }
@@ -607,14 +600,6 @@ void sender_committed(struct sender *s, unsigned sent)
         for (unsigned i = 0; i < sent; i++)
                 pthread_cond_signal(&s->room);
         pthread_mutex_unlock(&s->lock);
-}
-
-size_t sender_busy(struct sender *s)
-{
-        pthread_mutex_lock(&s->lock);
-        size_t n = s->busy;
-        pthread_mutex_unlock(&s->lock);
-        return n;
 }
 
 void sender_set_relay(struct sender *s, struct relay *relay)
@@ -635,7 +620,6 @@ struct mail_job *sender_take_queued(struct sender *s)
         while ((j = pop(s))) {
                 j->next = list;
                 list = j;
-                s->busy--;
         }
         pthread_mutex_unlock(&s->lock);
         return list;

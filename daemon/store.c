@@ -223,7 +223,7 @@ int store_synchronous(struct store *st)
  * SQLite (3.40) writes an overflowing journal to its file in one write,
  * and its unix layer writes at most 128 KiB - 1 bytes at a time, so a
  * larger threshold fails the first statement that overflows it with
- * SQLITE_FULL (an import of 20,000 addresses did, at 256 KiB to 3 MiB). */
+ * SQLITE_FULL. */
 #define STMT_SPILL (120 << 10)
 
 /* Whether `path`-wal holds anything (a database may live in its WAL until
@@ -316,9 +316,9 @@ int store_open(const char *path, struct store **out)
          * Its memory statistics take a global mutex on every allocation, and
          * nothing here reads them.  Every request of a batch runs in a
          * savepoint, whose journal holds the pages the request changes
-         * (16 or more for a sign-up, over SQLite's default of 64 KiB): kept
-         * in memory up to STMT_SPILL rather than in a temporary file, which
-         * cost a sign-up storm 20 writes per sign-up. */
+         * (a sign-up's are more than SQLite's default of 64 KiB): kept in
+         * memory up to STMT_SPILL, since a temporary file costs writes on
+         * every sign-up. */
         sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
         sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_SPILL);
         int rc = sqlite3_open_v2(path, &st->db,
@@ -330,7 +330,7 @@ int store_open(const char *path, struct store **out)
                 free(st);
                 return db_errno(rc);
         }
-        sqlite3_busy_timeout(st->db, 5000);
+        sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
         sqlite3_extended_result_codes(st->db, 1);
         /* no statement may corrupt the file by writing the schema or
          * SQLite's internals (only a migration may need to: migrate()) */

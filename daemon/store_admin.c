@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "log.h"
 #include "store_db.h"
 
@@ -153,7 +154,7 @@ static struct store_sql q_stats_ignored = STORE_SQL(
 static struct store_sql q_stats_bounces = STORE_SQL(
         "SELECT kind, count(*) FROM bounce GROUP BY kind");
 static struct store_sql q_stats_days = STORE_SQL(
-        "SELECT event, (at - ?1) / 86400, count(*) FROM"
+        "SELECT event, (at - ?1) / ?2, count(*) FROM"
         " (SELECT event, at FROM consent WHERE event IN ('signup', 'confirm') AND at >= ?1"
         " UNION ALL SELECT 'signup', mailed_at FROM signup WHERE mailed_at >= ?1) GROUP BY 1, 2");
 /* ---- stats ---- */
@@ -222,12 +223,13 @@ int store_stats(struct store *st, int64_t now, int64_t expired_mailed_before, st
                 return db_fail(st, rc, "stats");
 
         /* the last STATS_DAYS days, today last; day boundaries in UTC */
-        int64_t today = now - now % 86400;
-        int64_t first = today - (STATS_DAYS - 1) * 86400;
+        int64_t today = now - now % SECONDS_PER_DAY;
+        int64_t first = today - (STATS_DAYS - 1) * SECONDS_PER_DAY;
         for (int d = 0; d < STATS_DAYS; d++)
-                out->days[d].day = first + d * 86400;
+                out->days[d].day = first + d * SECONDS_PER_DAY;
         s = db_stmt(st, &q_stats_days);
         sqlite3_bind_int64(s, 1, first);
+        sqlite3_bind_int64(s, 2, SECONDS_PER_DAY);
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
                 const unsigned char *ev = sqlite3_column_text(s, 0);
                 int64_t d = sqlite3_column_int64(s, 1);

@@ -104,7 +104,7 @@ void checkpointer_start(struct store *st, const char *path)
         if (rc == SQLITE_OK)
                 rc = sqlite3_exec(c->db, "PRAGMA journal_mode", NULL, NULL, NULL);
         if (rc == SQLITE_OK) {
-                sqlite3_busy_timeout(c->db, 5000);
+                sqlite3_busy_timeout(c->db, STORE_BUSY_TIMEOUT_MS);
                 /* every signal is the main loop's: the thread starts with all blocked */
                 sigset_t all, old;
                 sigfillset(&all);

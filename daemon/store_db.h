@@ -25,6 +25,10 @@ struct store_sql {
 };
 #define STORE_SQL(sql) { .text = (sql), .slot = 0 }
 
+/* How long a connection (the main one, the checkpointer's) waits for a
+ * lock the other holds before its statement fails with SQLITE_BUSY. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
 /* More statements than the store has: a new one past this is a bug caught
  * by the first test that runs it. */
 #define STORE_STMTS_MAX 160

@@ -18,6 +18,7 @@
 
 #include "bounds.h"
 #include "buf.h"
+#include "clock.h"
 #include "embedded.h"
 #include "log.h"
 #include "mime.h"
@@ -35,11 +36,11 @@ void tmpl_period(unsigned long long seconds, enum lang lang, char out[48])
         };
         unsigned long long n;
         int u;
-        if (seconds >= 86400 && seconds % 86400 == 0) {
-                n = seconds / 86400;
+        if (seconds >= SECONDS_PER_DAY && seconds % SECONDS_PER_DAY == 0) {
+                n = seconds / SECONDS_PER_DAY;
                 u = 0;
-        } else if (seconds >= 3600 && seconds % 3600 == 0) {
-                n = seconds / 3600;
+        } else if (seconds >= SECONDS_PER_HOUR && seconds % SECONDS_PER_HOUR == 0) {
+                n = seconds / SECONDS_PER_HOUR;
                 u = 1;
         } else {
                 n = (seconds + 59) / 60;

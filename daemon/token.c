@@ -8,7 +8,6 @@
 #include <pthread.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
@@ -59,11 +58,6 @@ bool token_parse(const char *text, size_t len, struct token *t)
         t->text[TOKEN_TEXT_LEN] = '\0';
         token_hash(t);
         return true;
-}
-
-bool secret_equal(const void *a, const void *b, size_t n)
-{
-        return CRYPTO_memcmp(a, b, n) == 0;
 }
 
 void sha256_hex(const void *data, size_t n, char out[65])

@@ -5,7 +5,8 @@
 #include <stddef.h>
 
 struct buf {
-        char *data;
+        char *data;     /* NUL-terminated by every append and consume (the NUL
+                         * is not counted in len); NULL before the first */
         size_t len;
         size_t cap;
         size_t max;     /* 0 = no cap beyond memory */
@@ -27,7 +28,5 @@ bool buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 void buf_shrink(struct buf *b, size_t keep);
 /* Drop the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
-/* NUL-terminated view (the NUL is not counted in len). */
-const char *buf_cstr(struct buf *b);
 /* Hand the data over to the caller (NUL-terminated), leaving b empty. */
 char *buf_steal(struct buf *b, size_t *len);

@@ -2,16 +2,20 @@
  * and writes into a mail.  Timeouts run on CLOCK_MONOTONIC and log lines
  * carry the real time; neither goes through here. */
 #pragma once
-#include <stdbool.h>
 #include <stdint.h>
 
-/* The largest test offset: ten years, in seconds. */
-#define CLOCK_OFFSET_MAX (3650 * 86400LL)
+/* The calendar in seconds: dates are counted in UTC days of this length. */
+#define SECONDS_PER_HOUR 3600
+#define SECONDS_PER_DAY 86400
+/* Whole days, a started day counted: what a visitor is told of a period. */
+#define DAYS_ROUNDED_UP(seconds) (((seconds) + SECONDS_PER_DAY - 1) / SECONDS_PER_DAY)
 
-/* "SECONDS" (1 to CLOCK_OFFSET_MAX, digits only) -> true and *out. */
-bool clock_parse_offset(const char *s, int64_t *out);
-/* Read NEWSLETTERD_TEST_CLOCK_OFFSET once, at start-up, before any thread
- * runs; a warning is logged when it is set. */
+/* The largest test offset: ten years, in seconds. */
+#define CLOCK_OFFSET_MAX (3650 * (long long)SECONDS_PER_DAY)
+
+/* Read NEWSLETTERD_TEST_CLOCK_OFFSET ("SECONDS": 1 to CLOCK_OFFSET_MAX,
+ * digits only) once, at start-up, before any thread runs; a warning is
+ * logged when it is set, and a value out of range is ignored. */
 void clock_init(void);
 /* Seconds since the epoch, plus the test offset (0 unless set). */
 int64_t clock_now(void);

@@ -9,7 +9,6 @@ enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_INFO = 6, LOG_LVL_DE
 #define LOG_REPEAT_INTERVAL_S 30
 
 void log_set_level(int level);
-int log_get_level(void);
 /* 0: show every repeat (for tests: a shorter interval) */
 void log_set_repeat_interval(unsigned seconds);
 /* "err", "warning", "info", "debug" -> level, or -1 */

@@ -52,6 +52,3 @@ bool mime_utf8_valid(const char *s, size_t n);
  * length of "Name: " already on the line. */
 enum mime_result mime_encode_header_text(const char *s, struct buf *out, size_t used);
 void mime_encode_qp(const char *s, size_t n, struct buf *out);
-void mime_format_date(time_t t, char out[40]);
-/* "<uuid@domain>" */
-void mime_message_id(const char *domain, char out[128]);

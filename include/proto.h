@@ -127,13 +127,9 @@ bool proto_bool(const struct request *req, const char *key, bool *out, struct re
 bool proto_int(const struct request *req, const char *key, bool required, int64_t min, int64_t max,
                int64_t *out, struct reply *err);
 
-/* Format an answer as one JSON line ending in '\n' (malloc'd). */
+/* Format an answer as one JSON line ending in '\n' (malloc'd): its state,
+ * the visitor-facing message in `lang`, and for an error its code. */
 char *proto_format(const struct reply *r, enum lang lang, size_t *len);
-
-const char *state_name(enum state s);
-const char *errcode_name(enum errcode e);
-/* The visitor-facing text for a state or error in a language. */
-const char *proto_message(enum state s, enum errcode e, enum lang lang);
 
 static inline void reply_error(struct reply *r, enum errcode e, const char *detail)
 {

@@ -5,10 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "secret.h"
 #include "store.h"
 
-#define RATE_WINDOW 3600        /* every limit is per hour */
+#define RATE_WINDOW SECONDS_PER_HOUR     /* every limit is per hour */
 
 struct rate_rule {
         uint8_t key[RATE_KEY_LEN];

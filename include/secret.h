@@ -26,10 +26,6 @@ struct secret_keys {
  * with the reason in `err`. */
 int secret_load(const char *path, bool create, struct secret_keys *out, char *err, size_t errlen);
 
-/* HMAC-SHA256(key, purpose): a key of its own for each use of a secret. */
-void secret_derive(const uint8_t key[SECRET_KEY_LEN], const char *purpose,
-                   uint8_t out[SECRET_KEY_LEN]);
-
 /* The VERP tag of mail `id` under `key`: the first SECRET_TAG_LEN hex
  * digits (lower case) of HMAC-SHA256(HMAC(key, "verp"), decimal id). */
 void secret_tag(const uint8_t key[SECRET_KEY_LEN], int64_t id, char out[SECRET_TAG_LEN + 1]);

@@ -50,7 +50,6 @@ struct sender;
 
 /* The relay settings of a config; takes over the DKIM keys (may be NULL). */
 struct relay *relay_from_conf(const struct conf *c, struct dkim_key **dkim, size_t n_dkim);
-void relay_free(struct relay *r);
 
 /* Start n threads.  `notify_fd` (an eventfd) is written whenever a job is
  * finished, `urgent_fd` whenever a thread waits for outcomes to be
@@ -63,8 +62,6 @@ struct mail_job *sender_collect(struct sender *s);
 /* The outcomes of `sent` mails the relay took are committed now: that much
  * of the budget of taken-but-unrecorded mails is free again. */
 void sender_committed(struct sender *s, unsigned sent);
-/* Jobs queued or in transfer. */
-size_t sender_busy(struct sender *s);
 /* Use a new relay from the next transfer on (takes ownership). */
 void sender_set_relay(struct sender *s, struct relay *relay);
 /* Take back the jobs no thread has started yet (a list). */

@@ -22,8 +22,5 @@ int token_new(struct token *t);
  * final character) and compute its hash.  false when malformed. */
 bool token_parse(const char *text, size_t len, struct token *t);
 
-/* Constant-time comparison of two secrets of equal length. */
-bool secret_equal(const void *a, const void *b, size_t n);
-
 /* Lower-case hex of a SHA-256 of `data` (65 bytes with NUL). */
 void sha256_hex(const void *data, size_t n, char out[65]);

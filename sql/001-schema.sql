@@ -4,9 +4,9 @@
 --
 -- CHECK constraints name their values as comparisons (`x = a OR x = b`),
 -- not `x IN (a, b, c)`: SQLite 3.40 checks an IN over more than two
--- constants by building a temporary b-tree on every row it checks, which
--- cost the outbox a third of the main thread's time per mail.  (The
--- partial index outbox_due keeps its IN of two: the due scans say it so.)
+-- constants by building a temporary b-tree on every row it checks, on
+-- every state change of every mail.  (The partial index outbox_due keeps
+-- its IN of two: the due scans say it so.)
 
 -- One row per address.  email_key is the identity: the whole address
 -- lower-cased, its domain as A-labels.  email is what the mail is sent to.
@@ -149,8 +149,8 @@ CREATE INDEX outbox_token_hash_prev ON outbox (token_hash_prev) WHERE token_hash
 -- rows.  'queued' counts the mails with a sender ('sending') too.  The
 -- daemon moves the counts (daemon/scheduler.c adds up each batch's
 -- outcomes), not a trigger on every state change: SQLite runs a trigger's
--- program even when its WHEN is false, a fifth of the main thread's time
--- per mail.  Deletes keep their trigger: an erased recipient's mails go by
+-- program even when its WHEN is false, twice for every mail.  Deletes
+-- keep their trigger: an erased recipient's mails go by
 -- cascade, which no statement of the daemon sees.
 CREATE TABLE issue_progress (
     issue_id    INTEGER NOT NULL,

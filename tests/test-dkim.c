@@ -143,7 +143,7 @@ static void test_canon_body(void)
                 buf_printf(&want, "line %d end\r\n", i);
         }
         buf_puts(&in, "\r\n\r\n  \r\n");
-        check_body(in.data, in.len, buf_cstr(&want));
+        check_body(in.data, in.len, want.data);
         buf_free(&in);
         buf_free(&want);
 }
