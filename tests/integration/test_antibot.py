@@ -10,6 +10,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import stat
 import time
 
@@ -389,3 +390,28 @@ def test_bad_config_is_refused(daemon_factory, key, value):
     rc, out, err = check_config(d.config_path)
     assert rc != 0, out
     assert re.search(r"\.conf:\d+: .*%s" % key, err), err
+
+
+def test_key_file_others_may_read_is_refused(daemon_factory, workdir):
+    path = os.path.join(workdir, "antibot.key")
+    d = daemon_factory(pow_on(key_file=path))
+    assert d.stop() == 0
+    os.chmod(path, 0o644)
+    rc, out, err = check_config(d.config_path)
+    assert rc != 0 and "[antibot] key_file" in err and "chmod 600" in err, err
+    assert d.spawn().wait(15) != 0
+    os.chmod(path, 0o600)
+    d.start()
+
+
+def test_reload_without_the_key_file_keeps_the_old_config(daemon_factory, workdir):
+    # SIGHUP makes no key: a key file gone is an error, and the old
+    # configuration (and its key) stays in use
+    path = os.path.join(workdir, "antibot.key")
+    d = daemon_factory(pow_on(key_file=path))
+    ch, sol = solved(d)
+    os.rename(path, path + ".gone")
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: "[antibot] key_file) is missing" in d.stderr(), what="the reload refused")
+    check_answer(d.subscribe("anna@example.org", altcha=sol), "pending")
+    assert not os.path.exists(path)
