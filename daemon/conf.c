@@ -19,6 +19,7 @@
 #include <ini.h>
 
 #include "addr.h"
+#include "altcha.h"
 #include "bounds.h"
 #include "buf.h"
 #include "clock.h"
@@ -28,7 +29,7 @@
 #include "secret.h"
 
 enum key_type { K_STR, K_PATH, K_DURATION, K_UINT, K_LIST, K_STARTTLS, K_FROM, K_URLTMPL,
-                K_SMTPURLS, K_LOGLEVEL, K_GROUP, K_RETURNPATH, K_DOMAIN };
+                K_SMTPURLS, K_LOGLEVEL, K_GROUP, K_RETURNPATH, K_DOMAIN, K_ONOFF };
 
 struct key {
         const char *section;
@@ -78,6 +79,10 @@ static const struct key keys[] = {
         { "bounce", "return_path", K_RETURNPATH, O(return_path), 0, 0 },
         { "bounce", "temporary_limit", K_UINT, O(temporary_limit), 0, 1000 },
         { "bounce", "temporary_window", K_DURATION, O(temporary_window), 1, 365 * SECONDS_PER_DAY },
+        { "antibot", "pow", K_ONOFF, O(pow), 0, 0 },
+        { "antibot", "key_file", K_PATH, O(antibot_key_file), 0, 0 },
+        { "antibot", "maxnumber", K_UINT, O(pow_maxnumber), 1, ALTCHA_MAXNUMBER_MAX },
+        { "antibot", "challenge_ttl", K_DURATION, O(challenge_ttl), 10, SECONDS_PER_DAY },
 };
 #undef O
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -417,6 +422,17 @@ static bool set_value(struct parse_state *ps, const struct key *k, const char *v
                 set_str(dst, value);
                 return true;
         }
+        case K_ONOFF:
+                if (strcmp(value, "on") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
+                        *(bool *)dst = true;
+                else if (strcmp(value, "off") == 0 || strcmp(value, "no") == 0 ||
+                         strcmp(value, "false") == 0)
+                        *(bool *)dst = false;
+                else {
+                        snprintf(err, errlen, "%s must be on or off", k->name);
+                        return false;
+                }
+                return true;
         case K_DOMAIN: {
                 struct addr a;
                 char sample[ADDR_INPUT_MAX + 1];
@@ -555,6 +571,10 @@ void conf_defaults(struct conf *c)
         c->return_path = xstrdup("");
         c->temporary_limit = 5;
         c->temporary_window = 30 * SECONDS_PER_DAY;
+        c->pow = false;
+        c->antibot_key_file = xstrdup("");
+        c->pow_maxnumber = 100000;
+        c->challenge_ttl = 10 * 60;
 }
 
 void conf_free(struct conf *c)
@@ -589,6 +609,8 @@ void conf_free(struct conf *c)
         list_free(&c->dkim_selectors);
         list_free(&c->dkim_key_files);
         free(c->return_path);
+        free(c->antibot_key_file);
+        explicit_bzero(c->altcha_keys, sizeof(c->altcha_keys));
         memset(c, 0, sizeof(*c));
 }
 

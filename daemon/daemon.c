@@ -27,6 +27,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "altcha.h"
 #include "clock.h"
 #include "conf.h"
 #include "daemon.h"
@@ -127,6 +128,31 @@ static int signing_load(const struct conf *c, struct signing *sg)
         return 0;
 }
 
+/* The key of the sign-up challenges: derived from [antibot] key_file's
+ * keys, or from [daemon] key_file's when it names none (altcha.h).  A file
+ * of its own is made only when pow is on. */
+static int antibot_keys_load(struct conf *c, bool create)
+{
+        struct secret_keys own, *from = &c->keys;
+        char err[300];
+        if (*c->antibot_key_file) {
+                if (!(create && c->pow) && access(c->antibot_key_file, F_OK) < 0 && errno == ENOENT)
+                        return 0;
+                if (secret_load(c->antibot_key_file, create && c->pow, &own, err, sizeof(err)) != 0) {
+                        fprintf(stderr, "%s: [antibot] key_file %s: %s\n", c->path,
+                                c->antibot_key_file, err);
+                        return 1;
+                }
+                from = &own;
+        }
+        for (size_t i = 0; i < from->n; i++)
+                altcha_key(from->key[i], c->altcha_keys[i]);
+        c->altcha_keys_n = from->n;
+        if (from == &own)
+                secret_keys_clear(&own);
+        return 0;
+}
+
 /* The secret keys of [daemon] key_file (default: next to the database).
  * A missing file is made when `create` is set; --check-config makes none
  * and only checks a file that is there. */
@@ -144,7 +170,7 @@ static int keys_load(struct conf *c, bool create)
                 fprintf(stderr, "%s: [daemon] key_file %s: %s\n", c->path, path, err);
                 return 1;
         }
-        return 0;
+        return antibot_keys_load(c, create);
 }
 
 /* Load and check everything the config names.  0, or errors printed.
@@ -413,6 +439,8 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                 return 0;
         }
         const char *refused = c->keys.n == 0 ? "the key file ([daemon] key_file) is missing" : NULL;
+        if (!refused && c->pow && c->altcha_keys_n == 0)
+                refused = "the key file ([antibot] key_file) is missing";
         struct admin_acl acl;
         if (!refused && admin_acl_build(c, &acl) < 0)
                 refused = "admin users or group unknown";

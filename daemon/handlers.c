@@ -12,12 +12,14 @@
  * The one import that may run is the handler context's (struct
  * import_session in handlers.h), not a global of this file.
  */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "addr.h"
+#include "altcha.h"
 #include "base64.h"
 #include "clock.h"
 #include "bounce.h"
@@ -92,6 +94,37 @@ static int record(struct handler_ctx *ctx, int64_t subscriber_id, const char *li
         return store_consent_add(ctx->store, &c);
 }
 
+/* With [antibot] pow = on, a sign-up from the website needs a solved
+ * challenge, used once (the admin socket is the administrator's).  Checked
+ * before the rate limits: a request without a solution counts against
+ * nobody's limit (a bot cannot use up the sign-ups of a visitor behind the
+ * same address) and costs the daemon one HMAC and no write.  1 when
+ * refused (the answer in `rep`). */
+static int challenge_check(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        const struct conf *c = ctx->conf;
+        if (!c->pow || ctx->role != ROLE_PUBLIC)
+                return 0;
+        if (!req->altcha.s) {
+                reply_error(rep, ERR_CHALLENGE_REQUIRED, NULL);
+                return 1;
+        }
+        struct altcha_solution sol;
+        enum altcha_verdict v = altcha_verify((const uint8_t (*)[SECRET_KEY_LEN])c->altcha_keys,
+                                              c->altcha_keys_n, ctx->now, req->altcha.s,
+                                              req->altcha.len, &sol);
+        int r = v == ALTCHA_OK ? store_challenge_use(ctx->store, sol.challenge, sol.expires) : 1;
+        if (r < 0)
+                return r;
+        if (r) {
+                log_debug("subscribe: challenge refused (%s)",
+                          v == ALTCHA_OK ? "used before" : altcha_verdict_str(v));
+                reply_error(rep, ERR_CHALLENGE_FAILED, NULL);
+                return 1;
+        }
+        return 0;
+}
+
 static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
 {
         const struct conf *c = ctx->conf;
@@ -114,6 +147,9 @@ static int h_subscribe(struct handler_ctx *ctx, const struct request *req, struc
                 }
                 list = c->lists.v[i];
         }
+        int refused = challenge_check(ctx, req, rep);
+        if (refused)
+                return refused < 0 ? refused : 0;
         if (req->ip.s) {
                 struct rate_rule rules[2];
                 if (!ratelimit_ip_rules(c->keys.ratelimit, req->ip.s, req->ip.len, c->signups_per_ip,
@@ -307,6 +343,29 @@ static int h_ping(struct handler_ctx *ctx, const struct request *req, struct rep
 {
         rep->state = ST_OK;
         return 0;
+}
+
+/* A sign-up challenge to solve (ALTCHA v1), made and signed here and
+ * stored nowhere; with pow = off "challenge" is null (the site then asks
+ * for none). */
+static int h_challenge(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        const struct conf *c = ctx->conf;
+        rep->state = ST_OK;
+        if (!c->pow) {
+                rep->extra = json_pack("{sbsn}", "pow", 0, "challenge");
+                return rep->extra ? 0 : -ENOMEM;
+        }
+        assert(c->altcha_keys_n > 0);
+        struct altcha_challenge ch;
+        int r = altcha_challenge_new(c->altcha_keys[0], c->pow_maxnumber,
+                                     ctx->now + (int64_t)c->challenge_ttl, &ch);
+        if (r < 0)
+                return r;
+        rep->extra = json_pack("{sbs{sssssIssss}}", "pow", 1, "challenge", "algorithm", "SHA-256",
+                               "challenge", ch.challenge, "maxnumber", (json_int_t)ch.maxnumber,
+                               "salt", ch.salt, "signature", ch.signature);
+        return rep->extra ? 0 : -ENOMEM;
 }
 
 
@@ -990,6 +1049,7 @@ void handler_run(struct handler_ctx *ctx, enum role role, const char *line, size
 
         const struct proto_op *op = req.spec;
         handler_fn *fn = op ? op_handlers[op - proto_ops] : NULL;
+        ctx->role = role;
         if (!op) {
                 reply_error(rep, ERR_INVALID_REQUEST, "unknown op");
         } else if (!(op->sockets & role)) {

@@ -22,8 +22,8 @@
 
 /* A run goes through these in order, a slice at a time: the expired rows of
  * sign-ups kept apart, the unsent mails of the sign-ups these emptied, the
- * linked sign-ups, the purges. */
-enum { HK_SIGNUP_ROWS, HK_SIGNUP_MAILS, HK_LINKED, HK_PURGE, HK_PURGE_PENDING };
+ * linked sign-ups, the purges, the used sign-up challenges that expired. */
+enum { HK_SIGNUP_ROWS, HK_SIGNUP_MAILS, HK_LINKED, HK_PURGE, HK_PURGE_PENDING, HK_CHALLENGES };
 
 void housekeeping_request(struct housekeeping *hk, const struct conf *c, int64_t now)
 {
@@ -37,6 +37,7 @@ void housekeeping_request(struct housekeeping *hk, const struct conf *c, int64_t
         hk->expire_before = now - (int64_t)c->confirm_ttl;
         hk->purge_before = now - (int64_t)c->expired_retention;
         hk->purge_pending_before = hk->expire_before - (int64_t)c->expired_retention;
+        hk->challenges_before = now;
 }
 
 /* One slice (its own savepoint, so that a failure here undoes only the slice
@@ -61,16 +62,19 @@ static int slice(struct housekeeping *hk, struct store *st, int64_t now)
                 r = store_purge_slice(st, hk->purge_before, SLICE_ROWS, &n);
                 hk->purged += n;
                 break;
-        default:
+        case HK_PURGE_PENDING:
                 r = store_purge_pending_slice(st, hk->purge_pending_before, SLICE_ROWS, &n);
                 hk->purged += n;
+                break;
+        default:        /* (not counted: nobody's sign-up) */
+                r = store_challenge_purge_slice(st, hk->challenges_before, SLICE_ROWS, &n);
                 break;
         }
         if (r < 0)
                 return r;
         if (n == SLICE_ROWS)
                 return 1;
-        if (hk->phase == HK_PURGE_PENDING) {
+        if (hk->phase == HK_CHALLENGES) {
                 hk->active = false;
                 return 0;
         }

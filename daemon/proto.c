@@ -34,6 +34,7 @@ static const char *const error_names[] = {
         [ERR_INVALID_EMAIL] = "invalid_email", [ERR_UNKNOWN_TOKEN] = "unknown_token",
         [ERR_RATE_LIMITED] = "rate_limited", [ERR_FORBIDDEN] = "forbidden",
         [ERR_UNAVAILABLE] = "unavailable", [ERR_INTERNAL] = "internal",
+        [ERR_CHALLENGE_REQUIRED] = "challenge_required", [ERR_CHALLENGE_FAILED] = "challenge_failed",
 };
 
 static const char *state_name(enum state s)
@@ -89,6 +90,12 @@ static const char *const error_text[][LANG_N] = {
         [ERR_UNAVAILABLE] = {
                 "Der Dienst ist gerade nicht erreichbar. Bitte versuchen Sie es später noch einmal.",
                 "The service is unavailable at the moment. Please try again later." },
+        [ERR_CHALLENGE_REQUIRED] = {
+                "Bitte aktivieren Sie JavaScript: Ihr Browser muss vor der Anmeldung eine kleine Rechenaufgabe lösen.",
+                "Please enable JavaScript: your browser has to solve a small computing task before signing up." },
+        [ERR_CHALLENGE_FAILED] = {
+                "Die Prüfung Ihres Browsers ist fehlgeschlagen oder abgelaufen. Bitte senden Sie das Formular noch einmal.",
+                "Checking your browser failed or took too long. Please submit the form again." },
         [ERR_INTERNAL] = {
                 "Etwas ist schiefgegangen. Bitte versuchen Sie es später noch einmal.",
                 "Something went wrong. Please try again later." },
@@ -123,7 +130,7 @@ static const char *const expired_days_text[LANG_N][3] = {
 /* The names of enum field (proto.h). */
 static const char *const field_names[F_N] = {
         "op", "email", "name", "list", "lang", "ip", "user_agent", "token",
-        "consent_text", "consent_version",
+        "consent_text", "consent_version", "altcha",
 };
 
 #define PROTO_OP(name, sockets, writes, fields, required, handler) \
@@ -137,6 +144,7 @@ static const size_t field_max[F_N] = {
         [F_LIST] = LIST_NAME_MAX_BYTES, [F_LANG] = 8, [F_IP] = 64,
         [F_USER_AGENT] = USER_AGENT_MAX_BYTES, [F_TOKEN] = TOKEN_TEXT_MAX_BYTES,
         [F_CONSENT_TEXT] = CONSENT_TEXT_MAX_BYTES, [F_CONSENT_VERSION] = 64,
+        [F_ALTCHA] = ALTCHA_PAYLOAD_MAX_BYTES,
 };
 
 static struct pstr *field_slot(struct request *r, enum field f)
@@ -150,6 +158,7 @@ static struct pstr *field_slot(struct request *r, enum field f)
         case F_TOKEN: return &r->token;
         case F_CONSENT_TEXT: return &r->consent_text;
         case F_CONSENT_VERSION: return &r->consent_version;
+        case F_ALTCHA: return &r->altcha;
         default: return NULL;
         }
 }
@@ -241,14 +250,15 @@ bool proto_parse(const char *line, size_t len, struct request *req, struct reply
                 const char *s = json_string_value(val);
                 if (n > field_max[f]) {
                         reply_error(err, f == F_EMAIL ? ERR_INVALID_EMAIL :
-                                         f == F_TOKEN ? ERR_UNKNOWN_TOKEN : ERR_INVALID_REQUEST,
+                                         f == F_TOKEN ? ERR_UNKNOWN_TOKEN :
+                                         f == F_ALTCHA ? ERR_CHALLENGE_FAILED : ERR_INVALID_REQUEST,
                                     "field too long");
                         goto fail;
                 }
                 /* the consent wording may have line breaks; never NUL */
                 if (f == F_CONSENT_TEXT ? memchr(s, '\0', n) != NULL :
-                    f != F_EMAIL && f != F_TOKEN && mime_has_control(s, n)) {
-                        /* the address and the token get their own, more precise answers */
+                    f != F_EMAIL && f != F_TOKEN && f != F_ALTCHA && mime_has_control(s, n)) {
+                        /* the address, the token and the solution get their own, more precise answers */
                         reply_error(err, ERR_INVALID_REQUEST, "control characters in a field");
                         goto fail;
                 }

@@ -1,9 +1,9 @@
 /*
  * store_expire.c - the statements of housekeeping: strip expired sign-ups
  * (their address, name and consent record), purge what has been stripped
- * long enough, and ended rate limit windows; each a slice of at most a
- * given number of rows, so that the caller (housekeeping.c) can run them
- * between requests.
+ * long enough, ended rate limit windows and used sign-up challenges; each
+ * a slice of at most a given number of rows, so that the caller
+ * (housekeeping.c) can run them between requests.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -162,4 +162,13 @@ static struct store_sql q_rate_purge = STORE_SQL("DELETE FROM rate_limit WHERE w
 int store_rate_purge(struct store *st, int64_t ended_before)
 {
         return db_run_ints(st, &q_rate_purge, 1, ended_before, 0, NULL);
+}
+
+/* solved sign-up challenges past their expiry (store_antibot.c) */
+static struct store_sql q_challenge_purge = STORE_SQL(
+        "DELETE FROM challenge_used WHERE challenge IN (SELECT challenge FROM challenge_used"
+        " WHERE expires_at <= ?1 LIMIT ?2)");
+int store_challenge_purge_slice(struct store *st, int64_t before, unsigned limit, int64_t *n)
+{
+        return db_run_ints(st, &q_challenge_purge, 2, before, limit, n);
 }

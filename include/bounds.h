@@ -28,6 +28,8 @@
 #define LIST_NAME_MAX_BYTES     64
 #define TOKEN_TEXT_MAX_BYTES    128
 #define CONSENT_TEXT_MAX_BYTES  2000
+/* A solved challenge (base64 of a JSON object of some 300 bytes) */
+#define ALTCHA_PAYLOAD_MAX_BYTES 1024
 
 /* RFC 5321 4.5.3.1 */
 #define ADDR_LOCAL_MAX          64

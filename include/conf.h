@@ -71,6 +71,16 @@ struct conf {
         char *return_path;
         unsigned temporary_limit;       /* this many temporary bounces ... */
         uint64_t temporary_window;      /* ... within this window suppress the address */
+
+        /* [antibot] */
+        bool pow;                       /* a sign-up on the public socket needs a solved challenge */
+        char *antibot_key_file;         /* the challenges' key; "" = [daemon] key_file's */
+        unsigned pow_maxnumber;         /* the difficulty: numbers a browser may have to try */
+        uint64_t challenge_ttl;
+        /* HMAC(key, "altcha") of each key of that file, the first signing
+         * (altcha.h); set by the daemon when it reads the key file */
+        uint8_t altcha_keys[SECRET_KEYS_MAX][SECRET_KEY_LEN];
+        size_t altcha_keys_n;
 };
 
 /* Errors, each "file:line: message", collected while parsing. */

@@ -46,6 +46,7 @@ struct handler_ctx {
         struct housekeeping *hk;
         int64_t now;
         uint64_t conn;                  /* the connection the request came on */
+        enum role role;                 /* and its socket */
         bool checkpoint_after_commit;   /* an erase asks for the WAL to be folded in */
         struct import_session import;   /* the handlers' own: zero to begin with */
 };

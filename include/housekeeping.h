@@ -16,6 +16,7 @@ struct housekeeping {
         int64_t purged;
         int64_t todo;           /* stripped + purged at its end, as counted when asked */
         int64_t purge_pending_before;   /* sign-ups kept apart mailed before this are purged */
+        int64_t challenges_before;      /* used sign-up challenges expired by then are purged */
         int phase;              /* what the next slice does (housekeeping.c) */
 };
 

@@ -20,6 +20,8 @@ enum errcode {
         ERR_RATE_LIMITED,
         ERR_FORBIDDEN,
         ERR_UNAVAILABLE,
+        ERR_CHALLENGE_REQUIRED,         /* [antibot] pow = on and no solved challenge */
+        ERR_CHALLENGE_FAILED,           /* a solution wrong, expired or used before */
         ERR_INTERNAL,
 };
 
@@ -29,7 +31,7 @@ enum role { ROLE_PUBLIC = 1, ROLE_ADMIN = 2 };
 /* The fields this parser checks itself (those of the public ops: strings of
  * a bounded size); FIELD() makes the bits of an op's `fields`. */
 enum field { F_OP, F_EMAIL, F_NAME, F_LIST, F_LANG, F_IP, F_USER_AGENT, F_TOKEN,
-             F_CONSENT_TEXT, F_CONSENT_VERSION, F_N };
+             F_CONSENT_TEXT, F_CONSENT_VERSION, F_ALTCHA, F_N };
 #define FIELD(f) (1u << F_##f)
 /* The `fields` of an op whose handler names and types its own (the admin
  * ops, with proto_fields_only() and proto_str() ...): the parser takes any. */
@@ -54,13 +56,15 @@ enum field { F_OP, F_EMAIL, F_NAME, F_LIST, F_LANG, F_IP, F_USER_AGENT, F_TOKEN,
 #define PROTO_OPS(OP)                                                                          \
         OP("subscribe", ROLE_PUBLIC | ROLE_ADMIN, true,                                        \
            FIELD(EMAIL) | FIELD(NAME) | FIELD(LIST) | FIELD(IP) | FIELD(USER_AGENT) |          \
-           FIELD(CONSENT_TEXT) | FIELD(CONSENT_VERSION), FIELD(EMAIL), h_subscribe)            \
+           FIELD(CONSENT_TEXT) | FIELD(CONSENT_VERSION) | FIELD(ALTCHA), FIELD(EMAIL),         \
+           h_subscribe)                                                                        \
         OP("confirm", ROLE_PUBLIC | ROLE_ADMIN, true,                                          \
            FIELD(TOKEN) | FIELD(IP) | FIELD(USER_AGENT), FIELD(TOKEN), h_confirm)              \
         OP("check", ROLE_PUBLIC | ROLE_ADMIN, false, FIELD(TOKEN), FIELD(TOKEN), h_check)      \
         OP("unsubscribe", ROLE_PUBLIC | ROLE_ADMIN, true,                                      \
            FIELD(TOKEN) | FIELD(IP) | FIELD(USER_AGENT), FIELD(TOKEN), h_unsubscribe)          \
         OP("ping", ROLE_PUBLIC | ROLE_ADMIN, false, 0, 0, h_ping)                              \
+        OP("challenge", ROLE_PUBLIC | ROLE_ADMIN, false, 0, 0, h_challenge)                    \
         OP("expire", ROLE_ADMIN, true, FIELDS_OWN, 0, h_expire)                                \
         OP("import_begin", ROLE_ADMIN, true, FIELDS_OWN, 0, h_import_begin)                    \
         OP("import_rows", ROLE_ADMIN, true, FIELDS_OWN, 0, h_import_rows)                      \
@@ -98,6 +102,7 @@ struct request {
         const struct proto_op *spec;    /* op's entry in PROTO_OPS; NULL: no such op */
         enum lang lang;
         struct pstr email, name, list, ip, user_agent, token, consent_text, consent_version;
+        struct pstr altcha;     /* a solved challenge (altcha.h) */
 };
 
 struct reply {

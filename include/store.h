@@ -340,3 +340,11 @@ int store_issue_bounces(struct store *st, int64_t issue_id, int64_t *bounced, in
 const char *issue_state_name(enum issue_state s);
 const char *sub_state_name(enum sub_state s);
 const char *mail_state_name(enum mail_state s);
+
+/* ---- solved sign-up challenges (store_antibot.c) ---- */
+
+/* Remember a solved challenge (its 32 bytes, a SHA-256 already) until it
+ * expires: 0 the first time, 1 when it was used before. */
+int store_challenge_use(struct store *st, const uint8_t challenge[32], int64_t expires);
+/* Forget up to `limit` that expired at or before `before`; *n: how many. */
+int store_challenge_purge_slice(struct store *st, int64_t before, unsigned limit, int64_t *n);

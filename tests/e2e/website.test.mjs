@@ -5,7 +5,8 @@
 // playwright-core.  A visitor signs up, finds the mail, opens its link (which
 // must confirm nothing), presses the button; then duplicate, invalid address,
 // expired link, a newsletter's one-click unsubscribe, the daemon down and
-// hung.  Every state page is photographed (PNG) into $E2E_ARTIFACTS.
+// hung; with [antibot] pow = on a sign-up whose proof of work the browser
+// solves, a bot's post without one refused, and the page without JavaScript.  Every state page is photographed (PNG) into $E2E_ARTIFACTS.
 //
 // Usage: node tests/e2e/website.test.mjs [BUILD_DIR]
 // Environment (all optional):
@@ -134,7 +135,7 @@ function run(cmd, args, opts = {}) {
   });
 }
 
-async function startDaemon(name, { port, smtpPort, confirmTtl, resendInterval }) {
+async function startDaemon(name, { port, smtpPort, confirmTtl, resendInterval, extra = '' }) {
   const dir = path.join(workdir, name);
   await fsp.mkdir(dir);
   const conf = path.join(dir, 'newsletterd.conf');
@@ -162,7 +163,7 @@ confirm_ttl       = ${confirmTtl}
 resend_interval   = ${resendInterval}
 expired_retention = 1d
 lists             = default
-`);
+${extra}`);
   const child = start(`newsletterd-${name}`, NEWSLETTERD, ['-c', conf], { cwd: dir });
   const socket = `${dir}/public.sock`;
   await until(`newsletterd ${name}`, async () => {
@@ -287,26 +288,29 @@ async function main() {
   // sockets need short paths: a directory under /tmp, not the build directory
   workdir = await fsp.mkdtemp(path.join(os.tmpdir(), 'nl-e2e-'));
 
-  const [smtpPort, portA, portB, portC] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [smtpPort, portA, portB, portC, portD] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
 
   // the capturing SMTP server
   const smtp = start('smtp-capture', PYTHON, [path.join(sourceRoot, 'scripts/smtp-capture'), '--port', String(smtpPort), MAILDIR]);
   await until('smtp-capture', () => fs.readFileSync(smtp.logFile, 'utf8').includes('capturing'));
 
-  // A: the main daemon; B: confirmation links expire after 2 s
-  const [dA, dB] = await Promise.all([
+  // A: the main daemon; B: confirmation links expire after 2 s; D: sign-ups
+  // need a proof of work solved in the browser (the default difficulty)
+  const [dA, dB, dD] = await Promise.all([
     startDaemon('main', { port: portA, smtpPort, confirmTtl: '30d', resendInterval: '1s' }),
     startDaemon('short', { port: portB, smtpPort, confirmTtl: '2s', resendInterval: '1s' }),
+    startDaemon('pow', { port: portD, smtpPort, confirmTtl: '30d', resendInterval: '1s', extra: '\n[antibot]\npow = on\n' }),
   ]);
   // C: a "daemon" that accepts and never answers, for the site's timeout
   const silentSocket = path.join(workdir, 'silent.sock');
   const silent = net.createServer(() => {}).listen(silentSocket);
-  const [siteA, siteB, siteC] = await Promise.all([
+  const [siteA, siteB, siteC, siteD] = await Promise.all([
     startSite('main', portA, dA.socket),
     startSite('short', portB, dB.socket),
     startSite('silent', portC, silentSocket, { NEWSLETTERD_TIMEOUT: '1' }),
+    startSite('pow', portD, dD.socket),
   ]);
-  const origins = [siteA.url, siteB.url, siteC.url];
+  const origins = [siteA.url, siteB.url, siteC.url, siteD.url];
 
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
   const newPage = async (label, options) => {
@@ -565,13 +569,91 @@ async function main() {
     assert.ok(Date.now() - t0 < 8000, 'the site does not wait for ever');
   });
 
+  const dora = 'dora.e2e@example.org';
+  await step('pow = on: the browser solves the challenge, the visitor signs up', async () => {
+    const page = await newPage('pow', { locale: 'de-DE', viewport: { width: 1000, height: 800 } });
+    // what the form sends: the solution, solved in this browser
+    let sent = null;
+    page.on('request', (req) => {
+      if (req.method() === 'POST' && req.url().startsWith(siteD.url)) sent = new URLSearchParams(req.postData() || '');
+    });
+    await page.goto(siteD.url + '/');
+    assert.equal(await page.locator('form[data-pow=on]').count(), 1, 'the form asks for a proof of work');
+    assert.equal(await page.locator('noscript').count(), 1, 'a note for browsers without JavaScript');
+    assert.ok(!(await page.locator('.pow-status').isVisible()), 'no puzzle, nothing to do for the visitor');
+    await shot(page, 'form-pow-de');
+    await page.fill('input[name=email]', dora);
+    await page.check('input[type=checkbox][name=consent]');
+    await Promise.all([page.waitForNavigation({ timeout: 30000 }), page.click('form button[type=submit]')]);
+    await expectState(page, 'pending', { lang: 'de' });
+    await shot(page, 'pending-pow-de');
+    assert.ok(sent && sent.get('altcha'), 'the form carried a solution');
+    const solution = JSON.parse(Buffer.from(sent.get('altcha'), 'base64').toString());
+    log(`# solved in the browser: number ${solution.number} in ${solution.took} ms`);
+    await waitForMail(MAILDIR, dora, { seen });
+    // the daemon took it once: the same solution again is refused
+    const again = await ask(dD.socket, { op: 'subscribe', email: 'again.e2e@example.org', altcha: sent.get('altcha') });
+    assert.equal(again.error, 'challenge_failed', 'a solution opens one sign-up only');
+    // submitted before solving began (no focus, no typing): "checking your browser", then on
+    await page.goto(siteD.url + '/?lang=en');
+    const navigated = page.waitForNavigation({ timeout: 30000 });
+    const shown = await page.evaluate(() => {
+      const form = document.querySelector('form[data-pow=on]');
+      form.elements.email.value = 'emil.e2e@example.org';
+      form.elements.consent.checked = true;
+      form.requestSubmit();
+      const status = form.querySelector('.pow-status');
+      return { visible: !status.hidden, text: status.textContent, disabled: form.querySelector('button').disabled };
+    });
+    assert.deepEqual(shown, { visible: true, text: 'Checking your browser …', disabled: true });
+    await page.screenshot({ path: path.join(SHOTS, 'checking-pow-en.png') }).catch(() => {});
+    await navigated;
+    await expectState(page, 'pending', { lang: 'en' });
+    await waitForMail(MAILDIR, 'emil.e2e@example.org', { seen });
+  });
+
+  await step('pow = on: a bot posting the form without a solution is refused', async () => {
+    const post = (fields) => fetch(siteD.url + '/', { method: 'POST', body: new URLSearchParams(fields), redirect: 'manual' });
+    let res = await post({ email: 'bot1.e2e@example.org', consent: 'yes', lang: 'de' });
+    assert.equal(res.status, 400);
+    let body = await res.text();
+    assert.match(body, /data-state="error"/);
+    assert.match(body, /JavaScript/, 'the page says what is missing');
+    res = await post({ email: 'bot2.e2e@example.org', consent: 'yes', lang: 'en', altcha: 'eyJmb28iOjF9' });
+    assert.equal(res.status, 400);
+    body = await res.text();
+    assert.match(body, /data-state="error"/);
+    assert.match(body, /Checking your browser did not work/);
+    // straight to the daemon, as a bot that found the socket's protocol would
+    const direct = await ask(dD.socket, { op: 'subscribe', email: 'bot3.e2e@example.org' });
+    assert.equal(direct.error, 'challenge_required');
+  });
+
+  await step('pow = on, JavaScript off: the page explains that JavaScript is needed', async () => {
+    const page = await newPage('pow-nojs', { locale: 'en-GB', javaScriptEnabled: false, viewport: { width: 390, height: 844 } });
+    await page.goto(siteD.url + '/');
+    const note = page.locator('.pow-note');
+    assert.ok(await note.isVisible(), 'the noscript note is shown');
+    assert.match(await note.innerText(), /enable JavaScript/);
+    await shot(page, 'form-pow-nojs-en-mobile');
+    await page.fill('input[name=email]', 'nojs.e2e@example.org');
+    await page.check('input[type=checkbox][name=consent]');
+    await Promise.all([page.waitForNavigation(), page.click('form button[type=submit]')]);
+    await expectState(page, 'error', { lang: 'en' });
+    assert.match(await page.locator('[data-state=error]').innerText(), /needs JavaScript/);
+    await shot(page, 'error-pow-nojs-en-mobile');
+  });
+
   await step('no foreign requests, no PHP warnings, nothing mailed to the honeypot', async () => {
     for (const p of pages) assert.deepEqual(p.foreignRequests || [], [], `requests of the ${p.label} page`);
-    for (const site of [siteA, siteB, siteC]) {
+    for (const site of [siteA, siteB, siteC, siteD]) {
       const text = await fsp.readFile(site.child.logFile, 'utf8');
       assert.doesNotMatch(text, /PHP (Warning|Notice|Deprecated|Fatal|Parse)/, `${site.child.logFile}`);
     }
     assert.equal((await mailsTo(MAILDIR, 'bot.e2e@example.org')).length, 0, 'no mail for the honeypot');
+    for (const bot of ['bot1', 'bot2', 'bot3', 'again', 'nojs']) {
+      assert.equal((await mailsTo(MAILDIR, `${bot}.e2e@example.org`)).length, 0, `no mail for ${bot} (pow = on)`);
+    }
     for (const state of STATES) {
       assert.ok(shotsTaken.some((n) => n.startsWith(state)), `a screenshot of ${state}`);
     }

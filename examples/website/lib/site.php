@@ -216,7 +216,7 @@ function render_page(string $title, string $content, int $status = 200, array $q
     header('Vary: Accept-Language');
     header('Referrer-Policy: no-referrer');
     header('X-Content-Type-Options: nosniff');
-    header("Content-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
+    header("Content-Security-Policy: default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
 
     $css = h($GLOBALS['site']['base'] . 'style.css');
     $icon = h($GLOBALS['site']['base'] . 'favicon.svg');
@@ -317,6 +317,12 @@ function error_page(array $answer, string $extra = '', array $query = []): never
         case 'method':
             [$text, $status] = [t('error_method'), 405];
             break;
+        case 'challenge_required':
+            [$text, $status] = [t('error_challenge_required'), 400];
+            break;
+        case 'challenge_failed':
+            [$text, $status] = [t('error_challenge_failed'), 400];
+            break;
         default:
             [$text, $status] = [t('error_other'), 400];
             break;
@@ -333,6 +339,51 @@ function error_page(array $answer, string $extra = '', array $query = []): never
 }
 
 /* ---- the sign-up form ---- */
+
+/*
+ * The daemon's proof-of-work challenge for the form ([antibot] pow = on),
+ * or null when it asks for none (pow = off, or it cannot be reached: the
+ * sign-up then gets the daemon's own answer).  Asked once per page.
+ */
+function site_challenge(): ?array
+{
+    if (!array_key_exists('challenge', $GLOBALS['site'])) {
+        $a = newsletterd_request(['op' => 'challenge']);
+        $ch = $a['state'] === 'ok' && ($a['pow'] ?? false) === true && is_array($a['challenge'] ?? null)
+            ? $a['challenge'] : null;
+        $GLOBALS['site']['challenge'] = $ch;
+    }
+    return $GLOBALS['site']['challenge'];
+}
+
+/*
+ * What the form carries when a sign-up needs a solved challenge: the
+ * challenge for public/antibot.js to solve (with how long it stays valid),
+ * the field the solution goes into, and for browsers without JavaScript a
+ * note that it is needed.  '' when none is needed.
+ */
+function pow_fields(): array
+{
+    $ch = site_challenge();
+    if ($ch === null) {
+        return ['', ''];
+    }
+    $ttl = 0;
+    if (preg_match('/\?expires=([0-9]{1,19})&\z/', (string)($ch['salt'] ?? ''), $m)) {
+        $ttl = max(0, (int)$m[1] - time());
+    }
+    $attrs = ' data-pow="on" data-challenge="' . h(json_encode($ch, JSON_UNESCAPED_SLASHES)) . '"'
+        . ' data-challenge-ttl="' . $ttl . '"'
+        . ' data-challenge-url="' . h(site_url('challenge/')) . '"'
+        . ' data-checking="' . h(t('pow_checking')) . '"'
+        . ' data-unsupported="' . h(t('pow_unsupported')) . '"'
+        . ' data-failed="' . h(t('error_challenge_failed')) . '"';
+    $html = '<input type="hidden" name="altcha" value="">' . "\n"
+        . '<noscript><p class="pow-note">' . h(t('pow_noscript')) . "</p></noscript>\n"
+        . '<p class="pow-status" role="status" aria-live="polite" hidden></p>' . "\n"
+        . '<script src="' . h(site_url('antibot.js')) . '" defer></script>' . "\n";
+    return [$attrs, $html];
+}
 
 /*
  * $values: email, name, consent (bool); $errors: field => text, listed
@@ -370,8 +421,9 @@ function signup_form(array $values = [], array $errors = [], bool $summary = tru
     $emailDesc = $describe('email', 'email-hint');
     $nameDesc = $describe('name');
     $consentDesc = $describe('consent');
+    [$powAttrs, $powHtml] = pow_fields();
     return $list . <<<HTML
-<form class="signup" method="post" action="{$action}">
+<form class="signup" method="post" action="{$action}"{$powAttrs}>
 <input type="hidden" name="lang" value="{$lang}">
 <div class="field{$cls($errors, 'email')}">
 <label for="email">{$h(t('email_label'))}</label>
@@ -393,7 +445,7 @@ function signup_form(array $values = [], array $errors = [], bool $summary = tru
 </div>
 </div>
 <p class="privacy">{$h(t('privacy'))}</p>
-<p class="actions"><button type="submit" class="button">{$h(t('submit'))}</button></p>
+{$powHtml}<p class="actions"><button type="submit" class="button">{$h(t('submit'))}</button></p>
 </form>
 HTML;
 }

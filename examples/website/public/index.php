@@ -1,7 +1,9 @@
 <?php
 /*
  * /  GET: the sign-up form.  POST: the sign-up (op "subscribe"), answered
- * with the state page: pending, duplicate or error.
+ * with the state page: pending, duplicate or error.  With the daemon's
+ * [antibot] pow = on the form carries a challenge that public/antibot.js
+ * solves in the browser before it submits.
  */
 declare(strict_types=1);
 
@@ -69,6 +71,8 @@ $answer = newsletterd_request([
     'user_agent' => visitor_agent(),
     'consent_text' => t('consent_text'),
     'consent_version' => t('consent_version'),
+    /* the solved challenge of public/antibot.js ([antibot] pow = on) */
+    'altcha' => param($_POST, 'altcha') !== '' ? param($_POST, 'altcha') : null,
 ]);
 
 switch ($answer['state']) {
@@ -82,6 +86,10 @@ switch ($answer['state']) {
         if ($answer['error'] === 'invalid_email') {
             /* the form again, with the address to correct */
             error_page($answer, signup_form($values, ['email' => t('err_email_check')], false));
+        }
+        if ($answer['error'] === 'challenge_failed' || $answer['error'] === 'challenge_required') {
+            /* the form again, filled in, with a new challenge */
+            error_page($answer, signup_form($values, [], false));
         }
         error_page($answer);
         // no break
