@@ -23,6 +23,7 @@
 #include "csv.h"
 #include "dkim.h"
 #include "log.h"
+#include "promtext.h"
 
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
@@ -340,16 +341,49 @@ static int cmd_import(int argc, char **argv)
 
 /* ---- stats ---- */
 
+static bool stats_prometheus;
+
+static int stats_opt(int o, const char *arg)
+{
+        if (o != 'p')
+                return -1;
+        stats_prometheus = true;
+        return 0;
+}
+
+/* The whole answer in the Prometheus text format: a failed write exits
+ * non-zero, so that `... > FILE.tmp && mv FILE.tmp FILE` keeps the last
+ * good file. */
+static int stats_print_prometheus(json_t *ans)
+{
+        struct buf b;
+        buf_init(&b, 16 << 20);
+        int r = promtext_format(ans, &b);
+        json_decref(ans);
+        if (r < 0) {
+                buf_free(&b);
+                die(EXIT_REFUSED, "the figures do not fit in 16 MiB");
+        }
+        bool ok = fwrite(b.data ? b.data : "", 1, b.len, stdout) == b.len;
+        buf_free(&b);
+        if (!ok || fflush(stdout) != 0)
+                die(EXIT_REFUSED, "cannot write the figures: %s", strerror(errno));
+        return 0;
+}
+
 static int cmd_stats(int argc, char **argv)
 {
+        static const struct option opts[] = { { "prometheus", no_argument, NULL, 'p' }, { 0 } };
         bool json = false;
-        int r = parse_opts(argc, argv, NULL, "", NULL, &json);
+        int r = parse_opts(argc, argv, opts, "", stats_opt, &json);
         if (r)
                 return r;
-        if (optind != argc)
+        if (optind != argc || (json && stats_prometheus))
                 return '?';
         connect_daemon();
         json_t *ans = call(request("stats"));
+        if (stats_prometheus)
+                return stats_print_prometheus(ans);
         json_t *subs = json_object_get(ans, "subscribers"), *mails = json_object_get(ans, "mails");
         if (json) {
                 json_t *o = json_pack("{sOsOsOsO}", "subscribers", subs, "mails", mails, "bounces",
@@ -919,9 +953,11 @@ static const struct command commands[] = {
         { "pause", "pause ISSUE", "Stops sending an issue; mails already handed to the relay finish.", cmd_pause },
         { "resume", "resume ISSUE", "Continues a paused issue.", cmd_resume },
         { "cancel", "cancel ISSUE", "Stops an issue for good: its waiting mails are skipped.", cmd_cancel },
-        { "stats", "stats [--json]",
+        { "stats", "stats [--json | --prometheus]",
           "Subscribers by state, mails by state, and sign-ups and confirmations per day\n"
-          "for the last 30 days.", cmd_stats },
+          "for the last 30 days. --prometheus prints every figure in the Prometheus text\n"
+          "format (metrics newsletterd_*, for node_exporter's textfile collector; write\n"
+          "it to a temporary file in the collector's directory, then rename it).", cmd_stats },
         { "dkim-keygen", "dkim-keygen --selector S [--ed25519] [--domain D] [--key FILE]",
           "Generates a DKIM key (RSA 2048, or Ed25519) and writes it to FILE (default\n"
           "/etc/newsletterd/dkim/S.key) with mode 0600, never over an existing file; prints\n"
