@@ -170,8 +170,8 @@ def start_daemon(machine):
     pw = pwd.getpwnam(PKG)
     os.chown(RUNDIR, pw.pw_uid, pw.pw_gid)
     log = open(os.path.join(machine["work"], "daemon.log"), "ab")
-    p = subprocess.Popen(["runuser", "-u", PKG, "--", "/usr/sbin/newsletterd", "-c", CONF],
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    p = subprocess.Popen(["/usr/sbin/newsletterd", "-c", CONF], user=pw.pw_uid, group=pw.pw_gid,
+                         extra_groups=[], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     machine["daemons"].append(p)
     deadline = time.monotonic() + 30
     while True:
