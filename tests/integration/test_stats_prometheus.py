@@ -19,6 +19,8 @@ LABEL = r"[a-zA-Z_][a-zA-Z0-9_]*"
 LABEL_VALUE = r'"(?:[^"\\\n]|\\[\\"n])*"'
 SAMPLE_RE = re.compile(r"^(%s)(\{(?:%s=%s(?:,%s=%s)*)?\})? (\S+)$"
                        % (NAME, LABEL, LABEL_VALUE, LABEL, LABEL_VALUE))
+# a time (promtext.c makes it a ..._timestamp_seconds figure, not a label)
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")
 LABEL_RE = re.compile(r"(%s)=(%s)" % (LABEL, LABEL_VALUE))
 
 
@@ -77,7 +79,8 @@ def parse_strict(text):
 
 def numbers(value, path=(), context=()):
     """(path of keys, context strings, number) of every number in the JSON;
-    context: the string members of the array elements on the way."""
+    context: the string members of the array elements on the way (but
+    times)."""
     if isinstance(value, bool):
         return [(path, context, float(value))]
     if isinstance(value, (int, float)):
@@ -87,7 +90,8 @@ def numbers(value, path=(), context=()):
     if isinstance(value, list):
         found = []
         for el in value:
-            strings = tuple(v for v in el.values() if isinstance(v, str)) if isinstance(el, dict) else ()
+            strings = tuple(v for v in el.values() if isinstance(v, str) and not RFC3339.match(v)) \
+                if isinstance(el, dict) else ()
             found += numbers(el, path, context + strings)
         return found
     return []
