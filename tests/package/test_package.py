@@ -14,6 +14,7 @@ made them."""
 import grp
 import os
 import pwd
+import re
 import shutil
 import socket
 import stat
@@ -144,6 +145,10 @@ def test_lintian_reports_no_error(deb):
 
 
 def test_contents(deb):
+    # debian/changelog's version is meson.build's (a release bumps both)
+    with open(os.path.join(SOURCE_ROOT, "meson.build")) as f:
+        version = re.search(r"version\s*:\s*'([^']+)'", f.read()).group(1)
+    assert run("dpkg-deb", "--field", deb["deb"], "Version").stdout.strip() == version
     listing = run("dpkg-deb", "--contents", deb["deb"]).stdout
     paths = {l.split()[5].lstrip(".") for l in listing.splitlines()}
     for want in ("/usr/sbin/newsletterd", "/usr/bin/newsletterctl", CONF,
