@@ -115,6 +115,9 @@ def test_memory_is_given_back_after_a_large_admin_request(daemon):
         check_answer(c.recv(), "error", "invalid_request")
         # the connection stays open: its read buffer must not keep the line
         check_answer(c.request({"op": "stats"}), "ok")
-        after = rss_kib(daemon)
-        assert after < before + 16 * 1024, "RSS %d KiB before, %d KiB after" % (before, after)
+        # given back (malloc_trim after the answer): read for up to 10 s,
+        # since twice on a loaded machine the RSS read right after the
+        # answer was still 211 MB (cause not found; never on a quiet one)
+        wait_until(lambda: rss_kib(daemon) < before + 16 * 1024, timeout=10,
+                   what="RSS back within 16 MiB of %d KiB (now %d KiB)" % (before, rss_kib(daemon)))
     check_answer(daemon.request({"op": "ping"}), "ok")
