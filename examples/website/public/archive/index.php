@@ -87,7 +87,7 @@ function archive_absolute(string $url): string
     return ($https ? 'https' : 'http') . '://' . $host . $url;
 }
 
-function x(string $s): string
+function archive_xml(string $s): string
 {
     return htmlspecialchars($s, ENT_QUOTES | ENT_SUBSTITUTE | ENT_XML1, 'UTF-8');
 }
@@ -108,11 +108,11 @@ if ($path === '/feed') {
         }
         $link = archive_absolute(site_url('archive/' . $id));
         $entries .= "  <entry>\n"
-            . '    <id>' . x($link) . "</id>\n"
-            . '    <title>' . x((string)($i['subject'] ?? '')) . "</title>\n"
-            . '    <updated>' . x($sent) . "</updated>\n"
-            . '    <published>' . x($sent) . "</published>\n"
-            . '    <link rel="alternate" type="text/html" href="' . x($link) . "\"/>\n"
+            . '    <id>' . archive_xml($link) . "</id>\n"
+            . '    <title>' . archive_xml((string)($i['subject'] ?? '')) . "</title>\n"
+            . '    <updated>' . archive_xml($sent) . "</updated>\n"
+            . '    <published>' . archive_xml($sent) . "</published>\n"
+            . '    <link rel="alternate" type="text/html" href="' . archive_xml($link) . "\"/>\n"
             . "  </entry>\n";
     }
     header('Content-Type: application/atom+xml; charset=utf-8');
@@ -120,12 +120,12 @@ if ($path === '/feed') {
     header('X-Content-Type-Options: nosniff');
     echo '<?xml version="1.0" encoding="utf-8"?>' . "\n"
         . '<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="' . $lang . "\">\n"
-        . '  <id>' . x($self) . "</id>\n"
-        . '  <title>' . x(t('site_name') . ' – ' . t('archive_title')) . "</title>\n"
-        . '  <updated>' . x($updated) . "</updated>\n"
-        . '  <author><name>' . x(t('site_name')) . "</name></author>\n"
-        . '  <link rel="self" type="application/atom+xml" href="' . x($self) . "\"/>\n"
-        . '  <link rel="alternate" type="text/html" href="' . x(archive_absolute(site_url('archive'))) . "\"/>\n"
+        . '  <id>' . archive_xml($self) . "</id>\n"
+        . '  <title>' . archive_xml(t('site_name') . ' – ' . t('archive_title')) . "</title>\n"
+        . '  <updated>' . archive_xml($updated) . "</updated>\n"
+        . '  <author><name>' . archive_xml(t('site_name')) . "</name></author>\n"
+        . '  <link rel="self" type="application/atom+xml" href="' . archive_xml($self) . "\"/>\n"
+        . '  <link rel="alternate" type="text/html" href="' . archive_xml(archive_absolute(site_url('archive'))) . "\"/>\n"
         . $entries
         . "</feed>\n";
     $GLOBALS['site']['done'] = true;
