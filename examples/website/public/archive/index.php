@@ -154,6 +154,7 @@ if (preg_match('#\A/([^/]+)\z#', $path, $m)) {
     $issue = archive_issue($m[1]);
     $h = 'h';
     $id = (int)$issue['id'];
+    $GLOBALS['site']['page'] = 'archive/' . $id;     /* the language switch stays on the issue */
     $date = archive_date((string)($issue['sent_at'] ?? ''));
     if (is_string($issue['html'] ?? null)) {
         /* sandbox without allow-scripts: nothing in the issue runs */
@@ -198,7 +199,7 @@ foreach ($issues as $i) {
         . h((string)($i['subject'] ?? '')) . '</a> <time datetime="' . h($sent) . '">' . h(archive_date($sent))
         . "</time></li>\n";
 }
-$list = $items !== '' ? "<ol class=\"archive-list\">\n$items</ol>" : '<p>' . h(t('archive_empty')) . '</p>';
+$list = $items !== '' ? "<ul class=\"archive-list\">\n$items</ul>" : '<p>' . h(t('archive_empty')) . '</p>';
 $nav = '';
 if ($more) {
     $last = (int)end($issues)['id'];
