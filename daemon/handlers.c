@@ -662,6 +662,14 @@ static int issue_body(const struct request *req, struct reply *rep, struct pstr 
                         reply_error(rep, ERR_INVALID_REQUEST, markdown_result_str(mr));
                         return 1;
                 }
+                /* "\{\{x}}" in Markdown is "{{x}}" in HTML: checked again */
+                if (tmpl_check(*html_owned, placeholders, err, sizeof(err))) {
+                        free(*html_owned);
+                        *html_owned = NULL;
+                        reply_error(rep, ERR_INVALID_REQUEST, "unknown placeholder in the rendered body");
+                        rep->extra = json_pack("{ss}", "placeholder_error", err);
+                        return 1;
+                }
                 *text = markdown;
                 html->s = *html_owned;
                 html->len = strlen(*html_owned);

@@ -78,6 +78,15 @@ static void protect(const char *src, size_t len, struct buf *out, char ***names,
                 const char *e = o ? memmem(o + 2, (size_t)(end - o - 2), "}}", 2) : NULL;
                 if (!e || *n >= PLACEHOLDERS_MAX)
                         break;
+                /* only a name ([a-z_]) is kept as it is: anything else goes
+                 * through cmark as text (escaped), and the caller's check
+                 * of the placeholders refuses it */
+                size_t nl = (size_t)(e - o - 2);
+                if (nl == 0 || strspn(o + 2, "abcdefghijklmnopqrstuvwxyz_") != nl) {
+                        buf_append(out, p, (size_t)(o + 2 - p));
+                        p = o + 2;
+                        continue;
+                }
                 buf_append(out, p, (size_t)(o - p));
                 *names = xrealloc(*names, (*n + 1) * sizeof(**names));
                 (*names)[*n] = xstrndup(o, (size_t)(e + 2 - o));

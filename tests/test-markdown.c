@@ -74,6 +74,18 @@ static void test_placeholders_survive(void)
         free(h);
 }
 
+static void test_odd_placeholders_are_text(void)
+{
+        /* a "placeholder" that is no name is escaped like any text (and
+         * refused later by the check of the placeholders) */
+        char *h = render("{{<script>}} {{a b}} {{}} {{name}\n");
+        REQUIRE(h);
+        CHECK(!strstr(h, "<script"));
+        CHECK_CONTAINS(h, "{{<!-- raw HTML omitted -->}}");
+        CHECK_CONTAINS(h, "{{a b}} {{}} {{name}");
+        free(h);
+}
+
 static void test_bad_input(void)
 {
         char *h = (char *)1;
@@ -120,6 +132,7 @@ int main(void)
         RUN(test_blocks_and_links);
         RUN(test_no_raw_html_no_script_links);
         RUN(test_placeholders_survive);
+        RUN(test_odd_placeholders_are_text);
         RUN(test_bad_input);
         RUN(test_signup_url);
         RUN(test_archive_fill);

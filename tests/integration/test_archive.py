@@ -250,6 +250,11 @@ def test_markdown_bad_input_changes_nothing(daemon_factory, smtp, workdir):
     r, _ = send(d, workdir, "--subject", "S", "--markdown", unknown)
     r.fails(REFUSED)
     assert "placeholder" in r.err
+    # escaped braces are no placeholder in the source, but one in the HTML
+    escaped = write(os.path.join(workdir, "e.md"), "Hallo \\{\\{vorname}}\n")
+    r, _ = send(d, workdir, "--subject", "S", "--markdown", escaped)
+    r.fails(REFUSED)
+    assert "placeholder" in r.err, r
     good = write(os.path.join(workdir, "g.md"), "ok\n")
     r, _ = send(d, workdir, "--subject", "S", "--markdown", good, "--text", good)
     r.fails(USAGE)
@@ -458,3 +463,16 @@ def test_site_archive_pages_and_feed(site, smtp, workdir):
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", e.find(ATOM + "updated").text)
         assert e.find(ATOM + "link").get("href") == e.find(ATOM + "id").text
     assert b"Geheimer" not in body
+
+
+def test_large_issue_through_the_public_socket(daemon_factory, smtp, workdir):
+    """An archive answer is far larger than any request: megabytes of HTML."""
+    d = daemon_factory()
+    confirmed_list(d, workdir, ["a@example.org"])
+    para = "<p>" + "Straßenfest und Bürgersprechstunde. " * 100 + "</p>\n"
+    html = "<html><body>\n" + para * 600 + "</body></html>\n"
+    assert len(html.encode()) > 2 * 1024 * 1024
+    issue = send_text(d, workdir, "Groß", "kurz\n", html)
+    wait_in_archive(d, issue)
+    got = archive(d, issue=issue)["issue"]
+    assert got["html"] == html
