@@ -751,7 +751,7 @@ static json_t *archive_issue(struct handler_ctx *ctx, const struct issue *is)
         /* the placeholders were checked when the issue was queued */
         if (!text || (is->html && !html))
                 fatal("issue %lld holds an unknown placeholder", (long long)is->id);
-        json_t *o = json_pack("{sIsssssssO}", "id", (json_int_t)is->id, "subject", is->subject,
+        json_t *o = json_pack("{sIssssssso}", "id", (json_int_t)is->id, "subject", is->subject,
                               "sent_at", when, "text", text, "html", html ? json_string(html) : json_null());
         free(text);
         free(html);
