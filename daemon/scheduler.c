@@ -60,6 +60,7 @@ struct sched {
         int64_t probe_id;               /* the probe's mail while it is out, else 0 */
         unsigned rows_seen;             /* due rows claim_row() was called for */
         int64_t issues_checked_at;      /* the second scheduled and finished issues were looked for */
+        bool finish_due;                /* a newsletter mail reached a final state in this batch */
         /* outcomes of newsletter mails in this batch, added up per issue and
          * state: the counts move once each */
         struct progress_move {
@@ -318,6 +319,7 @@ static int skip(struct sched *s, const struct outbox_row *row, const char *why)
         int r = store_outbox_skip(s->store, row->id, why, s->now);
         if (r == 0)
                 r = store_progress_move(s->store, row->issue_id, row->state, MS_SKIPPED, 1);
+        s->finish_due = true;
         return r;
 }
 
@@ -357,6 +359,7 @@ static int claim_row(void *ud, const struct outbox_row *row)
                 if ((r = store_outbox_finish(s->store, row->id, MS_FAILED, s->now, s->now,
                                              "message could not be built", false, NULL)) < 0)
                         return r;
+                s->finish_due = true;
                 return store_progress_move(s->store, row->issue_id, row->state, MS_FAILED, 1);
         }
         r = store_outbox_sending(s->store, row->id, keep_hash ? s->token_hash : NULL);
@@ -377,6 +380,8 @@ static int claim_row(void *ud, const struct outbox_row *row)
 static int flush_moves(struct sched *s)
 {
         int r = 0;
+        if (s->n_moves)
+                s->finish_due = true;
         for (unsigned i = 0; i < s->n_moves && r == 0; i++)
                 r = store_progress_move(s->store, s->moves[i].issue_id, MS_SENDING, s->moves[i].to,
                                         s->moves[i].n);
@@ -585,8 +590,8 @@ int sched_work(struct sched *s, int64_t now, bool collect)
                 return r;
         /* once a second: the scheduled issues whose time has come get their
          * recipients (a daemon that was down then does it at its start),
-         * and the issues no mail of which waits any more are finished (the
-         * archive shows them from then on) */
+         * and the issues no mail of which waits are looked for (those that
+         * had none to send, or were resumed with none left) */
         if (now != s->issues_checked_at) {
                 int64_t n = 0;
                 s->issues_checked_at = now;
@@ -597,8 +602,7 @@ int sched_work(struct sched *s, int64_t now, bool collect)
                         return r;
                 if (n)
                         s->maybe_due = true;
-                if ((r = store_issue_finish(s->store, now, &n)) < 0)
-                        return r;
+                s->finish_due = true;
         }
 
         while (!s->held && s->maybe_due && s->in_flight < s->capacity) {
@@ -628,6 +632,18 @@ int sched_work(struct sched *s, int64_t now, bool collect)
                         s->maybe_due = true;
                 else
                         break;
+        }
+        /* an issue whose last mail reached its final state is finished in
+         * the same transaction (the archive shows it from then on): status
+         * never says finished while the archive does not know */
+        if (s->finish_due) {
+                int64_t n = 0;
+                s->finish_due = false;
+                mark_batch(s, &r);
+                if (r == 0)
+                        r = store_issue_finish(s->store, now, &n);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
