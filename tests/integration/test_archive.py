@@ -305,8 +305,17 @@ def test_preview_sends_nothing_and_is_the_mail(daemon_factory, smtp, workdir):
     token = re.search(r"token=([A-Za-z0-9_-]{43})", str(msg["List-Unsubscribe"])).group(1)
     check_answer(d.request({"op": "unsubscribe", "token": token}), "error", "unknown_token")
 
+    # an address that is no subscriber gets it as a test send would: no name
+    r = ctl(d, "preview", "--subject", "Vorschau", "--markdown", src, "--to", "gast@example.net")
+    r.ok()
+    msg3 = email.message_from_bytes(r.out.encode(), policy=email.policy.default)
+    assert msg3["To"] == "gast@example.net"
+    assert "Hallo !" in msg3.get_body(("plain",)).get_content()
+
     r = ctl(d, "preview", "--subject", "Vorschau", "--markdown", src, "--to", "kein-at")
     r.fails(REFUSED)
+    assert nlhelpers.db_dump(d.database) == dump_before
+    assert smtp.count() == 0
 
 
 # ---------------------------------------------------------------- scheduled sends
@@ -476,3 +485,23 @@ def test_large_issue_through_the_public_socket(daemon_factory, smtp, workdir):
     wait_in_archive(d, issue)
     got = archive(d, issue=issue)["issue"]
     assert got["html"] == html
+
+
+def test_site_archive_pages_through(site, smtp, workdir):
+    """21 issues: the first page shows 20, its "older" link the 21st."""
+    d, base = site
+    confirmed_list(d, workdir, ["a@example.org"])
+    issues = [send_text(d, workdir, "Nr. %d" % n, "x\n") for n in range(21)]
+    smtp.wait_for(21)
+    wait_until(lambda: len(archive(d, limit=100)["issues"]) == 21, timeout=30, what="21 in the archive")
+    code, _, body = get(base + "/archive")
+    page = body.decode()
+    shown = [int(i) for i in re.findall(r'data-archive-issue="(\d+)"', page)]
+    assert shown == list(reversed(issues))[:20]
+    older = re.search(r'<a [^>]*rel="next" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    code, _, body = get(base + older)
+    assert code == 200
+    assert [int(i) for i in re.findall(r'data-archive-issue="(\d+)"', body.decode())] == [issues[0]]
+    assert 'rel="next"' not in body.decode()
+    code, _, body = get(base + "/archive?before=abc")
+    assert code == 404
