@@ -29,7 +29,7 @@
 #include "secret.h"
 
 enum key_type { K_STR, K_PATH, K_DURATION, K_UINT, K_LIST, K_STARTTLS, K_FROM, K_URLTMPL,
-                K_SMTPURLS, K_LOGLEVEL, K_GROUP, K_RETURNPATH, K_DOMAIN, K_ONOFF };
+                K_SMTPURLS, K_LOGLEVEL, K_GROUP, K_RETURNPATH, K_DOMAIN, K_ONOFF, K_URL };
 
 struct key {
         const char *section;
@@ -65,6 +65,7 @@ static const struct key keys[] = {
         { "smtp", "give_up_after", K_DURATION, O(give_up_after), 1, 365 * SECONDS_PER_DAY },
         { "subscription", "confirm_url", K_URLTMPL, O(confirm_url), 0, 0 },
         { "subscription", "unsubscribe_url", K_URLTMPL, O(unsubscribe_url), 0, 0 },
+        { "subscription", "signup_url", K_URL, O(signup_url), 0, 0 },
         { "subscription", "confirm_ttl", K_DURATION, O(confirm_ttl), 1, 365 * SECONDS_PER_DAY },
         { "subscription", "resend_interval", K_DURATION, O(resend_interval), 0, 365 * SECONDS_PER_DAY },
         { "subscription", "expired_retention", K_DURATION, O(expired_retention), 0, 10 * 365ull * SECONDS_PER_DAY },
@@ -390,6 +391,14 @@ static bool set_value(struct parse_state *ps, const struct key *k, const char *v
                 }
                 set_str(dst, value);
                 return true;
+        case K_URL:
+                if ((strncmp(value, "https://", 8) && strncmp(value, "http://", 7)) ||
+                    has_space_or_control(value)) {
+                        snprintf(err, errlen, "%s must be an http(s) URL", k->name);
+                        return false;
+                }
+                set_str(dst, value);
+                return true;
         case K_LOGLEVEL: {
                 int l = log_level_parse(value);
                 if (l < 0) {
@@ -567,6 +576,7 @@ void conf_defaults(struct conf *c)
         c->signups_per_network = 30;
         c->mails_per_hour = 0;
         c->templates = xstrdup("");
+        c->signup_url = xstrdup("");
         c->dkim_domain = xstrdup("");
         c->return_path = xstrdup("");
         c->temporary_limit = 5;
@@ -605,6 +615,7 @@ void conf_free(struct conf *c)
         free(c->unsubscribe_url);
         list_free(&c->lists);
         free(c->templates);
+        free(c->signup_url);
         free(c->dkim_domain);
         list_free(&c->dkim_selectors);
         list_free(&c->dkim_key_files);

@@ -463,6 +463,8 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         server_set_admin_acl(d->server, &acl);
         log_set_level(c->log_level);
         sender_set_relay(d->sender, relay_from_conf(c, sg.keys, sg.n));
+        d->hctx.dkim = sg.keys;
+        d->hctx.n_dkim = sg.n;
         sched_configure(d->sched, c, t);
         d->hctx.conf = c;
         d->hctx.tmpl = t;
@@ -559,13 +561,15 @@ int daemon_run(const char *path)
 
         r = sender_new(d.conf->max_connections, relay_from_conf(d.conf, sg.keys, sg.n), d.notify_fd,
                        d.urgent_fd, &d.sender);
+        struct signing signing_in_use = sg;     /* previews sign as the senders do */
         sg = (struct signing){ 0 };     /* the relay owns the keys now */
         if (r < 0)
                 goto fail;
         d.sched = sched_new(d.store, d.sender);
         sched_configure(d.sched, d.conf, d.tmpl);
         d.hctx = (struct handler_ctx){ .conf = d.conf, .store = d.store, .tmpl = d.tmpl,
-                                       .sched = d.sched, .hk = &d.hk };
+                                       .sched = d.sched, .hk = &d.hk,
+                                       .dkim = signing_in_use.keys, .n_dkim = signing_in_use.n };
 
         if ((r = sd_event_default(&d.ev)) < 0 ||
             (r = sd_event_add_signal(d.ev, NULL, SIGTERM, on_term, &d)) < 0 ||

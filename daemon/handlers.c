@@ -20,14 +20,17 @@
 
 #include "addr.h"
 #include "altcha.h"
+#include "archive.h"
 #include "base64.h"
 #include "clock.h"
 #include "bounce.h"
 #include "conf.h"
 #include "csv.h"
+#include "draft.h"
 #include "handlers.h"
 #include "housekeeping.h"
 #include "log.h"
+#include "markdown.h"
 #include "mime.h"
 #include "ratelimit.h"
 #include "scheduler.h"
@@ -682,31 +685,84 @@ static int h_erase(struct handler_ctx *ctx, const struct request *req, struct re
 #define ISSUE_SUBJECT_MAX 900
 #define ISSUE_BODY_MAX (4u << 20)
 
-static int h_send(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+/* The subject and bodies of an issue as a send or preview names them:
+ * --text [--html], or --markdown (the text part is its source, the HTML part
+ * its rendering).  0 with *html_owned the rendering (or NULL), or 1 with an
+ * error answer. */
+static int issue_body(const struct request *req, struct reply *rep, struct pstr *subject,
+                      struct pstr *text, struct pstr *html, char **html_owned)
 {
-        static const char *const fields[] = { "subject", "text", "html", "list", "test", NULL };
         static const char *const placeholders[] = NEWSLETTER_PLACEHOLDERS;
-        struct pstr subject = { 0 }, text = { 0 }, html = { 0 }, list = { 0 }, test = { 0 };
-        if (!proto_fields_only(req, fields, rep) ||
-            !proto_str(req, "subject", true, ISSUE_SUBJECT_MAX, &subject, rep) ||
-            !proto_str(req, "text", true, ISSUE_BODY_MAX, &text, rep) ||
-            !proto_str(req, "html", false, ISSUE_BODY_MAX, &html, rep) ||
-            !proto_str(req, "list", false, LIST_NAME_MAX_BYTES, &list, rep) ||
-            !proto_str(req, "test", false, ADDR_INPUT_MAX, &test, rep))
-                return 0;
-        if (subject.len == 0 || mime_has_control(subject.s, subject.len)) {
+        struct pstr markdown = { 0 };
+        *html_owned = NULL;
+        if (!proto_str(req, "subject", true, ISSUE_SUBJECT_MAX, subject, rep) ||
+            !proto_str(req, "text", false, ISSUE_BODY_MAX, text, rep) ||
+            !proto_str(req, "html", false, ISSUE_BODY_MAX, html, rep) ||
+            !proto_str(req, "markdown", false, ISSUE_BODY_MAX, &markdown, rep))
+                return 1;
+        if (subject->len == 0 || mime_has_control(subject->s, subject->len)) {
                 reply_error(rep, ERR_INVALID_REQUEST, "the subject is empty or holds control characters");
-                return 0;
+                return 1;
+        }
+        if (!markdown.s == !text->s || (markdown.s && html->s)) {
+                reply_error(rep, ERR_INVALID_REQUEST, "name the body: text (and html), or markdown");
+                return 1;
         }
         char err[200];
-        if (tmpl_check(text.s, placeholders, err, sizeof(err)) ||
-            (html.s && tmpl_check(html.s, placeholders, err, sizeof(err)))) {
+        if (tmpl_check(markdown.s ? markdown.s : text->s, placeholders, err, sizeof(err)) ||
+            (html->s && tmpl_check(html->s, placeholders, err, sizeof(err)))) {
                 reply_error(rep, ERR_INVALID_REQUEST, "unknown placeholder in the body");
                 rep->extra = json_pack("{ss}", "placeholder_error", err);
+                return 1;
+        }
+        if (markdown.s) {
+                enum markdown_result mr = markdown_render(markdown.s, markdown.len, html_owned);
+                if (mr != MARKDOWN_OK) {
+                        reply_error(rep, ERR_INVALID_REQUEST, markdown_result_str(mr));
+                        return 1;
+                }
+                /* "\{\{x}}" in Markdown is "{{x}}" in HTML: checked again */
+                if (tmpl_check(*html_owned, placeholders, err, sizeof(err))) {
+                        free(*html_owned);
+                        *html_owned = NULL;
+                        reply_error(rep, ERR_INVALID_REQUEST, "unknown placeholder in the rendered body");
+                        rep->extra = json_pack("{ss}", "placeholder_error", err);
+                        return 1;
+                }
+                *text = markdown;
+                html->s = *html_owned;
+                html->len = strlen(*html_owned);
+        }
+        return 0;
+}
+
+static int h_send(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        static const char *const fields[] = { "subject", "text", "html", "markdown", "list", "test",
+                                              "at", "archive", NULL };
+        struct pstr subject = { 0 }, text = { 0 }, html = { 0 }, list = { 0 }, test = { 0 };
+        int64_t at = 0;
+        bool archive = true;
+        char *rendered = NULL;
+        if (!proto_fields_only(req, fields, rep) ||
+            !proto_str(req, "list", false, LIST_NAME_MAX_BYTES, &list, rep) ||
+            !proto_str(req, "test", false, ADDR_INPUT_MAX, &test, rep) ||
+            !proto_int(req, "at", false, 1, INT64_MAX, &at, rep) ||
+            !proto_bool(req, "archive", &archive, rep))
+                return 0;
+        if (at && at <= ctx->now) {
+                reply_error(rep, ERR_INVALID_REQUEST, "the time to send at is in the past");
                 return 0;
         }
+        if (at && test.s) {
+                reply_error(rep, ERR_INVALID_REQUEST, "a test goes out at once: no time with it");
+                return 0;
+        }
+        if (issue_body(req, rep, &subject, &text, &html, &rendered))
+                return 0;
         const char *l = list_lookup(ctx->conf, &list);
         if (!l) {
+                free(rendered);
                 reply_error(rep, ERR_INVALID_REQUEST, "unknown list");
                 return 0;
         }
@@ -714,21 +770,208 @@ static int h_send(struct handler_ctx *ctx, const struct request *req, struct rep
         if (test.s) {
                 enum addr_result ar = addr_parse(test.s, test.len, &a);
                 if (ar != ADDR_OK) {
+                        free(rendered);
                         reply_error(rep, ERR_INVALID_EMAIL, addr_result_str(ar));
                         return 0;
                 }
         }
         struct issue is = { .list = (char *)l, .subject = (char *)subject.s, .text = (char *)text.s,
-                            .html = (char *)html.s };
+                            .html = (char *)html.s, .send_at = at, .archive = archive };
         int64_t id, n;
         int r = store_issue_create(ctx->store, &is, test.s ? a.mailbox : NULL, ctx->now, &id, &n);
+        free(rendered);
         if (r < 0)
                 return r;
         sched_kick(ctx->sched);
+        if (at) {
+                char when[CLOCK_RFC3339_LEN];
+                clock_format_rfc3339(at, when);
+                log_info("issue %lld scheduled for %s to the confirmed subscribers of list %s then",
+                         (long long)id, when, l);
+                reply_ok(rep, json_pack("{sIsIsIss}", "issue", (json_int_t)id, "recipients", (json_int_t)0,
+                                        "send_at", (json_int_t)at, "scheduled", when));
+                return 0;
+        }
         log_info("issue %lld queued%s to %lld recipients of list %s", (long long)id,
                  test.s ? " as a test" : "", (long long)n, l);
         reply_ok(rep, json_pack("{sIsI}", "issue", (json_int_t)id, "recipients", (json_int_t)n));
         return 0;
+}
+
+/* An issue's archive copy (placeholders filled for no one) into the answer. */
+static json_t *archive_issue(struct handler_ctx *ctx, const struct issue *is)
+{
+        char when[CLOCK_RFC3339_LEN];
+        clock_format_rfc3339(is->sent_at, when);
+        char *url = archive_signup_url(ctx->conf->signup_url, ctx->conf->confirm_url);
+        char *text = archive_fill(is->text, false, is->list, url);
+        char *html = is->html ? archive_fill(is->html, true, is->list, url) : NULL;
+        free(url);
+        /* the placeholders were checked when the issue was queued */
+        if (!text || (is->html && !html))
+                fatal("issue %lld holds an unknown placeholder", (long long)is->id);
+        json_t *o = json_pack("{sIssssssso}", "id", (json_int_t)is->id, "subject", is->subject,
+                              "sent_at", when, "text", text, "html", html ? json_string(html) : json_null());
+        free(text);
+        free(html);
+        return o;
+}
+
+static int archive_row(void *ud, int64_t id, const char *subject, int64_t sent_at)
+{
+        char when[CLOCK_RFC3339_LEN];
+        clock_format_rfc3339(sent_at, when);
+        json_array_append_new(ud, json_pack("{sIssss}", "id", (json_int_t)id, "subject", subject,
+                                            "sent_at", when));
+        return 0;
+}
+
+#define ARCHIVE_LIMIT_DEFAULT 20
+#define ARCHIVE_LIMIT_MAX 100
+
+/* The archive, for the website: the published issues, or one of them. */
+static int h_archive(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        static const char *const fields[] = { "list", "before", "limit", "issue", NULL };
+        struct pstr list = { 0 };
+        int64_t before = 0, limit = ARCHIVE_LIMIT_DEFAULT, id = 0;
+        if (!proto_fields_only(req, fields, rep) ||
+            !proto_str(req, "list", false, LIST_NAME_MAX_BYTES, &list, rep) ||
+            !proto_int(req, "before", false, 1, INT64_MAX, &before, rep) ||
+            !proto_int(req, "limit", false, 1, ARCHIVE_LIMIT_MAX, &limit, rep) ||
+            !proto_int(req, "issue", false, 1, INT64_MAX, &id, rep))
+                return 0;
+        if (id) {
+                struct issue is;
+                int r = store_issue_get(ctx->store, id, &is);
+                if (r < 0)
+                        return r;
+                if (r == 1 || !is.archive || !is.sent_at || is.test) {
+                        if (r == 0)
+                                issue_clear(&is);
+                        reply_error(rep, ERR_UNKNOWN_ISSUE, "no such issue in the archive");
+                        return 0;
+                }
+                json_t *o = archive_issue(ctx, &is);
+                issue_clear(&is);
+                reply_ok(rep, json_pack("{so}", "issue", o));
+                return 0;
+        }
+        const char *l = NULL;
+        if (list.s && !(l = list_lookup(ctx->conf, &list))) {
+                reply_error(rep, ERR_INVALID_REQUEST, "unknown list");
+                return 0;
+        }
+        json_t *issues = json_array();
+        int r = store_archive_list(ctx->store, l, before, (unsigned)limit, archive_row, issues);
+        if (r < 0) {
+                json_decref(issues);
+                return r;
+        }
+        reply_ok(rep, json_pack("{so}", "issues", issues));
+        return 0;
+}
+
+/* publish, unpublish: an issue into the archive (once it has finished
+ * sending) or out of it. */
+static int issue_publish(struct handler_ctx *ctx, const struct request *req, struct reply *rep,
+                         bool publish)
+{
+        static const char *const fields[] = { "issue", NULL };
+        int64_t id = 0;
+        if (!proto_fields_only(req, fields, rep) || !proto_int(req, "issue", true, 1, INT64_MAX, &id, rep))
+                return 0;
+        struct issue is;
+        int r = store_issue_get(ctx->store, id, &is);
+        if (r < 0)
+                return r;
+        if (r == 1) {
+                reply_error(rep, ERR_UNKNOWN_ISSUE, "no such issue");
+                return 0;
+        }
+        bool test = is.test, cancelled = is.state == ISSUE_CANCELLED, finished = is.sent_at != 0;
+        issue_clear(&is);
+        if (publish && (test || cancelled)) {
+                reply_error(rep, ERR_INVALID_REQUEST, test ? "a test send is never published" :
+                            "a cancelled issue is never published");
+                return 0;
+        }
+        if ((r = store_issue_set_archive(ctx->store, id, publish)) < 0)
+                return r;
+        log_info("issue %lld %s", (long long)id, publish ? finished ? "published" :
+                 "published once it has finished sending" : "taken out of the archive");
+        reply_ok(rep, json_pack("{sIsbsb}", "issue", (json_int_t)id, "published", publish,
+                                "in_archive", publish && finished));
+        return 0;
+}
+
+static int h_publish(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        return issue_publish(ctx, req, rep, true);
+}
+
+static int h_unpublish(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        return issue_publish(ctx, req, rep, false);
+}
+
+/* The mail one subscriber would get, as an .eml: nothing stored, nothing sent. */
+static int h_preview(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
+{
+        static const char *const fields[] = { "subject", "text", "html", "markdown", "list", "to", NULL };
+        struct pstr subject = { 0 }, text = { 0 }, html = { 0 }, list = { 0 }, to = { 0 };
+        char *rendered = NULL;
+        if (!proto_fields_only(req, fields, rep) ||
+            !proto_str(req, "list", false, LIST_NAME_MAX_BYTES, &list, rep) ||
+            !proto_str(req, "to", false, ADDR_INPUT_MAX, &to, rep))
+                return 0;
+        const char *l = list_lookup(ctx->conf, &list);
+        if (!l) {
+                reply_error(rep, ERR_INVALID_REQUEST, "unknown list");
+                return 0;
+        }
+        struct addr a;
+        if (to.s) {
+                enum addr_result ar = addr_parse(to.s, to.len, &a);
+                if (ar != ADDR_OK) {
+                        reply_error(rep, ERR_INVALID_EMAIL, addr_result_str(ar));
+                        return 0;
+                }
+        }
+        if (issue_body(req, rep, &subject, &text, &html, &rendered))
+                return 0;
+        /* the subscriber named (or the list's first), with their name and
+         * language; an address that is none gets it as a test send would */
+        char *email = NULL, *name = NULL, *lang = NULL;
+        int r = store_preview_recipient(ctx->store, l, to.s ? a.key : NULL, &email, &name, &lang);
+        if (r < 0) {
+                free(rendered);
+                return r;
+        }
+        int lg = lang ? lang_parse(lang, strlen(lang)) : -1;
+        struct preview_rcpt pr = {
+                .email = r == 0 ? email : to.s ? a.mailbox : ctx->conf->from_addr,
+                .name = r == 0 ? name : NULL, .list = l,
+                .lang = lg < 0 ? LANG_DEFAULT : (enum lang)lg,
+        };
+        struct issue_text *it = issue_text_new(0, xstrdup(subject.s), xstrdup(text.s),
+                                               html.s ? xstrdup(html.s) : NULL);
+        struct buf eml;
+        buf_init(&eml, 0);
+        r = sched_preview(ctx->sched, ctx->dkim, ctx->n_dkim, it, &pr, ctx->now, &eml);
+        issue_text_unref(it);
+        free(rendered);
+        if (r == 0)
+                reply_ok(rep, json_pack("{ss%ss}", "eml", eml.data ? eml.data : "", eml.len, "to", pr.email));
+        else if (r > 0)
+                reply_error(rep, ERR_INVALID_REQUEST, "the mail could not be built");
+        free(email);
+        free(name);
+        free(lang);
+        if (eml.data)
+                explicit_bzero(eml.data, eml.len);
+        buf_free(&eml);
+        return r < 0 ? r : 0;
 }
 
 static int failure_row(void *ud, const char *email, const char *reply, int64_t at, bool suppressed)
@@ -777,15 +1020,29 @@ static int h_status(struct handler_ctx *ctx, const struct request *req, struct r
                 issue_clear(&is);
                 return r;
         }
+        /* a scheduled issue is 'sending' with no recipients yet */
+        const char *state_name = is.scheduled && is.state == ISSUE_SENDING ? "scheduled" :
+                                 issue_state_name(is.state);
         json_t *o = json_pack("{sIsssssbsIsIsIsIsIsIsb}", "issue", (json_int_t)is.id,
-                              "subject", is.subject, "issue_state", issue_state_name(is.state),
+                              "subject", is.subject, "issue_state", state_name,
                               "test", is.test, "total", (json_int_t)total,
                               "queued", (json_int_t)(n[MS_QUEUED] + n[MS_SENDING]),
                               "sent", (json_int_t)n[MS_SENT], "deferred", (json_int_t)n[MS_DEFERRED],
                               "failed", (json_int_t)n[MS_FAILED], "skipped", (json_int_t)n[MS_SKIPPED],
-                              "finished", waiting == 0);
+                              "finished", waiting == 0 && !(is.scheduled && is.state == ISSUE_SENDING));
         json_object_set_new(o, "bounced", json_integer(bounced));
         json_object_set_new(o, "complaints", json_integer(complaints));
+        char when[CLOCK_RFC3339_LEN];
+        if (is.send_at) {
+                clock_format_rfc3339(is.send_at, when);
+                json_object_set_new(o, "send_at", json_string(when));
+        }
+        if (is.sent_at) {
+                clock_format_rfc3339(is.sent_at, when);
+                json_object_set_new(o, "sent_at", json_string(when));
+        }
+        json_object_set_new(o, "archive", json_boolean(is.archive && !is.test));
+        json_object_set_new(o, "in_archive", json_boolean(is.archive && is.sent_at && !is.test));
         if (failures) {
                 json_t *list = json_array();
                 if ((r = store_issue_failed(ctx->store, is.id, 1000, failure_row, list)) < 0) {

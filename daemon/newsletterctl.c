@@ -19,10 +19,12 @@
 #include "base64.h"
 #include "bounce.h"
 #include "client.h"
+#include "clock.h"
 #include "conf.h"
 #include "csv.h"
 #include "dkim.h"
 #include "log.h"
+#include "mime.h"
 #include "promtext.h"
 
 #define EXIT_REFUSED 1
@@ -502,8 +504,33 @@ static json_t *text_of(const char *path)
         return j;
 }
 
-static const char *send_subject, *send_text, *send_html, *send_list, *send_test;
-static bool send_wait;
+/* A Markdown file: UTF-8, or a clear error naming the first bad byte. */
+static json_t *markdown_of(const char *path)
+{
+        char *t = read_text_file(path);
+        size_t n = strlen(t);
+        if (!mime_utf8_valid(t, n)) {
+                /* the longest valid prefix ends where the bad byte starts */
+                size_t lo = 0, hi = n;
+                while (lo < hi) {
+                        size_t mid = lo + (hi - lo + 1) / 2;
+                        if (mime_utf8_valid(t, mid))
+                                lo = mid;
+                        else
+                                hi = mid - 1;
+                }
+                die(EXIT_REFUSED, "%s: not UTF-8 (a bad byte near offset %zu); nothing was queued", path, lo);
+        }
+        json_t *j = json_string(t);
+        free(t);
+        if (!j)
+                die(EXIT_REFUSED, "%s: not UTF-8 text", path);
+        return j;
+}
+
+static const char *send_subject, *send_text, *send_html, *send_list, *send_test, *send_markdown,
+                  *send_at, *preview_to, *preview_out;
+static bool send_wait, send_no_archive;
 
 static int send_opt(int o, const char *arg)
 {
@@ -514,8 +541,31 @@ static int send_opt(int o, const char *arg)
         case 'l': send_list = arg; return 0;
         case 'w': send_wait = true; return 0;
         case 'T': send_test = arg; return 0;
+        case 'm': send_markdown = arg; return 0;
+        case 'a': send_at = arg; return 0;
+        case 'N': send_no_archive = true; return 0;
+        case 'o': preview_to = arg; return 0;
+        case 'O': preview_out = arg; return 0;
         }
         return -1;
+}
+
+/* subject and bodies, as send and preview name them */
+static void issue_fields(json_t *req)
+{
+        json_t *subject = json_string(send_subject);
+        if (!subject)
+                die(EXIT_USAGE, "the subject is not valid UTF-8");
+        json_object_set_new(req, "subject", subject);
+        if (send_markdown) {
+                json_object_set_new(req, "markdown", markdown_of(send_markdown));
+        } else {
+                json_object_set_new(req, "text", text_of(send_text));
+                if (send_html)
+                        json_object_set_new(req, "html", text_of(send_html));
+        }
+        if (send_list)
+                json_object_set_new(req, "list", json_string(send_list));
 }
 
 static json_t *status_of(long long issue, bool failures)
@@ -633,32 +683,115 @@ static int cmd_send(int argc, char **argv)
                 { "list", required_argument, NULL, 'l' },
                 { "wait", no_argument, NULL, 'w' },
                 { "test", required_argument, NULL, 'T' },
+                { "markdown", required_argument, NULL, 'm' },
+                { "at", required_argument, NULL, 'a' },
+                { "no-archive", no_argument, NULL, 'N' },
                 { 0 },
         };
         int r = parse_opts(argc, argv, opts, "", send_opt, NULL);
         if (r)
                 return r;
-        if (optind != argc || !send_subject || !send_text)
+        if (optind != argc || !send_subject || !send_text == !send_markdown || (send_markdown && send_html))
                 return '?';
+        int64_t at = 0;
+        if (send_at && clock_parse_time(send_at, &at) != 0)
+                die(EXIT_USAGE, "--at \"%s\": not a time (RFC 3339, as 2026-12-07T08:00:00+01:00, or"
+                    " YYYY-MM-DD HH:MM in local time)", send_at);
         json_t *req = request("send");
-        json_t *subject = json_string(send_subject);
-        if (!subject)
-                die(EXIT_USAGE, "the subject is not valid UTF-8");
-        json_object_set_new(req, "subject", subject);
-        json_object_set_new(req, "text", text_of(send_text));
-        if (send_html)
-                json_object_set_new(req, "html", text_of(send_html));
-        if (send_list)
-                json_object_set_new(req, "list", json_string(send_list));
+        issue_fields(req);
         if (send_test)
                 json_object_set_new(req, "test", json_string(send_test));
+        if (send_at)
+                json_object_set_new(req, "at", json_integer(at));
+        if (send_no_archive)
+                json_object_set_new(req, "archive", json_false());
         connect_daemon();
         json_t *ans = call(req);
         long long issue = (long long)int_of(ans, "issue");
         printf("%lld\n", issue);
+        const char *when = json_string_value(json_object_get(ans, "scheduled"));
+        if (when)
+                fprintf(stderr, "issue %lld scheduled for %s\n", issue, when);
         fflush(stdout);
         json_decref(ans);
         return send_wait ? wait_issue(issue) : 0;
+}
+
+static int cmd_preview(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "subject", required_argument, NULL, 's' },
+                { "text", required_argument, NULL, 't' },
+                { "html", required_argument, NULL, 'H' },
+                { "markdown", required_argument, NULL, 'm' },
+                { "list", required_argument, NULL, 'l' },
+                { "to", required_argument, NULL, 'o' },
+                { "out", required_argument, NULL, 'O' },
+                { 0 },
+        };
+        int r = parse_opts(argc, argv, opts, "", send_opt, NULL);
+        if (r)
+                return r;
+        if (optind != argc || !send_subject || !send_text == !send_markdown || (send_markdown && send_html))
+                return '?';
+        json_t *req = request("preview");
+        issue_fields(req);
+        if (preview_to)
+                json_object_set_new(req, "to", json_string(preview_to));
+        connect_daemon();
+        json_t *ans = call(req);
+        json_t *eml = json_object_get(ans, "eml");
+        FILE *f = stdout;
+        if (preview_out && !(f = fopen(preview_out, "we")))
+                die(EXIT_REFUSED, "%s: %s", preview_out, strerror(errno));
+        if (fwrite(json_string_value(eml), 1, json_string_length(eml), f) != json_string_length(eml) ||
+            (f != stdout && fclose(f) != 0) || (f == stdout && fflush(f) != 0))
+                die(EXIT_REFUSED, "%s: write error", preview_out ? preview_out : "stdout");
+        if (preview_out)
+                fprintf(stderr, "preview for %s written to %s (nothing was sent)\n",
+                        json_string_value(json_object_get(ans, "to")), preview_out);
+        json_decref(ans);
+        return 0;
+}
+
+static long long issue_arg(const char *s)
+{
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (errno || *end || v <= 0)
+                die(EXIT_USAGE, "\"%s\" is not an issue number", s);
+        return v;
+}
+
+static int publish_op(const char *op, int argc, char **argv)
+{
+        int r = parse_opts(argc, argv, NULL, "", NULL, NULL);
+        if (r)
+                return r;
+        if (optind != argc - 1)
+                return '?';
+        json_t *req = request(op);
+        json_object_set_new(req, "issue", json_integer(issue_arg(argv[optind])));
+        connect_daemon();
+        json_t *ans = call(req);
+        bool published = json_is_true(json_object_get(ans, "published"));
+        printf("issue %lld: %s\n", (long long)int_of(ans, "issue"),
+               !published ? "not in the archive" :
+               json_is_true(json_object_get(ans, "in_archive")) ? "in the archive" :
+               "in the archive once it has finished sending");
+        json_decref(ans);
+        return 0;
+}
+
+static int cmd_publish(int argc, char **argv)
+{
+        return publish_op("publish", argc, argv);
+}
+
+static int cmd_unpublish(int argc, char **argv)
+{
+        return publish_op("unpublish", argc, argv);
 }
 
 static bool status_failed;
@@ -670,16 +803,6 @@ static int status_opt(int o, const char *arg)
                 return 0;
         }
         return -1;
-}
-
-static long long issue_arg(const char *s)
-{
-        char *end;
-        errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (errno || *end || v <= 0)
-                die(EXIT_USAGE, "\"%s\" is not an issue number", s);
-        return v;
 }
 
 static int cmd_status(int argc, char **argv)
@@ -706,16 +829,24 @@ static int cmd_status(int argc, char **argv)
                                       "bounced", int_of(ans, "bounced"),
                                       "complaints", int_of(ans, "complaints"),
                                       "finished", json_is_true(json_object_get(ans, "finished")));
+                json_object_set(o, "issue_state", json_object_get(ans, "issue_state"));
+                if (json_object_get(ans, "send_at"))
+                        json_object_set(o, "send_at", json_object_get(ans, "send_at"));
+                json_object_set(o, "in_archive", json_object_get(ans, "in_archive"));
                 if (status_failed)
                         json_object_set(o, "failures", json_object_get(ans, "failures"));
                 print_json(o);
                 json_decref(o);
         } else {
-                printf("issue %lld%s \"%s\": %s%s\n", (long long)int_of(ans, "issue"),
+                const char *send_at_s = json_string_value(json_object_get(ans, "send_at"));
+                const char *state_s = json_string_value(json_object_get(ans, "issue_state"));
+                printf("issue %lld%s \"%s\": %s%s%s%s%s\n", (long long)int_of(ans, "issue"),
                        json_is_true(json_object_get(ans, "test")) ? " (test)" : "",
-                       json_string_value(json_object_get(ans, "subject")),
-                       json_string_value(json_object_get(ans, "issue_state")),
-                       json_is_true(json_object_get(ans, "finished")) ? ", finished" : "");
+                       json_string_value(json_object_get(ans, "subject")), state_s,
+                       send_at_s && strcmp(state_s, "scheduled") == 0 ? " for " : "",
+                       send_at_s && strcmp(state_s, "scheduled") == 0 ? send_at_s : "",
+                       json_is_true(json_object_get(ans, "finished")) ? ", finished" : "",
+                       json_is_true(json_object_get(ans, "in_archive")) ? ", in the archive" : "");
                 printf("  total %lld: sent %lld, queued %lld, deferred %lld, failed %lld, skipped %lld;"
                        " bounced %lld, complaints %lld\n",
                        (long long)int_of(ans, "total"), (long long)int_of(ans, "sent"),
@@ -934,7 +1065,8 @@ static const struct command commands[] = {
           "each becomes a sign-up that gets a confirmation mail in --lang. One\n"
           "transaction: if any line is invalid, each is reported as FILE:LINE and nothing\n"
           "is imported. Duplicates and addresses already on the list are counted.", cmd_import },
-        { "send", "send --subject S --text FILE [--html FILE] [--list L] [--wait] [--test ADDRESS]",
+        { "send", "send --subject S (--text FILE [--html FILE] | --markdown FILE) [--list L] [--at TIME]\n"
+          "     [--no-archive] [--wait] [--test ADDRESS]",
           "Queues a newsletter issue to every confirmed subscriber of the list (default:\n"
           "the first of lists) and prints the issue number alone on the first line. The\n"
           "recipients are fixed now: who confirms later does not get it, who unsubscribes\n"
@@ -944,7 +1076,25 @@ static const struct command commands[] = {
           "carries List-Unsubscribe (one click, RFC 8058). --wait follows the issue with\n"
           "a progress bar (plain lines when stderr is no terminal) and exits 0 only if\n"
           "every recipient was accepted by the relay. --test ADDRESS sends one copy to\n"
-          "that address only, as an issue of its own that is not sent to the list.", cmd_send },
+          "that address only, as an issue of its own that is not sent to the list.\n"
+          "--markdown FILE: the body in CommonMark instead; the text part is the source,\n"
+          "the HTML part its rendering in a plain mail layout (raw HTML in the source is\n"
+          "left out). --at TIME (RFC 3339, or YYYY-MM-DD HH:MM local time) queues it now\n"
+          "and sends from TIME: the recipients are those confirmed at TIME; status shows\n"
+          "it scheduled; cancel before TIME sends nothing; a daemon that was down at TIME\n"
+          "sends when it starts. Once it has finished sending the issue is published to\n"
+          "the archive (the website's /archive) unless --no-archive.", cmd_send },
+        { "preview", "preview --subject S (--text FILE [--html FILE] | --markdown FILE) [--list L]\n"
+          "     [--to ADDRESS] [--out FILE]",
+          "Writes the mail exactly as one subscriber would get it (headers, both parts,\n"
+          "the DKIM signature when [dkim] is set) as an .eml to FILE or stdout, and sends\n"
+          "and stores nothing. For --to ADDRESS when that is a confirmed subscriber of\n"
+          "the list (their name and language), else for that address as a test send;\n"
+          "without --to for the list's first confirmed subscriber. The unsubscribe link\n"
+          "carries a token that is stored nowhere: it unsubscribes no one.", cmd_preview },
+        { "publish", "publish ISSUE",
+          "Puts an issue into the archive (shown once it has finished sending).", cmd_publish },
+        { "unpublish", "unpublish ISSUE", "Takes an issue out of the archive.", cmd_unpublish },
         { "status", "status [ISSUE] [--failed] [--json]",
           "Counts of an issue (default: the latest): total, sent, queued, deferred,\n"
           "failed, skipped. --failed lists failed recipients with the relay's reply,\n"

@@ -35,6 +35,7 @@ static const char *const error_names[] = {
         [ERR_RATE_LIMITED] = "rate_limited", [ERR_FORBIDDEN] = "forbidden",
         [ERR_UNAVAILABLE] = "unavailable", [ERR_INTERNAL] = "internal",
         [ERR_CHALLENGE_REQUIRED] = "challenge_required", [ERR_CHALLENGE_FAILED] = "challenge_failed",
+        [ERR_UNKNOWN_ISSUE] = "unknown_issue",
 };
 
 static const char *state_name(enum state s)
@@ -44,7 +45,7 @@ static const char *state_name(enum state s)
 
 static const char *errcode_name(enum errcode e)
 {
-        return e <= ERR_INTERNAL ? error_names[e] : "internal";
+        return e <= ERR_UNKNOWN_ISSUE ? error_names[e] : "internal";
 }
 
 /* Texts a website shows its visitors as they are. */
@@ -99,6 +100,9 @@ static const char *const error_text[][LANG_N] = {
         [ERR_INTERNAL] = {
                 "Etwas ist schiefgegangen. Bitte versuchen Sie es später noch einmal.",
                 "Something went wrong. Please try again later." },
+        [ERR_UNKNOWN_ISSUE] = {
+                "Diese Ausgabe des Newsletters gibt es nicht im Archiv.",
+                "This issue of the newsletter is not in the archive." },
 };
 
 /* The visitor-facing text for a state or error in a language. */
@@ -107,7 +111,7 @@ static const char *message(enum state s, enum errcode e, enum lang lang)
         if ((unsigned)lang >= LANG_N)
                 lang = LANG_DEFAULT;
         if (s == ST_ERROR)
-                return error_text[e >= ERR_INVALID_REQUEST && e <= ERR_INTERNAL ? e : ERR_INTERNAL][lang];
+                return error_text[e >= ERR_INVALID_REQUEST && e <= ERR_UNKNOWN_ISSUE ? e : ERR_INTERNAL][lang];
         return state_text[s <= ST_OK ? s : ST_OK][lang];
 }
 

@@ -29,6 +29,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "conf.h"
+#include "dkim.h"
 #include "log.h"
 #include "mime.h"
 #include "draft.h"
@@ -58,6 +59,8 @@ struct sched {
         int64_t relay_delay;            /* between probes, doubling */
         int64_t probe_id;               /* the probe's mail while it is out, else 0 */
         unsigned rows_seen;             /* due rows claim_row() was called for */
+        int64_t issues_checked_at;      /* the second scheduled and finished issues were looked for */
+        bool finish_due;                /* a newsletter mail reached a final state in this batch */
         /* outcomes of newsletter mails in this batch, added up per issue and
          * state: the counts move once each */
         struct progress_move {
@@ -275,11 +278,48 @@ static int build_newsletter(struct sched *s, const struct outbox_row *row, int64
         return 0;
 }
 
+int sched_preview(struct sched *s, struct dkim_key *const *keys, size_t n_keys,
+                  struct issue_text *it, const struct preview_rcpt *to, int64_t now,
+                  struct buf *out)
+{
+        const struct conf *c = s->conf;
+        struct token t;
+        int r = token_new(&t);
+        if (r < 0)
+                return r;
+        struct mail_draft *m = xcalloc(1, sizeof(*m));
+        m->issue = issue_text_ref(it);
+        m->unsubscribe_url = link_with_token(c->unsubscribe_url, t.text);
+        explicit_bzero(&t, sizeof(t));
+        m->name = xstrdup(to->name ? to->name : "");
+        m->list = xstrdup(to->list);
+        m->lang = to->lang;
+        m->to = xstrdup(to->email);
+        m->from_name = xstrdup(c->from_name);
+        m->from_addr = xstrdup(c->from_addr);
+        m->from_domain = xstrdup(c->from_domain);
+        m->date = (time_t)now;
+        struct buf msg;
+        buf_init(&msg, 0);
+        r = draft_render(m, &msg);
+        draft_free(m);
+        /* signed as a sender thread signs (sender.c: sign()) */
+        if (r == 0 && n_keys && (r = dkim_sign(keys, n_keys, (time_t)now, msg.data, msg.len, out)) != 0)
+                log_err("a preview could not be DKIM-signed (%d)", r);
+        if (r == 0)
+                buf_append(out, msg.data, msg.len);
+        if (msg.data)
+                explicit_bzero(msg.data, msg.len);
+        buf_free(&msg);
+        return r;
+}
+
 static int skip(struct sched *s, const struct outbox_row *row, const char *why)
 {
         int r = store_outbox_skip(s->store, row->id, why, s->now);
         if (r == 0)
                 r = store_progress_move(s->store, row->issue_id, row->state, MS_SKIPPED, 1);
+        s->finish_due = true;
         return r;
 }
 
@@ -319,6 +359,7 @@ static int claim_row(void *ud, const struct outbox_row *row)
                 if ((r = store_outbox_finish(s->store, row->id, MS_FAILED, s->now, s->now,
                                              "message could not be built", false, NULL)) < 0)
                         return r;
+                s->finish_due = true;
                 return store_progress_move(s->store, row->issue_id, row->state, MS_FAILED, 1);
         }
         r = store_outbox_sending(s->store, row->id, keep_hash ? s->token_hash : NULL);
@@ -339,6 +380,8 @@ static int claim_row(void *ud, const struct outbox_row *row)
 static int flush_moves(struct sched *s)
 {
         int r = 0;
+        if (s->n_moves)
+                s->finish_due = true;
         for (unsigned i = 0; i < s->n_moves && r == 0; i++)
                 r = store_progress_move(s->store, s->moves[i].issue_id, MS_SENDING, s->moves[i].to,
                                         s->moves[i].n);
@@ -545,6 +588,22 @@ int sched_work(struct sched *s, int64_t now, bool collect)
         }
         if ((r = flush_moves(s)) < 0)
                 return r;
+        /* once a second: the scheduled issues whose time has come get their
+         * recipients (a daemon that was down then does it at its start),
+         * and the issues no mail of which waits are looked for (those that
+         * had none to send, or were resumed with none left) */
+        if (now != s->issues_checked_at) {
+                int64_t n = 0;
+                s->issues_checked_at = now;
+                mark_batch(s, &r);
+                if (r == 0)
+                        r = store_issue_release(s->store, now, &n);
+                if (r < 0)
+                        return r;
+                if (n)
+                        s->maybe_due = true;
+                s->finish_due = true;
+        }
 
         while (!s->held && s->maybe_due && s->in_flight < s->capacity) {
                 unsigned room = s->capacity - s->in_flight;
@@ -573,6 +632,18 @@ int sched_work(struct sched *s, int64_t now, bool collect)
                         s->maybe_due = true;
                 else
                         break;
+        }
+        /* an issue whose last mail reached its final state is finished in
+         * the same transaction (the archive shows it from then on): status
+         * never says finished while the archive does not know */
+        if (s->finish_due) {
+                int64_t n = 0;
+                s->finish_due = false;
+                mark_batch(s, &r);
+                if (r == 0)
+                        r = store_issue_finish(s->store, now, &n);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }

@@ -256,8 +256,8 @@ int store_outbox_get(struct store *st, int64_t id, struct outbox_row *out)
 }
 
 static struct store_sql q_issue_add = STORE_SQL(
-        "INSERT INTO issue (list, subject, text_body, html_body, state, test, created_at)"
-        " VALUES (?1, ?2, ?3, ?4, 'sending', ?5, ?6)");
+        "INSERT INTO issue (list, subject, text_body, html_body, state, test, created_at,"
+        " send_at, scheduled, archive) VALUES (?1, ?2, ?3, ?4, 'sending', ?5, ?6, ?7, ?7 IS NOT NULL, ?8)");
 static struct store_sql q_issue_test_rcpt = STORE_SQL(
         "INSERT INTO outbox (kind, subscription_id, state, priority, created_at, next_at,"
         " issue_id, rcpt) VALUES ('newsletter', NULL, 'queued', ?3, ?2, ?2, ?1, ?4)");
@@ -278,37 +278,52 @@ int store_issue_create(struct store *st, const struct issue *is, const char *tes
         db_bind_text_or_null(s, 4, is->html);
         sqlite3_bind_int(s, 5, test_rcpt != NULL);
         sqlite3_bind_int64(s, 6, now);
+        if (is->send_at)
+                sqlite3_bind_int64(s, 7, is->send_at);
+        sqlite3_bind_int(s, 8, is->archive && !test_rcpt);
         int r = db_run(st, &q_issue_add, s);
         if (r < 0)
                 return r;
         *id = sqlite3_last_insert_rowid(st->db);
+        *recipients = 0;
+        /* a scheduled issue gets its recipients at its time (store_issue_release) */
+        if (is->send_at)
+                return 0;
+        return store_issue_queue(st, *id, is->list, test_rcpt, now, recipients);
+}
+
+int store_issue_queue(struct store *st, int64_t id, const char *list, const char *test_rcpt,
+                      int64_t now, int64_t *recipients)
+{
+        sqlite3_stmt *s;
         if (test_rcpt) {
                 s = db_stmt(st, &q_issue_test_rcpt);
                 sqlite3_bind_text(s, 4, test_rcpt, -1, SQLITE_STATIC);
         } else {
                 s = db_stmt(st, &q_issue_recipients);
-                sqlite3_bind_text(s, 4, is->list, -1, SQLITE_STATIC);
+                sqlite3_bind_text(s, 4, list, -1, SQLITE_STATIC);
         }
-        sqlite3_bind_int64(s, 1, *id);
+        sqlite3_bind_int64(s, 1, id);
         sqlite3_bind_int64(s, 2, now);
         /* a test goes out ahead of the bulk, like a confirmation */
         sqlite3_bind_int(s, 3, test_rcpt ? PRIO_CONFIRM : PRIO_NEWSLETTER);
-        if ((r = db_run(st, test_rcpt ? &q_issue_test_rcpt : &q_issue_recipients, s)) < 0)
+        int r = db_run(st, test_rcpt ? &q_issue_test_rcpt : &q_issue_recipients, s);
+        if (r < 0)
                 return r;
         *recipients = sqlite3_changes64(st->db);
         if (*recipients == 0)
                 return 0;
         /* all of them queued (no insert trigger counts them) */
         s = db_stmt(st, &q_progress_give);
-        sqlite3_bind_int64(s, 1, *id);
+        sqlite3_bind_int64(s, 1, id);
         sqlite3_bind_text(s, 2, db_mail_state_names[MS_QUEUED], -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 3, *recipients);
         return db_run(st, &q_progress_give, s);
 }
 
 static struct store_sql q_issue_get = STORE_SQL(
-        "SELECT list, subject, text_body, html_body, state, test, created_at FROM issue"
-        " WHERE id = ?1");
+        "SELECT list, subject, text_body, html_body, state, test, created_at,"
+        " send_at, scheduled, archive, sent_at FROM issue WHERE id = ?1");
 int store_issue_get(struct store *st, int64_t id, struct issue *out)
 {
         sqlite3_stmt *s = db_stmt(st, &q_issue_get);
@@ -327,6 +342,10 @@ int store_issue_get(struct store *st, int64_t id, struct issue *out)
         int state = DB_NAME_INDEX(db_issue_state_names, sqlite3_column_text(s, 4));
         out->test = sqlite3_column_int(s, 5) != 0;
         out->created_at = sqlite3_column_int64(s, 6);
+        out->send_at = sqlite3_column_int64(s, 7);
+        out->scheduled = sqlite3_column_int(s, 8) != 0;
+        out->archive = sqlite3_column_int(s, 9) != 0;
+        out->sent_at = sqlite3_column_int64(s, 10);
         sqlite3_reset(s);
         if (state < 0)
                 fatal("issue %lld has an unknown state", (long long)id);

@@ -19,3 +19,12 @@
 void clock_init(void);
 /* Seconds since the epoch, plus the test offset (0 unless set). */
 int64_t clock_now(void);
+
+/* A time as an administrator writes it: RFC 3339 ("2026-12-07T08:00:00Z",
+ * "...T08:00:00.5+01:00") or "YYYY-MM-DD HH:MM" in local time (TZ); 0 and
+ * *out in Unix seconds, or 1 when it is neither or no such date.  A leaf:
+ * reads no clock. */
+int clock_parse_time(const char *s, int64_t *out);
+/* "YYYY-MM-DDTHH:MM:SSZ" (UTC). */
+#define CLOCK_RFC3339_LEN 32
+void clock_format_rfc3339(int64_t t, char out[CLOCK_RFC3339_LEN]);

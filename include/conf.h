@@ -56,6 +56,7 @@ struct conf {
         uint64_t expired_retention;
         struct conf_list lists;
         char *templates;
+        char *signup_url;       /* the sign-up page (archive copies); "" = confirm_url's directory */
 
         /* [limits] */
         unsigned signups_per_ip;        /* per hour; 0 = no limit */

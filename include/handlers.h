@@ -14,6 +14,7 @@ struct conf;
 struct store;
 struct templates;
 struct sched;
+struct dkim_key;
 struct housekeeping;
 
 /* The one import at a time: its lines are staged in the store until commit,
@@ -44,6 +45,8 @@ struct handler_ctx {
         const struct templates *tmpl;
         struct sched *sched;
         struct housekeeping *hk;
+        struct dkim_key *const *dkim;   /* the senders' keys (their relay owns them): previews */
+        size_t n_dkim;
         int64_t now;
         uint64_t conn;                  /* the connection the request came on */
         enum role role;                 /* and its socket */

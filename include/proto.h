@@ -23,6 +23,7 @@ enum errcode {
         ERR_CHALLENGE_REQUIRED,         /* [antibot] pow = on and no solved challenge */
         ERR_CHALLENGE_FAILED,           /* a solution wrong, expired or used before */
         ERR_INTERNAL,
+        ERR_UNKNOWN_ISSUE,      /* archive: no such published issue */
 };
 
 /* The sockets an op may be used on (an op's `sockets` are their bits). */
@@ -65,6 +66,7 @@ enum field { F_OP, F_EMAIL, F_NAME, F_LIST, F_LANG, F_IP, F_USER_AGENT, F_TOKEN,
            FIELD(TOKEN) | FIELD(IP) | FIELD(USER_AGENT), FIELD(TOKEN), h_unsubscribe)          \
         OP("ping", ROLE_PUBLIC | ROLE_ADMIN, false, 0, 0, h_ping)                              \
         OP("challenge", ROLE_PUBLIC | ROLE_ADMIN, false, 0, 0, h_challenge)                    \
+        OP("archive", ROLE_PUBLIC | ROLE_ADMIN, false, FIELDS_OWN, 0, h_archive)               \
         OP("expire", ROLE_ADMIN, true, FIELDS_OWN, 0, h_expire)                                \
         OP("import_begin", ROLE_ADMIN, true, FIELDS_OWN, 0, h_import_begin)                    \
         OP("import_rows", ROLE_ADMIN, true, FIELDS_OWN, 0, h_import_rows)                      \
@@ -79,6 +81,9 @@ enum field { F_OP, F_EMAIL, F_NAME, F_LIST, F_LANG, F_IP, F_USER_AGENT, F_TOKEN,
         OP("pause", ROLE_ADMIN, true, FIELDS_OWN, 0, h_pause)                                  \
         OP("resume", ROLE_ADMIN, true, FIELDS_OWN, 0, h_resume)                                \
         OP("cancel", ROLE_ADMIN, true, FIELDS_OWN, 0, h_cancel)                                \
+        OP("publish", ROLE_ADMIN, true, FIELDS_OWN, 0, h_publish)                              \
+        OP("unpublish", ROLE_ADMIN, true, FIELDS_OWN, 0, h_unpublish)                          \
+        OP("preview", ROLE_ADMIN, false, FIELDS_OWN, 0, h_preview)                             \
         OP("bounce", ROLE_ADMIN, true, FIELDS_OWN, 0, h_bounce)
 
 /* An entry of the table as the parser keeps it (proto_ops[], in its order). */

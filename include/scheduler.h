@@ -4,12 +4,18 @@
  * itself only ever exists in memory and in the mail. */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "buf.h"
+#include "lang.h"
 
 struct conf;
 struct store;
 struct sender;
 struct templates;
+struct dkim_key;
+struct issue_text;
 
 struct sched;
 
@@ -39,3 +45,17 @@ unsigned sched_in_flight(struct sched *s);
 /* Mails were claimed in the batch: sched_committed() hands them to the
  * senders, and they carry tokens the batch stored. */
 bool sched_claimed(const struct sched *s);
+
+/* Whom a preview is made for. */
+struct preview_rcpt {
+        const char *email, *name, *list;        /* name may be NULL */
+        enum lang lang;
+};
+/* The mail `to` would get of the issue, exactly as a sender would send it
+ * (rendered from a draft as a claimed mail is, DKIM-signed with `keys`),
+ * appended to `out`; its unsubscribe token is new and stored nowhere (the
+ * link unsubscribes no one).  0, a positive mime_result or dkim error, or
+ * -errno.  Sends and stores nothing. */
+int sched_preview(struct sched *s, struct dkim_key *const *keys, size_t n_keys,
+                  struct issue_text *it, const struct preview_rcpt *to, int64_t now,
+                  struct buf *out);

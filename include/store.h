@@ -82,6 +82,10 @@ struct issue {
         enum issue_state state;
         bool test;
         int64_t created_at;
+        int64_t send_at;        /* send --at: when its recipients are queued; 0: at once */
+        bool scheduled;         /* send_at has not come yet: no recipients so far */
+        bool archive;           /* published once it has finished sending */
+        int64_t sent_at;        /* when it finished sending; 0: not (yet) */
 };
 
 /* Open (creating if needed, mode 0600) and migrate.  0 or -errno. */
@@ -282,6 +286,10 @@ int store_checkpoint(struct store *st);
 int store_issue_create(struct store *st, const struct issue *is, const char *test_rcpt,
                        int64_t now, int64_t *id, int64_t *recipients);
 int store_issue_get(struct store *st, int64_t id, struct issue *out);   /* 1: none */
+/* Fix and queue an issue's recipients (store_issue_create, or a scheduled
+ * issue when its time has come). */
+int store_issue_queue(struct store *st, int64_t id, const char *list, const char *test_rcpt,
+                      int64_t now, int64_t *recipients);
 void issue_clear(struct issue *is);
 int store_issue_counts(struct store *st, int64_t id, int64_t counts[MS_SKIPPED + 1]);
 int store_issue_latest(struct store *st, int64_t *id);                  /* 1: none */
@@ -298,6 +306,23 @@ int store_issue_failed(struct store *st, int64_t id, unsigned limit,
 int store_outbox_park(struct store *st, int64_t id);
 /* A mail not sent on purpose. */
 int store_outbox_skip(struct store *st, int64_t id, const char *why, int64_t now);
+
+/* The issues' life after queueing (store_archive.c).  Release the scheduled
+ * issues whose time has come: their recipients are fixed and queued now. */
+int store_issue_release(struct store *st, int64_t now, int64_t *released);
+/* Note the end of sending (sent_at) of every issue no mail of which waits. */
+int store_issue_finish(struct store *st, int64_t now, int64_t *finished);
+int store_issue_set_archive(struct store *st, int64_t id, bool archive);
+/* The published issues of `list` (NULL: all), newest first, with ids below
+ * `before` (0: any); fn's non-zero return stops and is returned. */
+int store_archive_list(struct store *st, const char *list, int64_t before, unsigned limit,
+                       int (*fn)(void *ud, int64_t id, const char *subject, int64_t sent_at),
+                       void *ud);
+/* Whom a preview goes to: the confirmed subscriber of the list with that
+ * key, or (key NULL) its first; 1 when none.  The strings are malloc'd
+ * (name may be NULL). */
+int store_preview_recipient(struct store *st, const char *list, const char *email_key,
+                            char **email, char **name, char **lang);
 
 /* Rate limit counters, keyed by a hash.  count: hits in the window that
  * is running at `now` (0 and a new window when the last one ended). */

@@ -134,6 +134,53 @@ static void test_invalid_offset_is_ignored_with_a_warning(void)
         free(log);
 }
 
+static void test_parse_time(void)
+{
+        int64_t t = 0;
+        CHECK_INT(clock_parse_time("2026-12-07T08:00:00Z", &t), 0);
+        CHECK_INT(t, 1796630400);
+        CHECK_INT(clock_parse_time("2026-12-07t08:00:00.250z", &t), 0);
+        CHECK_INT(t, 1796630400);
+        CHECK_INT(clock_parse_time("2026-12-07T09:30:00+01:30", &t), 0);
+        CHECK_INT(t, 1796630400);
+        CHECK_INT(clock_parse_time("2026-12-07T03:00:00-05:00", &t), 0);
+        CHECK_INT(t, 1796630400);
+        CHECK_INT(clock_parse_time("2024-02-29T00:00:00Z", &t), 0);
+        /* local time, as TZ says */
+        setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3", 1);    /* POSIX: no tzdata needed */
+        tzset();
+        CHECK_INT(clock_parse_time("2026-12-07 09:00", &t), 0);
+        CHECK_INT(t, 1796630400);
+        CHECK_INT(clock_parse_time("2026-07-07 10:00", &t), 0);     /* summer: +02:00 */
+        CHECK_INT(t, 1783411200);
+        unsetenv("TZ");
+        tzset();
+        static const char *const bad[] = {
+                "", "morgen", "2026-12-07", "2026-12-07T08:00Z", "2026-12-07 08:00:00", "2026-12-07 8:00",
+                "2026-13-01 08:00", "2026-02-30 08:00", "2025-02-29T00:00:00Z", "2026-12-07T24:00:00Z",
+                "2026-12-07T08:60:00Z", "2026-12-07T08:00:00", "2026-12-07T08:00:00+1:00",
+                "2026-12-07T08:00:00+01:00x", "2026-12-07T08:00:00.Z", "2026-12-07X08:00:00Z",
+                " 2026-12-07 08:00", "2026-12-07 08:00 ", "1969-12-31T23:59:59Z", "-026-12-07 08:00",
+                NULL,
+        };
+        for (size_t i = 0; bad[i]; i++) {
+                t = 42;
+                if (!CHECK_INT(clock_parse_time(bad[i], &t), 1))
+                        fprintf(stderr, "  accepted: \"%s\"\n", bad[i]);
+                CHECK_INT(t, 42);
+        }
+        CHECK_INT(clock_parse_time(NULL, &t), 1);
+}
+
+static void test_format_rfc3339(void)
+{
+        char out[CLOCK_RFC3339_LEN];
+        clock_format_rfc3339(1796630400, out);
+        CHECK_STR(out, "2026-12-07T08:00:00Z");
+        clock_format_rfc3339(0, out);
+        CHECK_STR(out, "1970-01-01T00:00:00Z");
+}
+
 int main(void)
 {
         log_set_repeat_interval(0);
@@ -141,5 +188,7 @@ int main(void)
         RUN(test_real_time_by_default);
         RUN(test_offset_moves_the_clock_forward_with_a_warning);
         RUN(test_invalid_offset_is_ignored_with_a_warning);
+        RUN(test_parse_time);
+        RUN(test_format_rfc3339);
         return unit_finish();
 }

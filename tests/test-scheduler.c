@@ -476,6 +476,61 @@ static void test_unsubscribed_and_paused_are_not_sent(void)
         world_close(&w);
 }
 
+#define ISSUE_COL "SELECT coalesce(%s, -1) FROM issue WHERE id = ?1"
+
+static int64_t issue_col(struct world *w, int64_t id, const char *col)
+{
+        char sql[200];
+        snprintf(sql, sizeof(sql), ISSUE_COL, col);
+        return peek(w, sql, id, NULL);
+}
+
+/* send --at: no recipient before the time, those confirmed by then after
+ * it; a cancelled one never; the end of sending is noted in the batch that
+ * records the last outcome (the archive's date). */
+static void test_scheduled_issue_is_released_at_its_time(void)
+{
+        struct world w;
+        REQUIRE(world_open(&w, "later.db"));
+        static const char *const early[] = { "early@example.org" };
+        subscribers(&w, "news", early, 1);
+        struct issue is = { .list = "news", .subject = "Later", .text = "Hi {{name}}",
+                            .send_at = T0 + 3600, .archive = true };
+        struct issue gone = is;
+        gone.send_at = T0 + 1800;
+        int64_t id = 0, id_gone = 0, n = -1, changed = 0;
+        CHECK_INT(store_batch_begin(w.st), 0);
+        CHECK_INT(store_issue_create(w.st, &is, NULL, T0, &id, &n), 0);
+        CHECK_INT(n, 0);
+        CHECK_INT(store_issue_create(w.st, &gone, NULL, T0, &id_gone, &n), 0);
+        CHECK_INT(store_issue_set_state(w.st, id_gone, ISSUE_SENDING, ISSUE_CANCELLED, T0, &changed), 0);
+        CHECK_INT(store_batch_commit(w.st), 0);
+        CHECK_INT(issue_col(&w, id, "scheduled"), 1);
+
+        REQUIRE(iterate(&w, T0 + 3599));
+        CHECK_UINT(w.snd.pushed, 0);
+        CHECK_INT(issue_col(&w, id, "scheduled"), 1);
+        CHECK_INT(issue_col(&w, id, "sent_at"), -1);
+        /* confirmed before the time: a recipient too */
+        static const char *const late[] = { "late@example.org" };
+        subscribers(&w, "news", late, 1);
+
+        REQUIRE(iterate(&w, T0 + 3600));
+        CHECK_INT(issue_col(&w, id, "scheduled"), 0);
+        CHECK_UINT(w.snd.pushed, 2);
+        CHECK(queued_for(&w.snd, early[0]) != NULL);
+        CHECK(queued_for(&w.snd, late[0]) != NULL);
+        CHECK_INT(peek(&w, "SELECT count(*) FROM outbox WHERE issue_id = ?1", id_gone, NULL), 0);
+        CHECK(SENT(&w.snd, early[0]));
+        REQUIRE(iterate(&w, T0 + 3600));
+        CHECK_INT(issue_col(&w, id, "sent_at"), -1);      /* one still out */
+        CHECK(SENT(&w.snd, late[0]));
+        REQUIRE(iterate(&w, T0 + 3600));
+        CHECK_INT(issue_col(&w, id, "sent_at"), T0 + 3600);
+        CHECK_INT(issue_col(&w, id_gone, "sent_at"), -1);
+        world_close(&w);
+}
+
 static void test_unreachable_relay_is_probed(void)
 {
         struct world w;
@@ -550,6 +605,7 @@ int main(void)
         RUN(test_deferral_backs_off_and_failure_fails);
         RUN(test_unsubscribed_and_paused_are_not_sent);
         RUN(test_unreachable_relay_is_probed);
+        RUN(test_scheduled_issue_is_released_at_its_time);
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
         if (system(cmd) != 0)

@@ -4,9 +4,11 @@
 // aiosmtpd), PHP's built-in web server and headless Chromium driven by
 // playwright-core.  A visitor signs up, finds the mail, opens its link (which
 // must confirm nothing), presses the button; then duplicate, invalid address,
-// expired link, a newsletter's one-click unsubscribe, the daemon down and
-// hung; with [antibot] pow = on a sign-up whose proof of work the browser
-// solves, a bot's post without one refused, and the page without JavaScript.  Every state page is photographed (PNG) into $E2E_ARTIFACTS.
+// expired link, a newsletter's one-click unsubscribe, the archive (an issue's
+// script must not run in it), the daemon down and hung; with [antibot] pow =
+// on a sign-up whose proof of work the browser solves, a bot's post without
+// one refused, and the page without JavaScript.  Every state page is
+// photographed (PNG) into $E2E_ARTIFACTS.
 //
 // Usage: node tests/e2e/website.test.mjs [BUILD_DIR]
 // Environment (all optional):
@@ -536,6 +538,49 @@ async function main() {
     await Promise.all([de.waitForNavigation(), de.click('form[method=post] button[type=submit]')]);
     await expectState(de, 'unsubscribed', { lang: 'en' });
     await shot(de, 'unsubscribed-en');
+  });
+
+  await step('the archive: the issue in a sandboxed frame, its script never runs; the feed', async () => {
+    const text = path.join(workdir, 'archive.txt');
+    const html = path.join(workdir, 'archive.html');
+    await fsp.writeFile(text, 'Hallo {{name}},\n\ndas Archiv-Stück.\n');
+    await fsp.writeFile(html, '<html><body style="font-family:sans-serif"><h1>Archiv-Stück</h1>'
+      + '<p id="hello">Hallo {{name}}</p>'
+      + '<script>document.body.setAttribute("data-ran", "yes"); alert("ran"); '
+      + 'try { parent.document.title = "owned"; } catch (e) {}</script></body></html>\n');
+    const { stdout } = await run(NEWSLETTERCTL, ['-c', dA.conf, 'send', '--subject', 'E2E Archiv <1>', '--text', text,
+      '--html', html, '--wait'], { cwd: dA.dir });
+    const id = Number(stdout.split('\n')[0]);
+    assert.ok(id > 0, stdout);
+    await until('the issue in the archive', async () =>
+      (await ask(dA.socket, { op: 'archive' })).issues.some((i) => i.id === id));
+    // the sign-up page links the archive; the archive lists the issue
+    await de.goto(siteA.url + '/');
+    await Promise.all([de.waitForNavigation(), de.click('a[href="/archive"]')]);
+    assert.ok(await de.locator(`[data-archive-issue="${id}"]`).isVisible(), 'the issue is listed');
+    await shot(de, 'archive-list-de');
+    let dialogs = 0;
+    de.on('dialog', (d) => { dialogs++; d.dismiss().catch(() => {}); });
+    await Promise.all([de.waitForNavigation(), de.click(`[data-archive-issue="${id}"] a`)]);
+    assert.equal(await de.locator('[data-state="archive"]').count(), 1, 'data-state="archive"');
+    assert.equal(await de.locator('h1').first().textContent(), 'E2E Archiv <1>');
+    const frame = de.locator('iframe.issue-frame');
+    const sandbox = await frame.getAttribute('sandbox');
+    assert.ok(sandbox !== null && !sandbox.includes('allow-scripts'), `sandbox="${sandbox}"`);
+    const inner = de.frameLocator('iframe.issue-frame');
+    assert.equal(await inner.locator('#hello').textContent(), 'Hallo ', 'no name in the archive copy');
+    await de.waitForTimeout(300);
+    assert.equal(await inner.locator('body').getAttribute('data-ran'), null, 'the script did not run');
+    assert.equal(dialogs, 0, 'no alert');
+    assert.notEqual(await de.title(), 'owned');
+    await shot(de, 'archive-issue-de');
+    await en.goto(siteA.url + `/archive/${id}?lang=en`);
+    assert.equal(await en.getAttribute('html', 'lang'), 'en');
+    await shot(en, 'archive-issue-en-mobile');
+    const feed = await fetch(siteA.url + '/archive/feed');
+    assert.equal(feed.status, 200);
+    assert.match(feed.headers.get('content-type'), /^application\/atom\+xml/);
+    assert.match(await feed.text(), /<title>E2E Archiv &lt;1&gt;<\/title>/);
   });
 
   await step('broken and unknown links → error', async () => {

@@ -49,10 +49,11 @@ function newsletterd_failure(string $why, string $code = 'unavailable'): array
 
 /*
  * Sends $request (an array with 'op' and the op's fields; null values are
- * left out) and returns the decoded answer.  The result always has a string
+ * left out) and returns the decoded answer ($answerMax: the longest answer
+ * read, in bytes; an archive issue's can be megabytes).  The result always has a string
  * 'state' that is one of the protocol's states; error answers carry 'error'.
  */
-function newsletterd_request(array $request): array
+function newsletterd_request(array $request, int $answerMax = 65536): array
 {
     $request = array_filter($request, static fn ($v) => $v !== null);
     $line = json_encode($request, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES);
@@ -83,7 +84,7 @@ function newsletterd_request(array $request): array
         }
     }
 
-    $answer = @fgets($s, 65536);
+    $answer = @fgets($s, $answerMax);
     $meta = stream_get_meta_data($s);
     fclose($s);
     if ($answer === false) {

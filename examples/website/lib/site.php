@@ -202,7 +202,8 @@ function utf8_clean(string $s): bool
  * Sends a whole page and ends the request.  $query: what the language switch
  * link keeps (e.g. the token).
  */
-function render_page(string $title, string $content, int $status = 200, array $query = [], bool $index = false): never
+function render_page(string $title, string $content, int $status = 200, array $query = [], bool $index = false,
+                     string $frameSrc = "'none'", string $head = ''): never
 {
     $h = 'h';       /* a heredoc calls functions only through a variable */
     $lang = site_lang();
@@ -216,7 +217,7 @@ function render_page(string $title, string $content, int $status = 200, array $q
     header('Vary: Accept-Language');
     header('Referrer-Policy: no-referrer');
     header('X-Content-Type-Options: nosniff');
-    header("Content-Security-Policy: default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
+    header("Content-Security-Policy: default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; frame-src $frameSrc");
 
     $css = h($GLOBALS['site']['base'] . 'style.css');
     $icon = h($GLOBALS['site']['base'] . 'favicon.svg');
@@ -230,7 +231,7 @@ function render_page(string $title, string $content, int $status = 200, array $q
 <meta name="viewport" content="width=device-width, initial-scale=1">{$robots}
 <title>{$h($title)} – {$site}</title>
 <link rel="stylesheet" href="{$css}">
-<link rel="icon" href="{$icon}" type="image/svg+xml">
+<link rel="icon" href="{$icon}" type="image/svg+xml">{$head}
 </head>
 <body>
 <a class="skip" href="#main">{$h(t('skip'))}</a>

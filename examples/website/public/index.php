@@ -15,7 +15,9 @@ if ($method === 'GET') {
     render_page(t('form_title'), '<section class="card" aria-labelledby="title">' . "\n"
         . '<h1 id="title">' . h(t('form_title')) . "</h1>\n"
         . '<p class="lead">' . h(t('form_intro')) . "</p>\n"
-        . signup_form() . "\n</section>", 200, [], true);
+        . signup_form() . "\n"
+        . '<p class="archive-link"><a href="' . h(site_url('archive', site_lang() === 'en' ? ['lang' => 'en'] : [])) . '">'
+        . h(t('archive_link')) . "</a></p>\n</section>", 200, [], true);
 }
 if ($method !== 'POST') {
     error_page(['error' => 'method']);
