@@ -27,6 +27,7 @@
 #include "csv.h"
 #include "handlers.h"
 #include "housekeeping.h"
+#include "imap.h"
 #include "log.h"
 #include "mime.h"
 #include "ratelimit.h"
@@ -623,8 +624,19 @@ static int h_stats(struct handler_ctx *ctx, const struct request *req, struct re
                                     "refused", (json_int_t)st.bounces_refused,
                                     "autoreplies", (json_int_t)st.autoreplies,
                                     "not_understood", (json_int_t)st.not_understood);
-        reply_ok(rep, json_pack("{sosososo}", "subscribers", subs, "mails", mails, "bounces", reports,
-                                "days", days));
+        json_t *extra = json_pack("{sosososo}", "subscribers", subs, "mails", mails, "bounces", reports,
+                                  "days", days);
+        if (ctx->imap) {
+                /* the bounce mailbox ([bounce] imap_url) since the start */
+                struct imap_status is;
+                imap_status(ctx->imap, &is);
+                json_object_set_new(extra, "imap", json_pack(
+                        "{sIsIsIsIsIsIss}", "last_poll", (json_int_t)is.last_poll,
+                        "handled", (json_int_t)is.handled, "not_understood", (json_int_t)is.not_understood,
+                        "skipped", (json_int_t)is.skipped, "failures", (json_int_t)is.failures,
+                        "last_error_at", (json_int_t)is.last_error_at, "last_error", is.last_error));
+        }
+        reply_ok(rep, extra);
         return 0;
 }
 

@@ -15,6 +15,7 @@ struct store;
 struct templates;
 struct sched;
 struct housekeeping;
+struct imap;
 
 /* The one import at a time: its lines are staged in the store until commit,
  * and it belongs to the connection that began it. */
@@ -44,6 +45,7 @@ struct handler_ctx {
         const struct templates *tmpl;
         struct sched *sched;
         struct housekeeping *hk;
+        struct imap *imap;              /* the bounce mailbox's poller, for stats; NULL: none */
         int64_t now;
         uint64_t conn;                  /* the connection the request came on */
         enum role role;                 /* and its socket */

@@ -348,3 +348,10 @@ const char *mail_state_name(enum mail_state s);
 int store_challenge_use(struct store *st, const uint8_t challenge[32], int64_t expires);
 /* Forget up to `limit` that expired at or before `before`; *n: how many. */
 int store_challenge_purge_slice(struct store *st, int64_t before, unsigned limit, int64_t *n);
+
+/* ---- messages judged by the IMAP intake (store_imap.c) ---- */
+
+/* 1 (and *handled) when the message of this SHA-256 was judged before, 0 when not. */
+int store_imap_seen(struct store *st, const uint8_t digest[32], bool *handled);
+/* Record the judgement, in the batch that holds its outcome. */
+int store_imap_seen_add(struct store *st, const uint8_t digest[32], bool handled, int64_t now);
