@@ -313,6 +313,14 @@ static int h_confirm(struct handler_ctx *ctx, const struct request *req, struct 
                                                     cstr(&req->ip))) < 0 ||
                     (r = record(ctx, subscriber_id, row.list, "confirm", req, NULL)) < 0)
                         return r;
+                /* one welcome mail per confirmation: a subscription is
+                 * confirmed once (a later click finds it confirmed) */
+                if (ctx->conf->welcome) {
+                        if ((r = store_outbox_add(ctx->store, MAIL_WELCOME, row.subscription_id,
+                                                  PRIO_WELCOME, ctx->now, NULL)) < 0)
+                                return r;
+                        sched_kick(ctx->sched);
+                }
                 s = ST_CONFIRMED;
         }
         rep->state = s;

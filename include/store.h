@@ -14,7 +14,7 @@ struct store;
 
 enum sub_state { SUB_PENDING, SUB_CONFIRMED, SUB_EXPIRED, SUB_UNSUBSCRIBED, SUB_BOUNCED };
 enum token_kind { TOKEN_CONFIRM, TOKEN_UNSUBSCRIBE };
-enum mail_kind { MAIL_CONFIRM, MAIL_NEWSLETTER };
+enum mail_kind { MAIL_CONFIRM, MAIL_NEWSLETTER, MAIL_WELCOME };
 enum mail_state { MS_QUEUED, MS_SENDING, MS_SENT, MS_DEFERRED, MS_FAILED, MS_SKIPPED };
 enum issue_state { ISSUE_SENDING, ISSUE_PAUSED, ISSUE_CANCELLED };
 
@@ -22,6 +22,7 @@ enum issue_state { ISSUE_SENDING, ISSUE_PAUSED, ISSUE_CANCELLED };
 #define PRIO_CONFIRM    0       /* a visitor is waiting for it */
 #define PRIO_IMPORT     5       /* confirmations of an `import --pending` */
 #define PRIO_NEWSLETTER 10
+#define PRIO_WELCOME    PRIO_IMPORT     /* after the mails a visitor waits for, before newsletters */
 
 #define STATS_DAYS      30
 
