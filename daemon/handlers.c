@@ -445,14 +445,19 @@ static const char *list_lookup(const struct conf *c, const struct pstr *p)
 static int h_import_begin(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
 {
         struct import_session *im = &ctx->import;
-        static const char *const fields[] = { "source", "pending", "list", NULL };
+        static const char *const fields[] = { "source", "pending", "list", "welcome", NULL };
         struct pstr source = { 0 }, list = { 0 };
-        bool pending = false;
+        bool pending = false, welcome = false;
         if (!proto_fields_only(req, fields, rep) ||
             !proto_str(req, "source", true, 255, &source, rep) ||
             !proto_str(req, "list", false, LIST_NAME_MAX_BYTES, &list, rep) ||
-            !proto_bool(req, "pending", &pending, rep))
+            !proto_bool(req, "pending", &pending, rep) || !proto_bool(req, "welcome", &welcome, rep))
                 return 0;
+        /* a sign-up is welcomed when it is confirmed ([subscription] welcome) */
+        if (pending && welcome) {
+                reply_error(rep, ERR_INVALID_REQUEST, "welcome is for confirmed subscribers, not with pending");
+                return 0;
+        }
         const char *l = list_lookup(ctx->conf, &list);
         if (!l) {
                 reply_error(rep, ERR_INVALID_REQUEST, "unknown list");
@@ -468,6 +473,7 @@ static int h_import_begin(struct handler_ctx *ctx, const struct request *req, st
         im->active = true;
         im->conn = ctx->conn;
         im->pending = pending;
+        im->welcome = welcome;
         im->lang = req->lang;
         snprintf(im->list, sizeof(im->list), "%s", l);
         snprintf(im->source, sizeof(im->source), "import:%.*s", (int)source.len, source.s);
@@ -1003,7 +1009,7 @@ int handler_import_work(struct handler_ctx *ctx)
         if (!im->active || !im->applying || im->done)
                 return 0;
         struct import_spec spec = {
-                .list = im->list, .pending = im->pending, .lang = im->lang,
+                .list = im->list, .pending = im->pending, .welcome = im->welcome, .lang = im->lang,
                 .source = im->source, .text_version = im->text_version, .now = im->now,
         };
         struct import_result res = im->res;
@@ -1024,7 +1030,7 @@ int handler_import_work(struct handler_ctx *ctx)
                 return r < 0 ? r : -EIO;
         }
         im->res = res;
-        if (spec.pending && res.added)
+        if ((spec.pending || spec.welcome) && res.added)
                 sched_kick(ctx->sched);
         if (r == 0)
                 return 1;

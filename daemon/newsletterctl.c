@@ -205,6 +205,7 @@ static int cmd_expire(int argc, char **argv)
 /* ---- import ---- */
 
 static bool import_pending;
+static bool import_welcome;
 static const char *import_list;
 static const char *import_lang = "de";
 
@@ -212,6 +213,7 @@ static int import_opt(int o, const char *arg)
 {
         switch (o) {
         case 'p': import_pending = true; return 0;
+        case 'w': import_welcome = true; return 0;
         case 'l': import_list = arg; return 0;
         case 'L':
                 if (strcmp(arg, "de") && strcmp(arg, "en"))
@@ -236,6 +238,7 @@ static int cmd_import(int argc, char **argv)
 {
         static const struct option opts[] = {
                 { "pending", no_argument, NULL, 'p' },
+                { "welcome", no_argument, NULL, 'w' },
                 { "list", required_argument, NULL, 'l' },
                 { "lang", required_argument, NULL, 'L' },
                 { 0 },
@@ -244,7 +247,7 @@ static int cmd_import(int argc, char **argv)
         int r = parse_opts(argc, argv, opts, "", import_opt, &json);
         if (r)
                 return r;
-        if (optind != argc - 1)
+        if (optind != argc - 1 || (import_pending && import_welcome))
                 return '?';
         const char *file = argv[optind];
         FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "re");
@@ -255,6 +258,8 @@ static int cmd_import(int argc, char **argv)
         json_t *req = request("import_begin");
         json_object_set_new(req, "source", json_stringn(file, strlen(file) > 255 ? 255 : strlen(file)));
         json_object_set_new(req, "pending", json_boolean(import_pending));
+        if (import_welcome)
+                json_object_set_new(req, "welcome", json_true());
         json_object_set_new(req, "lang", json_string(import_lang));
         if (import_list)
                 json_object_set_new(req, "list", json_string(import_list));
@@ -927,13 +932,15 @@ static const struct command commands[] = {
           "The deleting runs in the daemon in the background, in slices that never\n"
           "stall the website (the daemon also starts it every minute by itself);\n"
           "--wait returns only when it is done. For cron or newsletterd-expire.timer.", cmd_expire },
-        { "import", "import FILE [--pending] [--list L] [--lang de|en] [--json]",
+        { "import", "import FILE [--pending | --welcome] [--list L] [--lang de|en] [--json]",
           "Imports a CSV file of \"email[,name]\" lines (UTF-8, header line optional, FILE -\n"
           "reads stdin). Without --pending the addresses become confirmed subscribers\n"
           "(their consent was given elsewhere; recorded as import:FILE); with --pending\n"
           "each becomes a sign-up that gets a confirmation mail in --lang. One\n"
           "transaction: if any line is invalid, each is reported as FILE:LINE and nothing\n"
-          "is imported. Duplicates and addresses already on the list are counted.", cmd_import },
+          "is imported. Duplicates and addresses already on the list are counted.\n"
+          "--welcome: each confirmed subscriber added gets the welcome mail (in --lang);\n"
+          "without it imported subscribers get none.", cmd_import },
         { "send", "send --subject S --text FILE [--html FILE] [--list L] [--wait] [--test ADDRESS]",
           "Queues a newsletter issue to every confirmed subscriber of the list (default:\n"
           "the first of lists) and prints the issue number alone on the first line. The\n"

@@ -30,6 +30,7 @@ struct import_session {
         bool applying;          /* committed: slices are applied */
         bool done;              /* applied; the counts wait for import_status */
         bool pending;
+        bool welcome;           /* confirmed subscribers get a welcome mail */
         enum lang lang;
         char list[LIST_NAME_MAX_BYTES + 1];
         char source[300];

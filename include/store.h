@@ -235,6 +235,7 @@ int store_purge_slice(struct store *st, int64_t expired_before, unsigned limit, 
 struct import_spec {
         const char *list;
         bool pending;           /* sign-ups with a confirmation mail, else confirmed */
+        bool welcome;           /* confirmed ones get a welcome mail (import --welcome) */
         enum lang lang;
         const char *source;     /* "import:FILE" */
         const char *text_version;

@@ -6,6 +6,7 @@ understand unseen, and handles no message twice, not even across a crash
 between the commit and the delete.  Against a real Dovecot (imaphelpers),
 over TLS with a certificate made for the test."""
 import os
+import re
 import socket
 import threading
 
@@ -13,6 +14,7 @@ import pytest
 
 import imaphelpers
 from imaphelpers import Dovecot, PASSWORD, USER
+from dkimhelpers import ctl
 from nlhelpers import check_config, wait_until
 from test_deliverability import (RETURN_PATH, admin, dsn, newsletter_to_readers, ordinary_mail,
                                  subscription_states, verp)
@@ -94,6 +96,10 @@ def test_dsn_in_the_mailbox_suppresses_and_is_deleted_a_non_bounce_stays_unseen(
     # every login came over TLS (Dovecot says "secured" for plain text on loopback)
     logins = [l for l in dovecot.log().splitlines() if "Login: user=<%s>" % USER in l]
     assert logins and all(", TLS," in l for l in logins), logins
+    # the figures reach Prometheus too (its mapping is generic over the JSON)
+    r = ctl(d.config_path, "stats", "--prometheus")
+    assert r.rc == 0, r
+    assert re.search(r"^newsletterd_imap_handled(_total)? 1$", r.out, re.M), r.out
 
 
 def states_but(d, address):

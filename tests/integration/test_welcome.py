@@ -11,7 +11,8 @@ import subprocess
 import pytest
 
 from ctlhelpers import confirmed_list, need_ctl
-from nlhelpers import Daemon, check_answer, wait_until
+from dkimhelpers import ctl
+from nlhelpers import Client, Daemon, check_answer, wait_until
 
 UNSUBSCRIBE_RE = re.compile(r"<http://127\.0\.0\.1:8080/unsubscribe\?token=([A-Za-z0-9_-]{43})>")
 WELCOME = {"subscription": {"welcome": "yes"}}
@@ -87,6 +88,34 @@ def test_no_welcome_for_imported_subscribers(daemon_factory, smtp, workdir):
     rows = d.settle()
     assert sorted(r["kind"] for r in rows) == ["confirm", "welcome"], rows
     assert not smtp.to("erik@example.org") and not smtp.to("fay@example.org")
+
+
+def test_import_welcome_welcomes_the_confirmed_subscribers_it_adds(daemon_factory, smtp, workdir):
+    need_ctl()
+    d = daemon_factory()        # [subscription] welcome is off: the option asks for it
+    path = os.path.join(workdir, "members.csv")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("email,name\nhal@example.org,Hal\nida@example.org,Ida\n")
+    r = ctl(d.config_path, "import", path, "--welcome", "--lang", "en")
+    assert r.rc == 0, r
+    wait_until(lambda: welcomes(smtp, "hal@example.org") and welcomes(smtp, "ida@example.org"),
+               what="the welcome mails")
+    [hal] = welcomes(smtp, "hal@example.org")
+    assert hal.msg["Subject"] == "Welcome to our newsletter"
+    token = UNSUBSCRIBE_RE.fullmatch(hal.msg["List-Unsubscribe"].strip()).group(1)
+    check_answer(d.request({"op": "unsubscribe", "token": token}), "unsubscribed")
+    assert d.subscription("hal@example.org")["state"] == "unsubscribed"
+    assert d.subscription("ida@example.org")["state"] == "confirmed"
+    # importing them again adds no one, and welcomes no one again
+    r = ctl(d.config_path, "import", path, "--welcome")
+    assert r.rc == 0, r
+    assert sorted(x["kind"] for x in d.settle()) == ["welcome", "welcome"]
+    # a sign-up is welcomed when confirmed, by the config: not both at once
+    r = ctl(d.config_path, "import", path, "--welcome", "--pending")
+    assert r.rc == 2, r
+    with Client(d.admin_socket) as c:
+        check_answer(c.request({"op": "import_begin", "source": "x", "pending": True,
+                                "welcome": True}), "error", "invalid_request")
 
 
 def test_a_welcome_text_with_an_unknown_placeholder_is_a_start_up_error(daemon_factory, workdir):
