@@ -440,17 +440,20 @@ static bool set_value(struct parse_state *ps, const struct key *k, const char *v
                         return false;
                 }
                 return true;
-        case K_IMAPURL:
-                /* a mailbox is named; TLS is asked for by the scheme or,
-                 * for imap://, always required (imap.c) */
-                if (*value && ((strncmp(value, "imaps://", 8) && strncmp(value, "imap://", 7)) ||
-                               has_space_or_control(value) || strchr(value, ';') || strchr(value, '?') ||
-                               !strchr(value + 8, '/') || strchr(value + 8, '/')[1] == '\0')) {
+        case K_IMAPURL: {
+                /* a host and a mailbox are named; TLS is asked for by the
+                 * scheme or, for imap://, always required (imap.c) */
+                const char *host = strncmp(value, "imaps://", 8) == 0 ? value + 8 :
+                                   strncmp(value, "imap://", 7) == 0 ? value + 7 : NULL;
+                const char *box = host ? strchr(host, '/') : NULL;
+                if (*value && (!box || box == host || box[1] == '\0' || has_space_or_control(value) ||
+                               strchr(value, ';') || strchr(value, '?') || strchr(value, '#'))) {
                         snprintf(err, errlen, "imap_url must be imaps://HOST[:PORT]/MAILBOX or imap://HOST[:PORT]/MAILBOX");
                         return false;
                 }
                 set_str(dst, value);
                 return true;
+        }
         case K_DOMAIN: {
                 struct addr a;
                 char sample[ADDR_INPUT_MAX + 1];

@@ -67,6 +67,7 @@ struct imap {
         CURL *h;
         struct buf body;
         bool too_large;
+        uint64_t uids[IMAP_UIDS_PER_POLL];     /* of one poll's search */
         uint64_t left[IMAP_LEFT_MAX];   /* not understood: not fetched again */
         size_t n_left;
         char errbuf[CURL_ERROR_SIZE];
@@ -207,7 +208,7 @@ static void fail(struct imap *im, const char *what, CURLcode rc)
 /* One poll: 0 done, -1 failed (logged), 1 stopping. */
 static int poll_once(struct imap *im)
 {
-        static uint64_t uids[IMAP_UIDS_PER_POLL];
+        uint64_t *uids = im->uids;
         char cmd[128], path[64];
         CURLcode rc = imap_do(im, NULL, "UID SEARCH UNSEEN", IMAP_LIST_MAX);
         if (rc != CURLE_OK) {

@@ -240,6 +240,9 @@ def test_plain_imap_without_starttls_never_sends_the_password(daemon_factory, sm
 @pytest.mark.parametrize("keys,error", [
     ({"imap_url": "http://localhost/INBOX"}, "imap_url must be"),
     ({"imap_url": "imaps://localhost"}, "imap_url must be"),
+    ({"imap_url": "imap://"}, "imap_url must be"),
+    ({"imap_url": "imaps:///INBOX"}, "imap_url must be"),
+    ({"imap_url": "imaps://localhost/"}, "imap_url must be"),
     ({"imap_url": "imaps://localhost/INBOX;UID=1"}, "imap_url must be"),
     ({"imap_url": "imaps://localhost/INBOX"}, "imap_url needs imap_username and imap_password_file"),
     ({"imap_interval": "0"}, "imap_interval must be between"),
