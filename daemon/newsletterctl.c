@@ -394,6 +394,8 @@ static int cmd_stats(int argc, char **argv)
                 json_t *o = json_pack("{sOsOsOsO}", "subscribers", subs, "mails", mails, "bounces",
                                       json_object_get(ans, "bounces"), "days",
                                       json_object_get(ans, "days"));
+                if (json_object_get(ans, "imap"))
+                        json_object_set(o, "imap", json_object_get(ans, "imap"));
                 print_json(o);
                 json_decref(o);
                 json_decref(ans);
@@ -412,6 +414,20 @@ static int cmd_stats(int argc, char **argv)
                (long long)int_of(b, "permanent"), (long long)int_of(b, "temporary"),
                (long long)int_of(b, "complaints"), (long long)int_of(b, "refused"),
                (long long)int_of(b, "autoreplies"), (long long)int_of(b, "not_understood"));
+        json_t *im = json_object_get(ans, "imap");
+        if (im) {
+                char when[32] = "never";
+                time_t t = (time_t)int_of(im, "last_poll");
+                struct tm tm;
+                if (t && gmtime_r(&t, &tm))
+                        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+                const char *err = json_string_value(json_object_get(im, "last_error"));
+                printf("mailbox:     last poll %s; %lld handled, %lld not understood (left unseen),"
+                       " %lld seen before; %lld failed polls%s%s\n",
+                       when, (long long)int_of(im, "handled"), (long long)int_of(im, "not_understood"),
+                       (long long)int_of(im, "skipped"), (long long)int_of(im, "failures"),
+                       err && *err ? ", last error: " : "", err && *err ? err : "");
+        }
         printf("\n%-10s  %8s  %13s\n", "day (UTC)", "sign-ups", "confirmations");
         size_t i;
         json_t *d;

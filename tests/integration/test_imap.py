@@ -5,6 +5,7 @@ it handled only after the outcome is committed, leaves what it does not
 understand unseen, and handles no message twice, not even across a crash
 between the commit and the delete.  Against a real Dovecot (imaphelpers),
 over TLS with a certificate made for the test."""
+import json
 import os
 import re
 import socket
@@ -96,6 +97,14 @@ def test_dsn_in_the_mailbox_suppresses_and_is_deleted_a_non_bounce_stays_unseen(
     # every login came over TLS (Dovecot says "secured" for plain text on loopback)
     logins = [l for l in dovecot.log().splitlines() if "Login: user=<%s>" % USER in l]
     assert logins and all(", TLS," in l for l in logins), logins
+    # newsletterctl shows them
+    r = ctl(d.config_path, "stats", "--json")
+    assert r.rc == 0, r
+    shown = json.loads(r.out)["imap"]
+    assert (shown["handled"], shown["not_understood"], shown["last_error"]) == (1, 1, ""), shown
+    assert shown["last_poll"] >= stats["last_poll"], shown
+    r = ctl(d.config_path, "stats")
+    assert r.rc == 0 and "mailbox:" in r.out and "1 handled, 1 not understood" in r.out, r
     # the figures reach Prometheus too (its mapping is generic over the JSON)
     r = ctl(d.config_path, "stats", "--prometheus")
     assert r.rc == 0, r
@@ -167,6 +176,8 @@ def test_wrong_password_is_logged_and_retried_never_fatal(daemon_factory, smtp, 
     assert stats["last_poll"] == 0 and stats["handled"] == 0
     assert "imap: search: Login denied" in d.stderr()
     assert PASSWORD not in d.stderr() and "not-the-password" not in d.stderr()
+    r = ctl(d.config_path, "stats")
+    assert r.rc == 0 and "last poll never" in r.out and "last error: search: Login denied" in r.out, r
     assert d.request({"op": "ping"})["state"] == "ok"
     assert len(dovecot.messages()) == 1 and bounce_rows(d) == []
 
