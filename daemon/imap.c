@@ -302,6 +302,9 @@ static void *imap_thread(void *ud)
                         wait *= 2;
                 if (failures && wait > IMAP_BACKOFF_MAX)
                         wait = IMAP_BACKOFF_MAX > im->interval ? IMAP_BACKOFF_MAX : im->interval;
+                if (failures)
+                        log_warn("imap: %u failed polls in a row; trying again in %llu s", failures,
+                                 (unsigned long long)wait);
                 struct timespec until;
                 clock_gettime(CLOCK_MONOTONIC, &until);
                 until.tv_sec += (time_t)wait;

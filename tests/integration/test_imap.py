@@ -16,7 +16,7 @@ import pytest
 import imaphelpers
 from imaphelpers import Dovecot, PASSWORD, USER
 from dkimhelpers import ctl
-from nlhelpers import check_config, wait_until
+from nlhelpers import check_answer, check_config, free_port, wait_until
 from test_deliverability import (RETURN_PATH, admin, dsn, newsletter_to_readers, ordinary_mail,
                                  subscription_states, verp)
 
@@ -273,3 +273,21 @@ def test_password_file_readable_by_others_is_a_config_error(daemon_factory, work
     os.chmod(path, 0o600)
     rc, out, err = check_config(d.config_path)
     assert rc == 0, (rc, out, err)
+
+
+def test_unreachable_server_is_logged_and_retried_never_fatal(daemon_factory, smtp, workdir):
+    port = free_port()          # nothing listens there
+    d = daemon_factory({"bounce": {
+        "imap_url": "imaps://127.0.0.1:%d/INBOX" % port, "imap_username": USER,
+        "imap_password_file": password_file(workdir), "imap_interval": "1s"}})
+    stats = wait_until(lambda: (lambda s: s if s["failures"] >= 1 else None)(imap_stats(d)),
+                       timeout=WAIT, what="a failed poll")
+    assert "connect" in stats["last_error"].lower(), stats
+    assert stats["last_error_at"] > 0 and stats["last_poll"] == 0
+    assert "imap: search: " in d.stderr()
+    check_answer(d.subscribe("ada@example.org"), "pending")
+    smtp.wait_for(1)
+    # the pause doubles: imap_interval times 2, 4, ...
+    wait_until(lambda: "2 failed polls in a row; trying again in 4 s" in d.stderr(), timeout=WAIT,
+               what="the second retry")
+    assert "1 failed polls in a row; trying again in 2 s" in d.stderr()
