@@ -28,7 +28,7 @@
 #include <systemd/sd-event.h>
 
 #include "altcha.h"
-#include "bounce_intake.h"
+#include "imap_judge.h"
 #include "clock.h"
 #include "conf.h"
 #include "daemon.h"
@@ -52,7 +52,7 @@ struct daemon {
         struct server *server;
         struct handler_ctx hctx;
         struct housekeeping hk;
-        struct bounce_intake intake;    /* [bounce] imap_url */
+        struct imap_judge intake;       /* [bounce] imap_url */
         unsigned ticks;
         bool collect_due;               /* record the senders' outcomes in this iteration */
         sd_event *ev;
@@ -267,7 +267,7 @@ static void end_of_iteration(struct daemon *d)
         if (r == 0 && d->intake.imap && !d->stopping) {
                 d->hctx.now = now;
                 d->hctx.conn = 0;
-                if ((judged = bounce_intake_work(&d->intake, &d->hctx)) < 0)
+                if ((judged = imap_judge_work(&d->intake, &d->hctx)) < 0)
                         r = judged;
         }
         if (r == 0)
@@ -288,13 +288,13 @@ static void end_of_iteration(struct daemon *d)
                 if (server_busy(d->server) || d->stopping || sched_claimed(d->sched) || judged > 0)
                         store_sync(d->store);
                 sched_committed(d->sched);
-                bounce_intake_done(&d->intake, true);
+                imap_judge_done(&d->intake, true);
                 server_release_answers(d->server);
         } else {
                 log_err("batch not committed (%s); its requests are answered with an error",
                         strerror(-r));
                 sched_rolled_back(d->sched);
-                bounce_intake_done(&d->intake, false);
+                imap_judge_done(&d->intake, false);
                 d->hctx.checkpoint_after_commit = false;
                 server_fail_answers(d->server, r == -EBUSY ? ERR_UNAVAILABLE : ERR_INTERNAL);
         }

@@ -10,7 +10,7 @@
 
 struct handler_ctx;
 
-struct bounce_intake {
+struct imap_judge {
         struct imap *imap;      /* NULL: no mailbox configured */
         bool judged;            /* a verdict waits for the commit */
         enum imap_verdict verdict;
@@ -21,6 +21,6 @@ struct bounce_intake {
  * waits for the commit (the caller then syncs before handing it on), 0 when
  * no message waits, negative when the batch must be rolled back (the
  * verdict is then "retry"). */
-int bounce_intake_work(struct bounce_intake *in, struct handler_ctx *ctx);
+int imap_judge_work(struct imap_judge *in, struct handler_ctx *ctx);
 /* After the batch: committed and synced (`ok`), or rolled back. */
-void bounce_intake_done(struct bounce_intake *in, bool ok);
+void imap_judge_done(struct imap_judge *in, bool ok);

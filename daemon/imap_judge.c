@@ -1,5 +1,5 @@
 /*
- * bounce_intake.c - the IMAP intake's judge, on the main thread.  A message
+ * imap_judge.c - the IMAP intake's judge, on the main thread.  A message
  * the poller fetched goes through the very request `newsletterctl bounce`
  * sends ({"op":"bounce","message":BASE64}, or "too_large"), run by
  * handler_run() with the admin role inside the batch, so both ways of
@@ -14,7 +14,7 @@
 #include <openssl/evp.h>
 
 #include "base64.h"
-#include "bounce_intake.h"
+#include "imap_judge.h"
 #include "handlers.h"
 #include "log.h"
 #include "store.h"
@@ -55,7 +55,7 @@ static int judge(struct handler_ctx *ctx, const struct imap_message *m)
         return r;
 }
 
-int bounce_intake_work(struct bounce_intake *in, struct handler_ctx *ctx)
+int imap_judge_work(struct imap_judge *in, struct handler_ctx *ctx)
 {
         if (in->judged)
                 return 1;
@@ -98,7 +98,7 @@ int bounce_intake_work(struct bounce_intake *in, struct handler_ctx *ctx)
         return 1;
 }
 
-void bounce_intake_done(struct bounce_intake *in, bool ok)
+void imap_judge_done(struct imap_judge *in, bool ok)
 {
         if (!in->judged)
                 return;
