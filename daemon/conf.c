@@ -29,7 +29,7 @@
 #include "secret.h"
 
 enum key_type { K_STR, K_PATH, K_DURATION, K_UINT, K_LIST, K_STARTTLS, K_FROM, K_URLTMPL,
-                K_SMTPURLS, K_LOGLEVEL, K_GROUP, K_RETURNPATH, K_DOMAIN, K_ONOFF, K_URL };
+                K_SMTPURLS, K_LOGLEVEL, K_GROUP, K_RETURNPATH, K_DOMAIN, K_ONOFF, K_URL, K_IMAPURL };
 
 struct key {
         const char *section;
@@ -71,6 +71,7 @@ static const struct key keys[] = {
         { "subscription", "expired_retention", K_DURATION, O(expired_retention), 0, 10 * 365ull * SECONDS_PER_DAY },
         { "subscription", "lists", K_LIST, O(lists), 0, 0 },
         { "subscription", "templates", K_STR, O(templates), 0, 0 },
+        { "subscription", "welcome", K_ONOFF, O(welcome), 0, 0 },
         { "limits", "signups_per_ip", K_UINT, O(signups_per_ip), 0, 1000000 },
         { "limits", "signups_per_network", K_UINT, O(signups_per_network), 0, 1000000 },
         { "limits", "mails_per_hour", K_UINT, O(mails_per_hour), 0, 100000000 },
@@ -80,6 +81,12 @@ static const struct key keys[] = {
         { "bounce", "return_path", K_RETURNPATH, O(return_path), 0, 0 },
         { "bounce", "temporary_limit", K_UINT, O(temporary_limit), 0, 1000 },
         { "bounce", "temporary_window", K_DURATION, O(temporary_window), 1, 365 * SECONDS_PER_DAY },
+        { "bounce", "imap_url", K_IMAPURL, O(imap_url), 0, 0 },
+        { "bounce", "imap_username", K_STR, O(imap_username), 0, 0 },
+        { "bounce", "imap_password_file", K_PATH, O(imap_password_file), 0, 0 },
+        { "bounce", "imap_ca_file", K_PATH, O(imap_ca_file), 0, 0 },
+        { "bounce", "imap_interval", K_DURATION, O(imap_interval), 1, SECONDS_PER_DAY },
+        { "bounce", "imap_keep", K_ONOFF, O(imap_keep), 0, 0 },
         { "antibot", "pow", K_ONOFF, O(pow), 0, 0 },
         { "antibot", "key_file", K_PATH, O(antibot_key_file), 0, 0 },
         { "antibot", "maxnumber", K_UINT, O(pow_maxnumber), 1, ALTCHA_MAXNUMBER_MAX },
@@ -442,6 +449,20 @@ static bool set_value(struct parse_state *ps, const struct key *k, const char *v
                         return false;
                 }
                 return true;
+        case K_IMAPURL: {
+                /* a host and a mailbox are named; TLS is asked for by the
+                 * scheme or, for imap://, always required (imap.c) */
+                const char *host = strncmp(value, "imaps://", 8) == 0 ? value + 8 :
+                                   strncmp(value, "imap://", 7) == 0 ? value + 7 : NULL;
+                const char *box = host ? strchr(host, '/') : NULL;
+                if (*value && (!box || box == host || box[1] == '\0' || has_space_or_control(value) ||
+                               strchr(value, ';') || strchr(value, '?') || strchr(value, '#'))) {
+                        snprintf(err, errlen, "imap_url must be imaps://HOST[:PORT]/MAILBOX or imap://HOST[:PORT]/MAILBOX");
+                        return false;
+                }
+                set_str(dst, value);
+                return true;
+        }
         case K_DOMAIN: {
                 struct addr a;
                 char sample[ADDR_INPUT_MAX + 1];
@@ -581,6 +602,13 @@ void conf_defaults(struct conf *c)
         c->return_path = xstrdup("");
         c->temporary_limit = 5;
         c->temporary_window = 30 * SECONDS_PER_DAY;
+        c->imap_url = xstrdup("");
+        c->imap_username = xstrdup("");
+        c->imap_password_file = xstrdup("");
+        c->imap_ca_file = xstrdup("");
+        c->imap_interval = 5 * 60;
+        c->imap_keep = false;
+        c->welcome = false;
         c->pow = false;
         c->antibot_key_file = xstrdup("");
         c->pow_maxnumber = 100000;
@@ -620,6 +648,14 @@ void conf_free(struct conf *c)
         list_free(&c->dkim_selectors);
         list_free(&c->dkim_key_files);
         free(c->return_path);
+        free(c->imap_url);
+        free(c->imap_username);
+        free(c->imap_password_file);
+        free(c->imap_ca_file);
+        if (c->imap_password) {
+                explicit_bzero(c->imap_password, strlen(c->imap_password));
+                free(c->imap_password);
+        }
         free(c->antibot_key_file);
         explicit_bzero(c->altcha_keys, sizeof(c->altcha_keys));
         memset(c, 0, sizeof(*c));
@@ -657,6 +693,9 @@ static void check_cross(struct parse_state *ps)
         if (*c->username && !*c->password_file)
                 conf_error(ps->errs, ps->name, pair_line(ps, "username", "password_file"),
                            "username needs password_file");
+        if (*c->imap_url && (!*c->imap_username || !*c->imap_password_file))
+                conf_error(ps->errs, ps->name, pair_line(ps, "imap_url", "imap_username"),
+                           "imap_url needs imap_username and imap_password_file");
         bool dkim = *c->dkim_domain || c->dkim_selectors.n || c->dkim_key_files.n;
         if (dkim && (!*c->dkim_domain || !c->dkim_selectors.n ||
                      c->dkim_selectors.n != c->dkim_key_files.n))
@@ -710,24 +749,23 @@ int conf_load_string(struct conf *c, const char *name, const char *text, size_t 
         return conf_parse(c, &ps);
 }
 
-int conf_load_secrets(struct conf *c, struct conf_errors *errs)
+/* The first line of a password file that only its owner may read into *out. */
+static int password_read(const char *path, char **out, struct conf_errors *errs)
 {
-        if (!*c->password_file)
-                return 0;
-        int fd = open(c->password_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
-                conf_error(errs, c->password_file, 0, "%s", strerror(errno));
+                conf_error(errs, path, 0, "%s", strerror(errno));
                 return 1;
         }
         struct stat st;
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
                 close(fd);
-                conf_error(errs, c->password_file, 0, "not a regular file");
+                conf_error(errs, path, 0, "not a regular file");
                 return 1;
         }
         if (st.st_mode & 0044) {
                 close(fd);
-                conf_error(errs, c->password_file, 0,
+                conf_error(errs, path, 0,
                            "readable by group or others (mode %04o); chmod 600 it",
                            (unsigned)(st.st_mode & 07777));
                 return 1;
@@ -736,21 +774,31 @@ int conf_load_secrets(struct conf *c, struct conf_errors *errs)
         ssize_t n = read(fd, pw, sizeof(pw) - 1);
         close(fd);
         if (n < 0) {
-                conf_error(errs, c->password_file, 0, "%s", strerror(errno));
+                conf_error(errs, path, 0, "%s", strerror(errno));
                 return 1;
         }
         pw[n] = '\0';
         size_t len = strcspn(pw, "\r\n");
         pw[len] = '\0';
         if (len == 0) {
-                conf_error(errs, c->password_file, 0, "empty password");
+                conf_error(errs, path, 0, "empty password");
                 return 1;
         }
-        if (c->password) {
-                explicit_bzero(c->password, strlen(c->password));
-                free(c->password);
+        if (*out) {
+                explicit_bzero(*out, strlen(*out));
+                free(*out);
         }
-        c->password = xstrdup(pw);
+        *out = xstrdup(pw);
         explicit_bzero(pw, sizeof(pw));
         return 0;
+}
+
+int conf_load_secrets(struct conf *c, struct conf_errors *errs)
+{
+        int r = 0;
+        if (*c->password_file)
+                r |= password_read(c->password_file, &c->password, errs);
+        if (*c->imap_password_file)
+                r |= password_read(c->imap_password_file, &c->imap_password, errs);
+        return r;
 }

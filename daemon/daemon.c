@@ -28,12 +28,14 @@
 #include <systemd/sd-event.h>
 
 #include "altcha.h"
+#include "imap_judge.h"
 #include "clock.h"
 #include "conf.h"
 #include "daemon.h"
 #include "dkim.h"
 #include "handlers.h"
 #include "housekeeping.h"
+#include "imap.h"
 #include "log.h"
 #include "scheduler.h"
 #include "sender.h"
@@ -50,11 +52,13 @@ struct daemon {
         struct server *server;
         struct handler_ctx hctx;
         struct housekeeping hk;
+        struct imap_judge intake;       /* [bounce] imap_url */
         unsigned ticks;
         bool collect_due;               /* record the senders' outcomes in this iteration */
         sd_event *ev;
-        sd_event_source *post, *tick, *notify, *urgent, *collect, *stop_timer, *more, *later;
+        sd_event_source *post, *tick, *notify, *urgent, *collect, *stop_timer, *more, *later, *imap;
         int notify_fd;
+        int imap_fd;
         int urgent_fd;
         int lock_fd;
         bool stopping;
@@ -257,6 +261,15 @@ static void end_of_iteration(struct daemon *d)
         int r = sched_work(d->sched, now, collect);
         if (r == 0 && d->stopping)
                 r = sched_requeue_unstarted(d->sched);
+        /* a message of the bounce mailbox: judged in this batch, deleted
+         * by the poller only once the batch is on disk */
+        int judged = 0;
+        if (r == 0 && d->intake.imap && !d->stopping) {
+                d->hctx.now = now;
+                d->hctx.conn = 0;
+                if ((judged = imap_judge_work(&d->intake, &d->hctx)) < 0)
+                        r = judged;
+        }
         if (r == 0)
                 r = store_batch_commit(d->store);
         else
@@ -272,14 +285,16 @@ static void end_of_iteration(struct daemon *d)
                  * synced by itself: outcomes recorded after the last claim
                  * of a send reach the disk with the next sync or
                  * checkpoint.  A failed sync is the end (store_sync). */
-                if (server_busy(d->server) || d->stopping || sched_claimed(d->sched))
+                if (server_busy(d->server) || d->stopping || sched_claimed(d->sched) || judged > 0)
                         store_sync(d->store);
                 sched_committed(d->sched);
+                imap_judge_done(&d->intake, true);
                 server_release_answers(d->server);
         } else {
                 log_err("batch not committed (%s); its requests are answered with an error",
                         strerror(-r));
                 sched_rolled_back(d->sched);
+                imap_judge_done(&d->intake, false);
                 d->hctx.checkpoint_after_commit = false;
                 server_fail_answers(d->server, r == -EBUSY ? ERR_UNAVAILABLE : ERR_INTERNAL);
         }
@@ -349,6 +364,15 @@ static int on_urgent(sd_event_source *s, int fd, uint32_t revents, void *ud)
         sched_kick(d->sched);
         sd_event_source_set_enabled(d->collect, SD_EVENT_OFF);
         sd_event_source_set_enabled(d->notify, SD_EVENT_ON);
+        return 0;
+}
+
+/* The poller has a message waiting: the post source judges it. */
+static int on_imap(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+        uint64_t v;
+        if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                log_err("eventfd: %s", strerror(errno));
         return 0;
 }
 
@@ -459,6 +483,11 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
             strcmp(c->admin_socket, d->conf->admin_socket) ||
             strcmp(c->database, d->conf->database) || c->max_connections != d->conf->max_connections)
                 log_warn("sockets, database and max_connections change only with a restart");
+        if (strcmp(c->imap_url, d->conf->imap_url) || strcmp(c->imap_username, d->conf->imap_username) ||
+            strcmp(c->imap_password_file, d->conf->imap_password_file) ||
+            strcmp(c->imap_ca_file, d->conf->imap_ca_file) || c->imap_interval != d->conf->imap_interval ||
+            c->imap_keep != d->conf->imap_keep)
+                log_warn("the [bounce] imap_* settings change only with a restart");
         c->max_connections = d->conf->max_connections;
         server_set_admin_acl(d->server, &acl);
         log_set_level(c->log_level);
@@ -483,6 +512,8 @@ static void daemon_free(struct daemon *d)
 {
         if (d->sender)
                 sender_stop(d->sender);
+        imap_free(d->intake.imap);
+        d->intake.imap = NULL;
         server_free(d->server);
         sched_free(d->sched);
         sender_free(d->sender);
@@ -494,11 +525,14 @@ static void daemon_free(struct daemon *d)
         sd_event_source_disable_unref(d->more);
         sd_event_source_disable_unref(d->later);
         sd_event_source_disable_unref(d->collect);
+        sd_event_source_disable_unref(d->imap);
         sd_event_unref(d->ev);
         if (d->notify_fd >= 0)
                 close(d->notify_fd);
         if (d->urgent_fd >= 0)
                 close(d->urgent_fd);
+        if (d->imap_fd >= 0)
+                close(d->imap_fd);
         store_close(d->store);
         if (d->lock_fd >= 0)
                 close(d->lock_fd);
@@ -510,7 +544,7 @@ static void daemon_free(struct daemon *d)
 
 int daemon_run(const char *path)
 {
-        struct daemon d = { .notify_fd = -1, .urgent_fd = -1, .lock_fd = -1 };
+        struct daemon d = { .notify_fd = -1, .urgent_fd = -1, .imap_fd = -1, .lock_fd = -1 };
         struct signing sg = { 0 };
         int r;
 
@@ -546,7 +580,8 @@ int daemon_run(const char *path)
         }
         d.notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         d.urgent_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (d.notify_fd < 0 || d.urgent_fd < 0) {
+        d.imap_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (d.notify_fd < 0 || d.urgent_fd < 0 || d.imap_fd < 0) {
                 r = -errno;
                 goto fail;
         }
@@ -583,6 +618,7 @@ int daemon_run(const char *path)
                                             on_collect, &d)) < 0 ||
             (r = sd_event_add_io(d.ev, &d.notify, d.notify_fd, EPOLLIN, on_notify, &d)) < 0 ||
             (r = sd_event_add_io(d.ev, &d.urgent, d.urgent_fd, EPOLLIN, on_urgent, &d)) < 0 ||
+            (r = sd_event_add_io(d.ev, &d.imap, d.imap_fd, EPOLLIN, on_imap, &d)) < 0 ||
             (r = sd_event_add_time_relative(d.ev, &d.tick, CLOCK_MONOTONIC, 1000000u, 0, on_tick,
                                             &d)) < 0 ||
             (r = server_new(d.ev, &d.hctx, &d.server)) < 0)
@@ -609,6 +645,13 @@ int daemon_run(const char *path)
         if ((r = server_listen(d.server, d.conf->admin_socket, ROLE_ADMIN, 0660, acl.gid)) < 0) {
                 log_err("admin socket %s: %s", d.conf->admin_socket, strerror(-r));
                 goto fail;
+        }
+        if (*d.conf->imap_url) {
+                if ((r = imap_new(d.conf, d.imap_fd, &d.intake.imap)) < 0)
+                        goto fail;
+                d.hctx.imap = d.intake.imap;
+                log_info("bounces: reading the mailbox %s every %llus", d.conf->imap_url,
+                         (unsigned long long)d.conf->imap_interval);
         }
         /* mails left over from the last run go out right away */
         sched_kick(d.sched);

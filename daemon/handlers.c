@@ -29,6 +29,7 @@
 #include "draft.h"
 #include "handlers.h"
 #include "housekeeping.h"
+#include "imap.h"
 #include "log.h"
 #include "markdown.h"
 #include "mime.h"
@@ -315,6 +316,14 @@ static int h_confirm(struct handler_ctx *ctx, const struct request *req, struct 
                                                     cstr(&req->ip))) < 0 ||
                     (r = record(ctx, subscriber_id, row.list, "confirm", req, NULL)) < 0)
                         return r;
+                /* one welcome mail per confirmation: a subscription is
+                 * confirmed once (a later click finds it confirmed) */
+                if (ctx->conf->welcome) {
+                        if ((r = store_outbox_add(ctx->store, MAIL_WELCOME, row.subscription_id,
+                                                  PRIO_WELCOME, ctx->now, NULL)) < 0)
+                                return r;
+                        sched_kick(ctx->sched);
+                }
                 s = ST_CONFIRMED;
         }
         rep->state = s;
@@ -439,14 +448,19 @@ static const char *list_lookup(const struct conf *c, const struct pstr *p)
 static int h_import_begin(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
 {
         struct import_session *im = &ctx->import;
-        static const char *const fields[] = { "source", "pending", "list", NULL };
+        static const char *const fields[] = { "source", "pending", "list", "welcome", NULL };
         struct pstr source = { 0 }, list = { 0 };
-        bool pending = false;
+        bool pending = false, welcome = false;
         if (!proto_fields_only(req, fields, rep) ||
             !proto_str(req, "source", true, 255, &source, rep) ||
             !proto_str(req, "list", false, LIST_NAME_MAX_BYTES, &list, rep) ||
-            !proto_bool(req, "pending", &pending, rep))
+            !proto_bool(req, "pending", &pending, rep) || !proto_bool(req, "welcome", &welcome, rep))
                 return 0;
+        /* a sign-up is welcomed when it is confirmed ([subscription] welcome) */
+        if (pending && welcome) {
+                reply_error(rep, ERR_INVALID_REQUEST, "welcome is for confirmed subscribers, not with pending");
+                return 0;
+        }
         const char *l = list_lookup(ctx->conf, &list);
         if (!l) {
                 reply_error(rep, ERR_INVALID_REQUEST, "unknown list");
@@ -462,6 +476,7 @@ static int h_import_begin(struct handler_ctx *ctx, const struct request *req, st
         im->active = true;
         im->conn = ctx->conn;
         im->pending = pending;
+        im->welcome = welcome;
         im->lang = req->lang;
         snprintf(im->list, sizeof(im->list), "%s", l);
         snprintf(im->source, sizeof(im->source), "import:%.*s", (int)source.len, source.s);
@@ -626,8 +641,19 @@ static int h_stats(struct handler_ctx *ctx, const struct request *req, struct re
                                     "refused", (json_int_t)st.bounces_refused,
                                     "autoreplies", (json_int_t)st.autoreplies,
                                     "not_understood", (json_int_t)st.not_understood);
-        reply_ok(rep, json_pack("{sosososo}", "subscribers", subs, "mails", mails, "bounces", reports,
-                                "days", days));
+        json_t *extra = json_pack("{sosososo}", "subscribers", subs, "mails", mails, "bounces", reports,
+                                  "days", days);
+        if (ctx->imap) {
+                /* the bounce mailbox ([bounce] imap_url) since the start */
+                struct imap_status is;
+                imap_status(ctx->imap, &is);
+                json_object_set_new(extra, "imap", json_pack(
+                        "{sIsIsIsIsIsIss}", "last_poll", (json_int_t)is.last_poll,
+                        "handled", (json_int_t)is.handled, "not_understood", (json_int_t)is.not_understood,
+                        "skipped", (json_int_t)is.skipped, "failures", (json_int_t)is.failures,
+                        "last_error_at", (json_int_t)is.last_error_at, "last_error", is.last_error));
+        }
+        reply_ok(rep, extra);
         return 0;
 }
 
@@ -1240,7 +1266,7 @@ int handler_import_work(struct handler_ctx *ctx)
         if (!im->active || !im->applying || im->done)
                 return 0;
         struct import_spec spec = {
-                .list = im->list, .pending = im->pending, .lang = im->lang,
+                .list = im->list, .pending = im->pending, .welcome = im->welcome, .lang = im->lang,
                 .source = im->source, .text_version = im->text_version, .now = im->now,
         };
         struct import_result res = im->res;
@@ -1261,7 +1287,7 @@ int handler_import_work(struct handler_ctx *ctx)
                 return r < 0 ? r : -EIO;
         }
         im->res = res;
-        if (spec.pending && res.added)
+        if ((spec.pending || spec.welcome) && res.added)
                 sched_kick(ctx->sched);
         if (r == 0)
                 return 1;

@@ -207,6 +207,7 @@ static int cmd_expire(int argc, char **argv)
 /* ---- import ---- */
 
 static bool import_pending;
+static bool import_welcome;
 static const char *import_list;
 static const char *import_lang = "de";
 
@@ -214,6 +215,7 @@ static int import_opt(int o, const char *arg)
 {
         switch (o) {
         case 'p': import_pending = true; return 0;
+        case 'w': import_welcome = true; return 0;
         case 'l': import_list = arg; return 0;
         case 'L':
                 if (strcmp(arg, "de") && strcmp(arg, "en"))
@@ -238,6 +240,7 @@ static int cmd_import(int argc, char **argv)
 {
         static const struct option opts[] = {
                 { "pending", no_argument, NULL, 'p' },
+                { "welcome", no_argument, NULL, 'w' },
                 { "list", required_argument, NULL, 'l' },
                 { "lang", required_argument, NULL, 'L' },
                 { 0 },
@@ -246,7 +249,7 @@ static int cmd_import(int argc, char **argv)
         int r = parse_opts(argc, argv, opts, "", import_opt, &json);
         if (r)
                 return r;
-        if (optind != argc - 1)
+        if (optind != argc - 1 || (import_pending && import_welcome))
                 return '?';
         const char *file = argv[optind];
         FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "re");
@@ -257,6 +260,8 @@ static int cmd_import(int argc, char **argv)
         json_t *req = request("import_begin");
         json_object_set_new(req, "source", json_stringn(file, strlen(file) > 255 ? 255 : strlen(file)));
         json_object_set_new(req, "pending", json_boolean(import_pending));
+        if (import_welcome)
+                json_object_set_new(req, "welcome", json_true());
         json_object_set_new(req, "lang", json_string(import_lang));
         if (import_list)
                 json_object_set_new(req, "list", json_string(import_list));
@@ -391,6 +396,8 @@ static int cmd_stats(int argc, char **argv)
                 json_t *o = json_pack("{sOsOsOsO}", "subscribers", subs, "mails", mails, "bounces",
                                       json_object_get(ans, "bounces"), "days",
                                       json_object_get(ans, "days"));
+                if (json_object_get(ans, "imap"))
+                        json_object_set(o, "imap", json_object_get(ans, "imap"));
                 print_json(o);
                 json_decref(o);
                 json_decref(ans);
@@ -409,6 +416,20 @@ static int cmd_stats(int argc, char **argv)
                (long long)int_of(b, "permanent"), (long long)int_of(b, "temporary"),
                (long long)int_of(b, "complaints"), (long long)int_of(b, "refused"),
                (long long)int_of(b, "autoreplies"), (long long)int_of(b, "not_understood"));
+        json_t *im = json_object_get(ans, "imap");
+        if (im) {
+                char when[32] = "never";
+                time_t t = (time_t)int_of(im, "last_poll");
+                struct tm tm;
+                if (t && gmtime_r(&t, &tm))
+                        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+                const char *err = json_string_value(json_object_get(im, "last_error"));
+                printf("mailbox:     last poll %s; %lld handled, %lld not understood (left unseen),"
+                       " %lld seen before; %lld failed polls%s%s\n",
+                       when, (long long)int_of(im, "handled"), (long long)int_of(im, "not_understood"),
+                       (long long)int_of(im, "skipped"), (long long)int_of(im, "failures"),
+                       err && *err ? ", last error: " : "", err && *err ? err : "");
+        }
         printf("\n%-10s  %8s  %13s\n", "day (UTC)", "sign-ups", "confirmations");
         size_t i;
         json_t *d;
@@ -1058,13 +1079,15 @@ static const struct command commands[] = {
           "The deleting runs in the daemon in the background, in slices that never\n"
           "stall the website (the daemon also starts it every minute by itself);\n"
           "--wait returns only when it is done. For cron or newsletterd-expire.timer.", cmd_expire },
-        { "import", "import FILE [--pending] [--list L] [--lang de|en] [--json]",
+        { "import", "import FILE [--pending | --welcome] [--list L] [--lang de|en] [--json]",
           "Imports a CSV file of \"email[,name]\" lines (UTF-8, header line optional, FILE -\n"
           "reads stdin). Without --pending the addresses become confirmed subscribers\n"
           "(their consent was given elsewhere; recorded as import:FILE); with --pending\n"
           "each becomes a sign-up that gets a confirmation mail in --lang. One\n"
           "transaction: if any line is invalid, each is reported as FILE:LINE and nothing\n"
-          "is imported. Duplicates and addresses already on the list are counted.", cmd_import },
+          "is imported. Duplicates and addresses already on the list are counted.\n"
+          "--welcome: each confirmed subscriber added gets the welcome mail (in --lang);\n"
+          "without it imported subscribers get none.", cmd_import },
         { "send", "send --subject S (--text FILE [--html FILE] | --markdown FILE) [--list L] [--at TIME]\n"
           "     [--no-archive] [--wait] [--test ADDRESS]",
           "Queues a newsletter issue to every confirmed subscriber of the list (default:\n"

@@ -314,6 +314,36 @@ int sched_preview(struct sched *s, struct dkim_key *const *keys, size_t n_keys,
         return r;
 }
 
+/* Claim one welcome mail: the welcome text of the subscriber's language as
+ * a one-mail issue of its own, so that it gets a personal unsubscribe link
+ * (its token's hash kept with the row, as a newsletter's) and List-Id,
+ * List-Unsubscribe and List-Unsubscribe-Post like a newsletter. */
+static int build_welcome(struct sched *s, const struct outbox_row *row, int64_t now,
+                         struct mail_job **out)
+{
+        const struct mail_text *mt = &s->tmpl->welcome[row->lang];
+        struct tmpl_var vars[] = { { "name", row->name }, { "list", row->list }, { "unsubscribe_url", "" } };
+        char *subject = tmpl_fill(mt->subject, vars, sizeof(vars) / sizeof(vars[0]));
+        if (!subject)
+                fatal("template placeholders were checked at load time");
+        struct token t;
+        int r = token_new(&t);
+        if (r < 0) {
+                free(subject);
+                return r;
+        }
+        memcpy(s->token_hash, t.hash, sizeof(t.hash));
+        struct mail_draft *m = xcalloc(1, sizeof(*m));
+        m->issue = issue_text_new(0, subject, xstrdup(mt->body), NULL);
+        m->unsubscribe_url = link_with_token(s->conf->unsubscribe_url, t.text);
+        explicit_bzero(&t, sizeof(t));
+        m->name = xstrdup(row->name);
+        m->list = xstrdup(row->list);
+        m->lang = row->lang;
+        *out = job_for(s, row, m, now);
+        return 0;
+}
+
 static int skip(struct sched *s, const struct outbox_row *row, const char *why)
 {
         int r = store_outbox_skip(s->store, row->id, why, s->now);
@@ -338,7 +368,7 @@ static int claim_row(void *ud, const struct outbox_row *row)
                  * its address gone: nothing to send */
                 return store_outbox_delete(s->store, row->id);
         }
-        if (row->kind == MAIL_NEWSLETTER && row->sub_state != SUB_CONFIRMED)
+        if ((row->kind == MAIL_NEWSLETTER || row->kind == MAIL_WELCOME) && row->sub_state != SUB_CONFIRMED)
                 return skip(s, row, "no longer subscribed");
         /* a mail that was with a sender when its issue was paused or cancelled
          * and came back deferred */
@@ -349,6 +379,9 @@ static int claim_row(void *ud, const struct outbox_row *row)
         bool keep_hash = false;
         if (row->kind == MAIL_CONFIRM) {
                 r = build_confirmation(s, row, s->now, &j);
+        } else if (row->kind == MAIL_WELCOME) {
+                r = build_welcome(s, row, s->now, &j);
+                keep_hash = r == 0;
         } else {
                 r = build_newsletter(s, row, s->now, &j);
                 keep_hash = r == 0 && row->subscription_id;

@@ -39,8 +39,8 @@ const char *const db_issue_state_names[ISSUE_CANCELLED + 1] = {
 const char *const db_token_kind_names[TOKEN_UNSUBSCRIBE + 1] = {
         [TOKEN_CONFIRM] = "confirm", [TOKEN_UNSUBSCRIBE] = "unsubscribe",
 };
-const char *const db_mail_kind_names[MAIL_NEWSLETTER + 1] = {
-        [MAIL_CONFIRM] = "confirm", [MAIL_NEWSLETTER] = "newsletter",
+const char *const db_mail_kind_names[MAIL_WELCOME + 1] = {
+        [MAIL_CONFIRM] = "confirm", [MAIL_NEWSLETTER] = "newsletter", [MAIL_WELCOME] = "welcome",
 };
 
 const char *sub_state_name(enum sub_state s)

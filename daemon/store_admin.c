@@ -77,6 +77,11 @@ static struct store_sql q_imp_outbox = STORE_SQL(
         " SELECT 'confirm', s.id, 'queued', ?8, ?4, ?4 FROM temp.import_keys k"
         " JOIN subscription s ON s.subscriber_id = k.subscriber_id AND s.list = ?1"
         " WHERE k.rowid <= ?9 ORDER BY k.rowid");
+static struct store_sql q_imp_welcome = STORE_SQL(
+        "INSERT INTO outbox (kind, subscription_id, state, priority, created_at, next_at)"
+        " SELECT 'welcome', s.id, 'queued', ?8, ?4, ?4 FROM temp.import_keys k"
+        " JOIN subscription s ON s.subscriber_id = k.subscriber_id AND s.list = ?1"
+        " WHERE k.rowid <= ?9 ORDER BY k.rowid");
 static struct store_sql q_imp_done = STORE_SQL("DELETE FROM temp.import_keys WHERE rowid <= ?9");
 
 /* Run one statement of a slice with the parameters every one of them may
@@ -131,6 +136,8 @@ int store_import_apply(struct store *st, const struct import_spec *spec, unsigne
             (r = import_step(st, &q_imp_subscriptions, spec, last, &added)) < 0 ||
             (r = import_step(st, &q_imp_consent, spec, last, NULL)) < 0 ||
             (spec->pending && (r = import_step(st, &q_imp_outbox, spec, last, NULL)) < 0) ||
+            (!spec->pending && spec->welcome &&
+             (r = import_step(st, &q_imp_welcome, spec, last, NULL)) < 0) ||
             (r = import_step(st, &q_imp_done, spec, last, NULL)) < 0)
                 return r;
         res->existing += apart + existing;

@@ -76,7 +76,7 @@ extern const char *const db_sub_state_names[SUB_BOUNCED + 1];
 extern const char *const db_mail_state_names[MS_SKIPPED + 1];
 extern const char *const db_issue_state_names[ISSUE_CANCELLED + 1];
 extern const char *const db_token_kind_names[TOKEN_UNSUBSCRIBE + 1];
-extern const char *const db_mail_kind_names[MAIL_NEWSLETTER + 1];
+extern const char *const db_mail_kind_names[MAIL_WELCOME + 1];
 /* The index of `s` among `names`, -1 when it is none of them. */
 int db_name_index(const char *const *names, size_t n, const unsigned char *s);
 #define DB_NAME_INDEX(names, s) db_name_index(names, sizeof(names) / sizeof(names[0]), s)

@@ -133,7 +133,7 @@ int store_outbox_sending(struct store *st, int64_t id, const uint8_t *token_hash
 static struct store_sql q_mail_token = STORE_SQL(
         "SELECT o.created_at, s.id, s.subscriber_id, s.state, s.list"
         " FROM outbox o JOIN subscription s ON s.id = o.subscription_id"
-        " WHERE (o.token_hash = ?1 OR o.token_hash_prev = ?1) AND o.kind = 'newsletter'");
+        " WHERE (o.token_hash = ?1 OR o.token_hash_prev = ?1) AND o.kind IN ('newsletter', 'welcome')");
 int store_mail_token_find(struct store *st, const uint8_t hash[32], struct token_row *out)
 {
         sqlite3_stmt *s = db_stmt(st, &q_mail_token);

@@ -1,6 +1,6 @@
 /*
  * tmpl.c - the texts of the mails: one file per kind and language
- * (confirm.de.txt, confirm.en.txt), a "Subject:" line, a blank line, the
+ * (confirm.de.txt, confirm.en.txt, welcome.de.txt, welcome.en.txt), a "Subject:" line, a blank line, the
  * body, with {{placeholders}} filled per mail.  The files under
  * conf/templates/ are compiled in as the built-in texts; `templates` in the
  * config points at a directory of edited copies.  Every placeholder is
@@ -8,6 +8,7 @@
  * broken mail.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 
 static const char *const confirm_placeholders[] = { "confirm_url", "confirm_period", "confirm_days",
                                                      "list", NULL };
+static const char *const welcome_placeholders[] = NEWSLETTER_PLACEHOLDERS;
 
 void tmpl_period(unsigned long long seconds, enum lang lang, char out[48])
 {
@@ -167,38 +169,54 @@ static int read_small_file(const char *path, char **out, size_t *len)
         return 0;
 }
 
-int templates_load(struct templates *t, const char *dir, char *err, size_t errlen)
+/* One text: `kind`.LANG.txt from dir, else (none given, or `optional`
+ * and missing there) the built-in one.  0, or 1 with a message. */
+static int template_load(struct mail_text *mt, const char *dir, const char *kind, enum lang l,
+                         const char *const *allowed, bool optional, char *err, size_t errlen)
 {
         char file[64], msg[200];
+        snprintf(file, sizeof(file), "%s.%s.txt", kind, lang_name(l));
+        char *text = NULL;
+        size_t len = 0;
+        int r;
+        bool builtin = !dir || !*dir;
+        if (!builtin) {
+                char path[4096];
+                snprintf(path, sizeof(path), "%s/%s", dir, file);
+                r = read_small_file(path, &text, &len);
+                if (r == -ENOENT && optional) {
+                        builtin = true;
+                } else if (r < 0) {
+                        snprintf(err, errlen, "%s: %s", path, strerror(-r));
+                        return 1;
+                }
+        }
+        if (builtin) {
+                for (const struct embedded_text *e = embedded_templates; e->name; e++)
+                        if (strcmp(e->name, file) == 0) {
+                                text = xstrdup(e->text);
+                                len = strlen(text);
+                        }
+                if (!text)
+                        fatal("built-in template %s missing", file);
+        }
+        r = tmpl_parse(mt, text, len, allowed, msg, sizeof(msg));
+        free(text);
+        if (r) {
+                snprintf(err, errlen, "%s/%s: %s", builtin ? "built-in" : dir, file, msg);
+                return 1;
+        }
+        return 0;
+}
+
+int templates_load(struct templates *t, const char *dir, char *err, size_t errlen)
+{
         memset(t, 0, sizeof(*t));
         for (int l = 0; l < LANG_N; l++) {
-                snprintf(file, sizeof(file), "confirm.%s.txt", lang_name((enum lang)l));
-                char *text = NULL;
-                size_t len = 0;
-                int r;
-                if (dir && *dir) {
-                        char path[4096];
-                        snprintf(path, sizeof(path), "%s/%s", dir, file);
-                        r = read_small_file(path, &text, &len);
-                        if (r < 0) {
-                                snprintf(err, errlen, "%s: %s", path, strerror(-r));
-                                templates_free(t);
-                                return 1;
-                        }
-                } else {
-                        for (const struct embedded_text *e = embedded_templates; e->name; e++)
-                                if (strcmp(e->name, file) == 0) {
-                                        text = xstrdup(e->text);
-                                        len = strlen(text);
-                                }
-                        if (!text)
-                                fatal("built-in template %s missing", file);
-                }
-                r = tmpl_parse(&t->confirm[l], text, len, confirm_placeholders, msg, sizeof(msg));
-                free(text);
-                if (r) {
-                        snprintf(err, errlen, "%s%s%s: %s", dir && *dir ? dir : "built-in",
-                                 "/", file, msg);
+                if (template_load(&t->confirm[l], dir, "confirm", (enum lang)l, confirm_placeholders,
+                                  false, err, errlen) ||
+                    template_load(&t->welcome[l], dir, "welcome", (enum lang)l, welcome_placeholders,
+                                  true, err, errlen)) {
                         templates_free(t);
                         return 1;
                 }
@@ -213,6 +231,8 @@ void templates_free(struct templates *t)
         for (int l = 0; l < LANG_N; l++) {
                 free(t->confirm[l].subject);
                 free(t->confirm[l].body);
+                free(t->welcome[l].subject);
+                free(t->welcome[l].body);
         }
         memset(t, 0, sizeof(*t));
 }

@@ -57,6 +57,7 @@ struct conf {
         struct conf_list lists;
         char *templates;
         char *signup_url;       /* the sign-up page (archive copies); "" = confirm_url's directory */
+        bool welcome;                   /* a welcome mail after each confirmation */
 
         /* [limits] */
         unsigned signups_per_ip;        /* per hour; 0 = no limit */
@@ -72,6 +73,13 @@ struct conf {
         char *return_path;
         unsigned temporary_limit;       /* this many temporary bounces ... */
         uint64_t temporary_window;      /* ... within this window suppress the address */
+        char *imap_url;                 /* the bounce mailbox: imaps://HOST/BOX or imap://; "" = none */
+        char *imap_username;
+        char *imap_password_file;
+        char *imap_password;            /* read from imap_password_file by conf_load_secrets() */
+        char *imap_ca_file;             /* CAs to trust instead of the system's; "" = the system's */
+        uint64_t imap_interval;
+        bool imap_keep;                 /* flag handled messages \Seen instead of deleting them */
 
         /* [antibot] */
         bool pow;                       /* a sign-up on the public socket needs a solved challenge */
@@ -103,7 +111,8 @@ int conf_load(struct conf *c, const char *path, struct conf_errors *errs);
 int conf_load_string(struct conf *c, const char *name, const char *text, size_t len,
                      struct conf_errors *errs);
 
-/* Read password_file (refused if group/world readable).  0 or errors. */
+/* Read password_file and [bounce] imap_password_file (refused if group/world
+ * readable).  0 or errors. */
 int conf_load_secrets(struct conf *c, struct conf_errors *errs);
 
 void conf_errors_print(const struct conf_errors *errs, FILE *f);

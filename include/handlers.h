@@ -16,6 +16,7 @@ struct templates;
 struct sched;
 struct dkim_key;
 struct housekeeping;
+struct imap;
 
 /* The one import at a time: its lines are staged in the store until commit,
  * and it belongs to the connection that began it. */
@@ -30,6 +31,7 @@ struct import_session {
         bool applying;          /* committed: slices are applied */
         bool done;              /* applied; the counts wait for import_status */
         bool pending;
+        bool welcome;           /* confirmed subscribers get a welcome mail */
         enum lang lang;
         char list[LIST_NAME_MAX_BYTES + 1];
         char source[300];
@@ -47,6 +49,7 @@ struct handler_ctx {
         struct housekeeping *hk;
         struct dkim_key *const *dkim;   /* the senders' keys (their relay owns them): previews */
         size_t n_dkim;
+        struct imap *imap;              /* the bounce mailbox's poller, for stats; NULL: none */
         int64_t now;
         uint64_t conn;                  /* the connection the request came on */
         enum role role;                 /* and its socket */

@@ -14,7 +14,7 @@ struct store;
 
 enum sub_state { SUB_PENDING, SUB_CONFIRMED, SUB_EXPIRED, SUB_UNSUBSCRIBED, SUB_BOUNCED };
 enum token_kind { TOKEN_CONFIRM, TOKEN_UNSUBSCRIBE };
-enum mail_kind { MAIL_CONFIRM, MAIL_NEWSLETTER };
+enum mail_kind { MAIL_CONFIRM, MAIL_NEWSLETTER, MAIL_WELCOME };
 enum mail_state { MS_QUEUED, MS_SENDING, MS_SENT, MS_DEFERRED, MS_FAILED, MS_SKIPPED };
 enum issue_state { ISSUE_SENDING, ISSUE_PAUSED, ISSUE_CANCELLED };
 
@@ -22,6 +22,7 @@ enum issue_state { ISSUE_SENDING, ISSUE_PAUSED, ISSUE_CANCELLED };
 #define PRIO_CONFIRM    0       /* a visitor is waiting for it */
 #define PRIO_IMPORT     5       /* confirmations of an `import --pending` */
 #define PRIO_NEWSLETTER 10
+#define PRIO_WELCOME    PRIO_IMPORT     /* after the mails a visitor waits for, before newsletters */
 
 #define STATS_DAYS      30
 
@@ -238,6 +239,7 @@ int store_purge_slice(struct store *st, int64_t expired_before, unsigned limit, 
 struct import_spec {
         const char *list;
         bool pending;           /* sign-ups with a confirmation mail, else confirmed */
+        bool welcome;           /* confirmed ones get a welcome mail (import --welcome) */
         enum lang lang;
         const char *source;     /* "import:FILE" */
         const char *text_version;
@@ -373,3 +375,10 @@ const char *mail_state_name(enum mail_state s);
 int store_challenge_use(struct store *st, const uint8_t challenge[32], int64_t expires);
 /* Forget up to `limit` that expired at or before `before`; *n: how many. */
 int store_challenge_purge_slice(struct store *st, int64_t before, unsigned limit, int64_t *n);
+
+/* ---- messages judged by the IMAP intake (store_imap.c) ---- */
+
+/* 1 (and *handled) when the message of this SHA-256 was judged before, 0 when not. */
+int store_imap_seen(struct store *st, const uint8_t digest[32], bool *handled);
+/* Record the judgement, in the batch that holds its outcome. */
+int store_imap_seen_add(struct store *st, const uint8_t digest[32], bool handled, int64_t now);

@@ -12,6 +12,7 @@ struct mail_text {
 
 struct templates {
         struct mail_text confirm[LANG_N];
+        struct mail_text welcome[LANG_N];       /* [subscription] welcome */
 };
 
 struct tmpl_var {
@@ -19,8 +20,10 @@ struct tmpl_var {
         const char *value;
 };
 
-/* Load confirm.LANG.txt for every language from `dir`, or the built-in
- * texts when dir is NULL or "".  0, or a positive error with a message. */
+/* Load confirm.LANG.txt and welcome.LANG.txt for every language from
+ * `dir`, or the built-in texts when dir is NULL or "" (a welcome text the
+ * directory lacks is the built-in one: directories made before it existed
+ * keep working).  0, or a positive error with a message. */
 int templates_load(struct templates *t, const char *dir, char *err, size_t errlen);
 void templates_free(struct templates *t);
 

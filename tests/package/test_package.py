@@ -159,6 +159,8 @@ def test_contents(deb):
                  "/usr/share/man/man5/newsletterd.conf.5.gz",
                  "/usr/share/newsletterd/templates/confirm.de.txt",
                  "/usr/share/newsletterd/templates/confirm.en.txt",
+                 "/usr/share/newsletterd/templates/welcome.de.txt",
+                 "/usr/share/newsletterd/templates/welcome.en.txt",
                  "/usr/share/newsletterd/website/public/index.php",
                  "/usr/share/newsletterd/website/lib/newsletterd.php",
                  "/usr/share/doc/newsletterd/copyright"):
