@@ -70,7 +70,7 @@ static void test_verify_vector(void)
         CHECK_INT(sol.expires, EXPIRES);
         uint8_t want[32];
         for (int i = 0; i < 32; i++)
-                sscanf(CHALLENGE + 2 * i, "%2hhx", &want[i]);
+                sscanf(&CHALLENGE[2 * i], "%2hhx", &want[i]);
         CHECK_MEM(sol.challenge, 32, want, 32);
         /* expired from its second on */
         CHECK_INT(verify_json(good, 1, EXPIRES, &sol), ALTCHA_EXPIRED);
