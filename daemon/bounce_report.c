@@ -283,6 +283,14 @@ void bounce_report_dsn(struct mail_span text, struct dsn_report *out)
                 copy_str(out->rcpt, sizeof(out->rcpt), orig_ok ? g->orig_rcpt : g->final_rcpt);
                 copy_str(out->status, sizeof(out->status), g->status);
                 copy_str(out->diag, sizeof(out->diag), g->diag);
+                for (size_t i = 0; g->action[i]; i++)
+                        out->action[i] = lower(g->action[i]);
+                out->action[strlen(g->action)] = '\0';
+                out->reply = 0;
+                size_t dn = strlen(g->diag);
+                for (size_t i = 0; i < dn && !out->reply; i++)
+                        if (bounce_report_reply_at(g->diag, dn, i))
+                                out->reply = atoi(g->diag + i);
         }
         free(g);
 }

@@ -381,7 +381,8 @@ static int64_t retry_delay(const struct conf *c, int attempts)
 static int relay_refusal(struct sched *s, const struct mail_job *j)
 {
         char status[16];
-        enum bounce_kind k = bounce_relay_reply(j->code, j->reply, j->rcpt, status);
+        const char *reason;
+        enum bounce_kind k = bounce_relay_reply(j->code, j->reply, j->rcpt, status, &reason);
         if (!(k == BOUNCE_PERMANENT && j->outcome == OUTCOME_FAILED) &&
             !(k == BOUNCE_TEMPORARY && j->outcome == OUTCOME_DEFERRED && !j->data_sent))
                 return 0;

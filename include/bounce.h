@@ -15,6 +15,7 @@ enum bounce_kind {
         BOUNCE_PERMANENT,       /* the address does not take mail (5.x.x) */
         BOUNCE_TEMPORARY,       /* delayed, or given up after 4.x.x failures */
         BOUNCE_COMPLAINT,       /* the recipient reported the mail as abuse */
+        BOUNCE_SENDER,          /* the receiver refuses us, not the address */
 };
 
 /* What the VERP addresses of a report showed. */
@@ -38,6 +39,10 @@ struct bounce_info {
         char status[16];
         /* printable ASCII excerpt of the diagnostic, for the log/status */
         char diagnostic[256];
+        /* Sisimai's name of the reason (bounce_reason.c): "userunknown",
+         * "blocked", "feedback", "vacation", ...; "undefined" when the
+         * message is no report that was understood */
+        const char *reason;
         /* kind BOUNCE_UNKNOWN and an auto-reply (RFC 3834 Auto-Submitted:
          * auto-replied, X-Autoreply, X-Autorespond, Precedence: auto_reply,
          * or an out-of-office subject): ignored, counted apart */
@@ -58,18 +63,22 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, const str
                  struct bounce_info *out);
 
 /* What the relay's refusal of a mail to `rcpt` says of that address (the
- * sender's SMTP reply code and reply line; a leaf like bounce_parse).
- * BOUNCE_PERMANENT: a 5xx whose enhanced status code says the address is
- * dead (5.1.0 other address status, 5.1.1 no such mailbox, 5.1.2 no such
- * domain, 5.1.3 bad address syntax, 5.1.6 moved, 5.1.10 null MX, 5.2.1
- * mailbox disabled).  BOUNCE_TEMPORARY: a 4xx that is the address's
- * passing trouble, not ours or the relay's (not 421, not 4.5.x protocol,
- * 4.4.5 congestion or 4.7.x policy).  BOUNCE_UNKNOWN: anything else, a 5xx
- * without an enhanced code too (its text is a guess), and any reply that
- * names another address than `rcpt` in <...> (Postfix's "Sender address
- * rejected" at RCPT is 5.1.0 or 4.1.8 about our return path).  The code
- * found goes to status[16] ("" when none). */
-enum bounce_kind bounce_relay_reply(long code, const char *reply, const char *rcpt, char status[16]);
+ * sender's SMTP reply code and reply line; a leaf like bounce_parse),
+ * judged by the same rules as a report (bounce_classify()); *reason gets
+ * the reason.  BOUNCE_PERMANENT only for a 5xx with an enhanced code
+ * that, with its text, names the address dead; a 5xx without one is at
+ * most BOUNCE_TEMPORARY (its text alone is a guess).  BOUNCE_SENDER for a
+ * refusal of us (blocked, policy, ...), and for any reply that names
+ * another address than `rcpt` in <...> (Postfix's "Sender address
+ * rejected" at RCPT is about our return path).  BOUNCE_UNKNOWN for 421
+ * (the relay closes the session, whoever the mail was for) and codes
+ * outside 4xx/5xx.  The code found goes to status[16] ("" when none). */
+enum bounce_kind bounce_relay_reply(long code, const char *reply, const char *rcpt, char status[16],
+                                   const char **reason);
 
-/* "unknown", "permanent", "temporary", "complaint" */
+/* "unknown", "permanent", "temporary", "complaint", "sender" */
 const char *bounce_kind_name(enum bounce_kind k);
+
+/* The class as the contract names it: "none" for BOUNCE_UNKNOWN, else as
+ * bounce_kind_name(). */
+const char *bounce_class_name(enum bounce_kind k);

@@ -16,6 +16,8 @@ struct dsn_report {
                                          * it is a valid address, else Final-Recipient */
         char status[16];                /* enhanced status code; "" when none */
         char diag[MAIL_FIELD_MAX];      /* Diagnostic-Code without its type */
+        char action[16];                /* lower case; "" when none */
+        int reply;                      /* the SMTP reply code in the diagnostic; 0 */
 };
 
 struct arf_report {

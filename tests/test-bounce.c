@@ -822,8 +822,9 @@ static void test_relay_reply(void)
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 char status[16];
+                const char *reason;
                 enum bounce_kind k = bounce_relay_reply(cases[i].code, cases[i].reply, "ann@example.net",
-                                                        status);
+                                                        status, &reason);
                 if (k != cases[i].kind)
                         fprintf(stderr, "reply: %s\n", cases[i].reply);
                 CHECK_INT(k, cases[i].kind);
