@@ -60,10 +60,10 @@ static const struct text_rule text_rules[] = {
                                  "mailfolder is full", "quota") },
         { "blocked", PHRASES("spamhaus", "spamcop", "barracuda", "dnsbl", "rbl", "blacklist",
                              "black list", "blocklist", "block list", "blacklisted", "listed at",
-                             "listed on", "listed in", "ip reputation", "poor reputation",
+                             "listed on", "is listed", "are listed", "been listed", "ip reputation", "poor reputation",
                              "sender reputation", "bad reputation", "reverse dns", "reverse lookup",
-                             "ptr record", "rdns", "client host rejected", "client host",
-                             "refused to talk", "your ip", "your host", "sending ip", "ip address",
+                             "ptr record", "rdns", "client host rejected",
+                             "refused to talk", "your ip", "sending ip",
                              "connecting host", "connections from", "dynamic ip", "dial-up",
                              "dialup", "residential", "unauthorized host", "not allowed to connect") },
         { "spamdetected", PHRASES("spam", "junk mail", "unsolicited", "bulk mail", "bulk e-mail",
@@ -102,12 +102,13 @@ static const struct text_rule text_rules[] = {
                                  "no such domain", "unknown domain", "domain does not exist",
                                  "domain doesn't exist", "domain name not found", "host or domain name",
                                  "name or service not known", "unrouteable", "unroutable",
-                                 "nxdomain", "illegal host", "no mx", "mx record",
+                                 "nxdomain", "illegal host", "no mx", "mx record", "mail exchanger",
+                                 "domain is not reachable",
                                  "hostname lookup", "dns lookup", "non-existent host",
                                  "nonexistent host", "host name lookup", "domain is not",
                                  "not a valid domain", "invalid domain") },
         { "notaccept", PHRASES("does not accept mail", "not accepting mail", "accepts no mail",
-                               "null mx", "does not receive mail", "not accept") },
+                               "null mx", "does not receive mail") },
         { "rejected", PHRASES("sender address rejected", "sender rejected", "sender denied",
                               "sender verify", "sender address", "sender domain", "domain of sender",
                               "sender is", "envelope sender", "mail from", "from address",
@@ -132,7 +133,7 @@ static const struct text_rule text_rules[] = {
                               "rejected by recipient") },
         { "contenterror", PHRASES("content error", "header error", "invalid header", "bad header",
                                   "illegal character", "8-bit", "8bit", "line too long",
-                                  "mime", "malformed", "format error", "message header") },
+                                  "mime", "format error", "message header") },
         { "syntaxerror", PHRASES("syntax error", "command unrecognized", "unrecognized command",
                                  "bad sequence", "command not implemented", "parameter not implemented",
                                  "command not recognized") },
@@ -296,6 +297,31 @@ static const char *reason_reply(int reply)
         return NULL;
 }
 
+static bool reason_is(const char *r, const char *const *list);
+
+/* Whether the quoted SMTP dialogue shows the refusal came at DATA. */
+static bool after_data(const char *text, const char *context)
+{
+        static const char *const marks[] = {
+                "end of data", "after data", "in reply to data", "after end of", "during data",
+                ">>> data <<< 55", ">>> data <<< 45",
+        };
+        const char *texts[] = { text, context };
+        for (size_t t = 0; t < 2; t++) {
+                if (!texts[t])
+                        continue;
+                char *flat = xmalloc(TEXT_MAX);
+                size_t n = text_flatten(texts[t], flat, TEXT_MAX);
+                bool found = false;
+                for (size_t i = 0; i < N_ELEM(marks) && !found; i++)
+                        found = memmem(flat, n, marks[i], strlen(marks[i])) != NULL;
+                free(flat);
+                if (found)
+                        return true;
+        }
+        return false;
+}
+
 static bool reason_is(const char *r, const char *const *list)
 {
         for (; *list; list++)
@@ -306,6 +332,11 @@ static bool reason_is(const char *r, const char *const *list)
 
 static const char *const dead_reasons[] = {
         "userunknown", "hostunknown", "hasmoved", "notaccept", NULL,
+};
+/* reasons of codes specific enough to stand against a text that calls
+ * the address dead */
+static const char *const overriding_codes[] = {
+        "rejected", "policyviolation", "mailboxfull", NULL,
 };
 static const char *const sender_reasons[] = {
         "blocked", "spamdetected", "policyviolation", "rejected", "securityerror", "toomanyconn",
@@ -334,6 +365,14 @@ enum bounce_kind bounce_classify(const struct bounce_evidence *e, const char **r
         /* A code that names the address dead, said with a text that names
          * no reason of its own (a bare "550 5.1.1" line), stands; so does a
          * code of a full or disabled mailbox against a vaguer text. */
+        /* a dead address said with a code of another subject (x.1.7 our
+         * sender, x.2.2 a full mailbox, x.7.x policy) is that code's */
+        if (r && reason_is(r, dead_reasons) && by_status && reason_is(by_status, overriding_codes))
+                r = by_status;
+        /* refused after the data: the address was taken at RCPT, so what
+         * refused the mail was a filter, not a missing mailbox */
+        if (r && reason_is(r, dead_reasons) && after_data(e->text, e->context))
+                r = "filtered";
         if (!r)
                 r = by_status;
         if (!r)
