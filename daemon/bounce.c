@@ -780,7 +780,10 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, const str
 
         if (sc->arf) {
                 const char *t = sc->arf_rep.feedback_type;
-                if (!strcmp(t, "abuse") || !strcmp(t, "fraud") || !strcmp(t, "virus") || !t[0]) {
+                /* every feedback type but "not-spam" (RFC 6650: a report that
+                 * a mail was wanted) is the recipient or its provider asking
+                 * for no more: opt-out, abuse, fraud, virus, auth-failure, other */
+                if (strcmp(t, "not-spam") != 0) {
                         out->kind = BOUNCE_COMPLAINT;
                         out->reason = "feedback";
                 }

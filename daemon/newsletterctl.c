@@ -355,6 +355,8 @@ static int cmd_stats(int argc, char **argv)
                 json_t *o = json_pack("{sOsOsOsO}", "subscribers", subs, "mails", mails, "bounces",
                                       json_object_get(ans, "bounces"), "days",
                                       json_object_get(ans, "days"));
+                json_t *refusing = json_object_get(ans, "refusing_domains");
+                json_object_set(o, "refusing_domains", refusing ? refusing : json_array());
                 print_json(o);
                 json_decref(o);
                 json_decref(ans);
@@ -805,9 +807,20 @@ static int cmd_dkim_keygen(int argc, char **argv)
 /* sysexits.h EX_TEMPFAIL: the MTA keeps the message and tries again later */
 #define EXIT_TEMPFAIL 75
 
+static bool bounce_explain;
+
+static int bounce_opt(int o, const char *arg)
+{
+        if (o != 'x')
+                return -1;
+        bounce_explain = true;
+        return 0;
+}
+
 static int cmd_bounce(int argc, char **argv)
 {
-        int r = parse_opts(argc, argv, NULL, "", NULL, NULL);
+        static const struct option opts[] = { { "explain", no_argument, NULL, 'x' }, { 0 } };
+        int r = parse_opts(argc, argv, opts, "", bounce_opt, NULL);
         if (r)
                 return r;
         if (optind != argc)
@@ -825,6 +838,8 @@ static int cmd_bounce(int argc, char **argv)
         if (ferror(stdin))
                 die(EXIT_TEMPFAIL, "could not read the message");
         json_t *req = request("bounce");
+        if (bounce_explain)
+                json_object_set_new(req, "explain", json_true());
         if (too_large) {
                 json_object_set_new(req, "too_large", json_true());
         } else {
@@ -864,6 +879,23 @@ static int cmd_bounce(int argc, char **argv)
                 bool retry = code && (strcmp(code, "unavailable") == 0 || strcmp(code, "internal") == 0);
                 json_decref(ans);
                 die(retry ? EXIT_TEMPFAIL : EXIT_REFUSED, "%s", text);
+        }
+        if (bounce_explain) {
+                json_t *o = json_pack("{sOsOsOsOsOsO}", "class", json_object_get(ans, "class"),
+                                      "reason", json_object_get(ans, "reason_code"),
+                                      "recipient", json_object_get(ans, "recipient"),
+                                      "status", json_object_get(ans, "status"),
+                                      "verp", json_object_get(ans, "verp"),
+                                      "issue", json_object_get(ans, "issue"));
+                const char *st = json_string_value(json_object_get(o, "status"));
+                if (!st || !*st)
+                        json_object_set_new(o, "status", json_null());
+                char *line = json_dumps(o, JSON_COMPACT);
+                printf("%s\n", line);
+                free(line);
+                json_decref(o);
+                json_decref(ans);
+                return 0;
         }
         /* a refused report is consumed too: returned, it would only come back;
          * and so is anything else (returned, it would go to a sender that may
