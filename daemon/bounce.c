@@ -796,6 +796,10 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, const str
                 if (!strcmp(d->action, "delivered") || !strcmp(d->action, "relayed") ||
                     !strcmp(d->action, "expanded")) {
                         out->reason = "delivered";
+                } else if (d->kind == BOUNCE_UNKNOWN) {
+                        /* failed without a 4xx/5xx code (or with 2.x.x): a
+                         * report that says nothing it could be judged by */
+                        out->reason = "undefined";
                 } else {
                         struct bounce_evidence e = {
                                 .status = d->status, .reply = d->reply, .text = d->diag,
