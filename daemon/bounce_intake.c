@@ -38,14 +38,9 @@ static int intake_drop(struct store *st, struct bounce_outcome *out, bool explai
         out->why = why;
         if (explain)
                 return 0;
+        /* only a counter: what anyone can send must not grow a table */
         int r = refused ? store_bounce_refused(st, why, now) : store_bounce_ignored(st, why, now);
         if (r < 0)
-                return r;
-        struct bounce_report_row rr = {
-                .class_name = bounce_class_name(out->info.kind), .reason = out->info.reason,
-                .status = out->info.status, .diagnostic = out->info.diagnostic, .at = now,
-        };
-        if ((r = store_bounce_report_add(st, &rr)) < 0)
                 return r;
         if (refused)
                 log_warn("bounce: %s report refused: %s", bounce_kind_name(out->info.kind), why);

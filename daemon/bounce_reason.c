@@ -173,18 +173,31 @@ static bool is_word_char(char c)
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-/* Lower case, every run of whitespace one blank, at most cap - 1 bytes. */
+static bool is_blank(char c)
+{
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Lower case, every run of whitespace one blank, at most cap - 1 bytes;
+ * words with an '@' (addresses: "policy@example.org" says nothing of a
+ * policy) left out. */
 static size_t text_flatten(const char *s, char *out, size_t cap)
 {
         size_t o = 0;
-        for (; *s && o + 1 < cap; s++) {
-                char c = *s;
-                if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+        while (*s && o + 1 < cap) {
+                if (is_blank(*s)) {
                         if (o && out[o - 1] != ' ')
                                 out[o++] = ' ';
+                        s++;
                         continue;
                 }
-                out[o++] = lower(c);
+                size_t n = 0;
+                while (s[n] && !is_blank(s[n]))
+                        n++;
+                if (!memchr(s, '@', n))
+                        for (size_t i = 0; i < n && o + 1 < cap; i++)
+                                out[o++] = lower(s[i]);
+                s += n;
         }
         out[o] = '\0';
         return o;

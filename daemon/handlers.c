@@ -584,7 +584,9 @@ static int h_stats(struct handler_ctx *ctx, const struct request *req, struct re
                 json_decref(refusing);
                 return r;
         }
-        /* permanent and temporary are as before: once per mail */
+        /* permanent and temporary are as before (once per mail); a 'none'
+         * message changes nothing and is only counted as ignored */
+        counts[4] += st.autoreplies + st.not_understood;
         for (int i = 2; i < 5; i++)
                 json_object_set_new(reports, classes[i], json_integer(counts[i]));
         reply_ok(rep, json_pack("{sososososo}", "subscribers", subs, "mails", mails, "bounces", reports,
@@ -836,11 +838,19 @@ static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct r
                 return 0;
         }
         struct bounce_outcome o;
-        int r = bounce_intake(ctx->store, ctx->conf, too_large ? NULL : msg, n, ctx->now, explain, &o);
+        int r = 0;
+        if (too_large) {
+                memset(&o, 0, sizeof(o));
+                o.info.reason = "undefined";
+                o.action = explain ? "explained" : "ignored";
+                o.why = "too large";
+                if (!explain && (r = store_bounce_ignored(ctx->store, "too large", ctx->now)) == 0)
+                        log_info("bounce: message ignored: too large");
+        } else {
+                r = bounce_intake(ctx->store, ctx->conf, msg, n, ctx->now, explain, &o);
+        }
         free(msg);
         if (r < 0)
-                return r;
-        if (too_large && !explain && (r = store_bounce_ignored(ctx->store, "too large", ctx->now)) < 0)
                 return r;
         const struct bounce_info *bi = &o.info;
         const char *verp = bi->verp == BOUNCE_VERP_VALID ? "valid" :

@@ -149,9 +149,12 @@ int store_issue_bounces(struct store *st, int64_t issue_id, int64_t *bounced, in
 
 /* ---- classified reports (002-bounces.sql) ---- */
 
+/* reports of one class about the same mail (an MTA retrying its pipe, a
+ * second report of the same failure) are kept once */
 static struct store_sql q_report_add = STORE_SQL(
         "INSERT INTO bounce_report (subscriber_id, outbox_id, class, reason, status, domain,"
-        " diagnostic, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        " diagnostic, at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE ?2 IS NULL OR NOT EXISTS"
+        " (SELECT 1 FROM bounce_report WHERE outbox_id = ?2 AND class = ?3)");
 
 int store_bounce_report_add(struct store *st, const struct bounce_report_row *b)
 {
