@@ -327,7 +327,12 @@ static const char *const failure_phrases[] = {
         "delivery failed", "delivery to the following recipient failed", "address(es) failed",
         "addresses failed", "failed recipient", "giving up", "given up", "user unknown",
         "unknown user", "no such user", "no mailbox", "mailbox unavailable", "does not exist",
-        "address rejected", "recipient rejected",
+        "address rejected", "recipient rejected", "did not reach", "error has occurred",
+        "could not deliver", "couldn't deliver", "failed permanently", "fatal error",
+        "delivery error", "not be delivered", "no valid recipients", "failed addresses",
+        "invalid final delivery", "failure reasons", "failed recipients", "returned permanent",
+        "permanent delivery error", "had delivery errors", "failed to deliver", "message rejected",
+        "mail failed", "delivery to the following", "error message below",
 };
 
 /* Said by the MTA about a message it still tries to deliver. */
@@ -342,13 +347,18 @@ static const char *const report_banners[] = {
         "qmail-send program", "mail delivery software", "mail delivery system",
         "mail delivery subsystem", "delivery status notification", "non-delivery",
         "delivery has failed to these recipients", "undelivered mail returned",
+        "this is the mail system", "this is the mailer-daemon", "transcript of session",
+        "message log follows", "original message was received", "failure reasons",
+        "following addresses had", "following recipients", "following recipient",
+        "following address", "the mail system",
 };
 
 /* Subjects of reports. */
 static const char *const report_subjects[] = {
         "undeliver", "delivery fail", "failure notice", "returned mail", "delivery status",
         "non-delivery", "delivery delayed", "delayed mail", "could not send message",
-        "mail delivery",
+        "mail delivery", "mail failed", "not delivered", "delivery failure", "nondeliverable",
+        "delivery notification", "mail could not be delivered", "rejected", "bounce",
 };
 
 /* Subjects of auto-replies, at the start. */
@@ -738,6 +748,72 @@ enum bounce_kind bounce_relay_reply(long code, const char *reply, const char *rc
 
 /* ---- the whole message -------------------------------------------------- */
 
+/* Delivery-status fields in the text of a report (MTAs that put the
+ * fields of RFC 3464 into the text part, or a multipart whose boundary
+ * never occurs): read from the first Final-Recipient or Original-Recipient
+ * line's block on. */
+static void dsn_in_text(struct mail_span text, struct dsn_report *dsn)
+{
+        const char *p = text.p, *end = text.p + text.n, *block = text.p;
+        struct mail_span line;
+        for (;;) {
+                const char *start = p;
+                if (!mailparse_line_next(&p, end, &line))
+                        return;
+                if (mailparse_line_blank(line)) {
+                        block = p;
+                        continue;
+                }
+                if ((line.n > 16 && !strncasecmp(line.p, "final-recipient:", 16)) ||
+                    (line.n > 19 && !strncasecmp(line.p, "original-recipient:", 19))) {
+                        if (block > start)
+                                block = start;
+                        bounce_report_dsn((struct mail_span){ block, (size_t)(end - block) }, dsn);
+                        return;
+                }
+        }
+}
+
+/* One recipient group of a DSN, judged by its action, codes and
+ * diagnostic (the notice's words where those say nothing). */
+static void dsn_judge(const struct dsn_group *d, const struct notice *nt, struct bounce_rcpt *r)
+{
+        memset(r, 0, sizeof(*r));
+        r->reason = "undefined";
+        if (!strcmp(d->action, "delivered") || !strcmp(d->action, "relayed") ||
+            !strcmp(d->action, "expanded")) {
+                r->reason = "delivered";
+        } else if (d->kind != BOUNCE_UNKNOWN) {
+                /* (failed without a 4xx/5xx code, or with 2.x.x, a group
+                 * says nothing it could be judged by) */
+                struct bounce_evidence e = {
+                        .status = d->status, .reply = d->reply, .text = d->diag,
+                        .context = nt->flat, .delayed = !strcmp(d->action, "delayed"),
+                        .failed = !strcmp(d->action, "failed"),
+                };
+                r->kind = bounce_classify(&e, &r->reason);
+        }
+        recipient_set(r->recipient, d->rcpt);
+        copy_str(r->status, sizeof(r->status), d->status);
+        diag_set(r->diagnostic, sizeof(r->diagnostic), d->diag, strlen(d->diag));
+}
+
+bool bounce_info_select(struct bounce_info *bi, const char *rcpt)
+{
+        for (size_t i = 0; i < bi->n_rcpts; i++) {
+                const struct bounce_rcpt *r = &bi->rcpts[i];
+                if (!r->recipient[0] || strcasecmp(r->recipient, rcpt) != 0)
+                        continue;
+                copy_str(bi->recipient, sizeof(bi->recipient), r->recipient);
+                bi->kind = r->kind;
+                bi->reason = r->reason;
+                copy_str(bi->status, sizeof(bi->status), r->status);
+                copy_str(bi->diagnostic, sizeof(bi->diagnostic), r->diagnostic);
+                return true;
+        }
+        return false;
+}
+
 /* The topmost Delivered-To or X-Original-To: the envelope recipient the
  * MTA delivered the report to (the report's own copies are below it). */
 static int64_t verp_delivered_to(struct verp *v, struct mail_span hdr, bool *seen)
@@ -777,6 +853,9 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, const str
         struct notice nt;
         notice_read(sc->notice ? sc->notice_text : (struct mail_span){ "", 0 }, &nt);
         struct mail_span copy = nt.copy;
+        /* the fields of a delivery status notification set as text */
+        if (!sc->dsn.found && !sc->arf)
+                dsn_in_text(nt.report, &sc->dsn);
 
         if (sc->arf) {
                 const char *t = sc->arf_rep.feedback_type;
@@ -792,25 +871,18 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, const str
                 snprintf(d, sizeof(d), "feedback-type %s", t[0] ? t : "(none)");
                 diag_set(out->diagnostic, sizeof(out->diagnostic), d, strlen(d));
         } else if (sc->dsn.found) {
-                const struct dsn_report *d = &sc->dsn;
-                if (!strcmp(d->action, "delivered") || !strcmp(d->action, "relayed") ||
-                    !strcmp(d->action, "expanded")) {
-                        out->reason = "delivered";
-                } else if (d->kind == BOUNCE_UNKNOWN) {
-                        /* failed without a 4xx/5xx code (or with 2.x.x): a
-                         * report that says nothing it could be judged by */
-                        out->reason = "undefined";
-                } else {
-                        struct bounce_evidence e = {
-                                .status = d->status, .reply = d->reply, .text = d->diag,
-                                .context = nt.flat, .delayed = !strcmp(d->action, "delayed"),
-                                .failed = !strcmp(d->action, "failed"),
-                        };
-                        out->kind = bounce_classify(&e, &out->reason);
+                for (size_t i = 0; i < sc->dsn.n; i++) {
+                        struct bounce_rcpt *r = &out->rcpts[out->n_rcpts];
+                        dsn_judge(&sc->dsn.groups[i], &nt, r);
+                        if (i == sc->dsn.best) {
+                                copy_str(out->recipient, sizeof(out->recipient), r->recipient);
+                                out->kind = r->kind;
+                                out->reason = r->reason;
+                                copy_str(out->status, sizeof(out->status), r->status);
+                                copy_str(out->diagnostic, sizeof(out->diagnostic), r->diagnostic);
+                        }
+                        out->n_rcpts++;
                 }
-                recipient_set(out->recipient, d->rcpt);
-                copy_str(out->status, sizeof(out->status), d->status);
-                diag_set(out->diagnostic, sizeof(out->diagnostic), d->diag, strlen(d->diag));
         } else if (sc->notice) {
                 notice_parse(&nt, hdr, &v, out);
         }

@@ -70,6 +70,9 @@ int bounce_intake(struct store *st, const struct conf *c, const char *msg, size_
                 if (r == 0)
                         out->mail_id = bi->mail_id;
         }
+        /* a report naming several recipients speaks of the mail's */
+        if (out->mail_id)
+                bounce_info_select(bi, sent_to);
         /* with VERP the recipient is the mail's; a report naming nobody
          * counts for it when it is plainly a failure notice */
         if (out->mail_id && !bi->recipient[0] && bi->kind != BOUNCE_UNKNOWN)

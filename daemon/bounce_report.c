@@ -269,28 +269,34 @@ void bounce_report_dsn(struct mail_span text, struct dsn_report *out)
                 if (!g->seen)
                         continue;
                 enum bounce_kind k = group_kind(g);
-                if (kind_rank(k) <= best)
+                if (out->n == DSN_GROUPS_MAX)
                         continue;
-                best = kind_rank(k);
-                out->found = true;
-                out->kind = k;
+                struct dsn_group *d = &out->groups[out->n];
+                d->kind = k;
                 /* Original-Recipient is the address we sent to, Final-Recipient
                  * may be where the receiving side forwarded it. */
                 struct mail_span a;
                 struct addr parsed;
                 bool orig_ok = g->orig_rcpt[0] && mailparse_addr_first(g->orig_rcpt, &a) &&
                                addr_parse(a.p, a.n, &parsed) == ADDR_OK;
-                copy_str(out->rcpt, sizeof(out->rcpt), orig_ok ? g->orig_rcpt : g->final_rcpt);
-                copy_str(out->status, sizeof(out->status), g->status);
-                copy_str(out->diag, sizeof(out->diag), g->diag);
-                for (size_t i = 0; g->action[i]; i++)
-                        out->action[i] = lower(g->action[i]);
-                out->action[strlen(g->action)] = '\0';
-                out->reply = 0;
+                copy_str(d->rcpt, sizeof(d->rcpt), orig_ok ? g->orig_rcpt : g->final_rcpt);
+                copy_str(d->status, sizeof(d->status), g->status);
+                copy_str(d->diag, sizeof(d->diag), g->diag);
+                size_t an = strlen(g->action);
+                for (size_t i = 0; i < an; i++)
+                        d->action[i] = lower(g->action[i]);
+                d->action[an] = '\0';
+                d->reply = 0;
                 size_t dn = strlen(g->diag);
-                for (size_t i = 0; i < dn && !out->reply; i++)
+                for (size_t i = 0; i < dn && !d->reply; i++)
                         if (bounce_report_reply_at(g->diag, dn, i))
-                                out->reply = atoi(g->diag + i);
+                                d->reply = atoi(g->diag + i);
+                if (kind_rank(k) > best) {
+                        best = kind_rank(k);
+                        out->best = out->n;
+                }
+                out->found = true;
+                out->n++;
         }
         free(g);
 }

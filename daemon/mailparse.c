@@ -429,6 +429,15 @@ static void walk(struct walker *w, GMimeObject *o, unsigned depth)
                 int count = g_mime_multipart_get_count(mp);
                 for (int i = 0; i < count; i++)
                         walk(w, g_mime_multipart_get_part(mp, i), depth + 1);
+                /* a boundary that never occurs leaves the whole body in the
+                 * prologue: read it as the plain text it then is */
+                const char *prologue = g_mime_multipart_get_prologue(mp);
+                if (count == 0 && prologue) {
+                        char *text = message_keep(w->m, xstrdup(prologue));
+                        struct mail_part part = { .type = "text/plain", .hdr = headers_text(w->m, o),
+                                                  .text = { text, strlen(text) } };
+                        w->fn(&part, w->ctx);
+                }
                 return;
         }
         GMimeContentType *ct = g_mime_object_get_content_type(o);

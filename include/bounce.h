@@ -27,6 +27,17 @@ enum bounce_verp {
 
 struct secret_keys;
 
+#define BOUNCE_RCPTS_MAX        16      /* recipients of one report judged apart */
+
+/* What a report says of one of the recipients it names. */
+struct bounce_rcpt {
+        char recipient[ADDR_PATH_MAX + 1];
+        enum bounce_kind kind;
+        const char *reason;
+        char status[16];
+        char diagnostic[256];
+};
+
 struct bounce_info {
         enum bounce_kind kind;
         /* from a VERP address with a valid tag; 0 when none found */
@@ -47,6 +58,10 @@ struct bounce_info {
          * auto-replied, X-Autoreply, X-Autorespond, Precedence: auto_reply,
          * or an out-of-office subject): ignored, counted apart */
         bool autoreply;
+        /* a DSN naming several recipients: each as it was judged (the
+         * fields above are the one that says most); 0 otherwise */
+        size_t n_rcpts;
+        struct bounce_rcpt rcpts[BOUNCE_RCPTS_MAX];
 };
 
 /* Parse one message as an MTA delivers it (headers, blank line, body; LF or
@@ -61,6 +76,11 @@ struct bounce_info {
  * lines, so the message was cut there. */
 int bounce_parse(const char *msg, size_t len, const char *return_path, const struct secret_keys *keys,
                  struct bounce_info *out);
+
+/* Make the recipient `rcpt` (mailbox form, ASCII case-insensitive) the
+ * one *bi speaks of, when its report names several and one of them is
+ * rcpt; false (nothing changed) otherwise. */
+bool bounce_info_select(struct bounce_info *bi, const char *rcpt);
 
 /* What the relay's refusal of a mail to `rcpt` says of that address (the
  * sender's SMTP reply code and reply line; a leaf like bounce_parse),
