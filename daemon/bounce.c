@@ -332,7 +332,8 @@ static const char *const failure_phrases[] = {
         "delivery error", "not be delivered", "no valid recipients", "failed addresses",
         "invalid final delivery", "failure reasons", "failed recipients", "returned permanent",
         "permanent delivery error", "had delivery errors", "failed to deliver", "message rejected",
-        "mail failed", "delivery to the following", "error message below",
+        "mail failed", "delivery to the following", "error message below", "host unknown",
+        "unsent message follows",
 };
 
 /* Said by the MTA about a message it still tries to deliver. */
@@ -556,9 +557,11 @@ struct notice {
         bool banner;                    /* the MTA's own words */
         bool failure, delay;            /* it gave up; it keeps trying */
         char *flat;                     /* the report, flattened (text_flatten) */
+        char *context;                  /* flat and the Subject: the words the rules
+                                         * read where the diagnostic says nothing */
 };
 
-static void notice_read(struct mail_span text, struct notice *nt)
+static void notice_read(struct mail_span text, struct mail_span hdr, struct notice *nt)
 {
         memset(nt, 0, sizeof(*nt));
         if (text.n > NOTICE_MAX)
@@ -588,6 +591,16 @@ static void notice_read(struct mail_span text, struct notice *nt)
         nt->banner = has_any(nt->flat, n, report_banners, N_ELEM(report_banners));
         nt->failure = has_any(nt->flat, n, failure_phrases, N_ELEM(failure_phrases));
         nt->delay = has_any(nt->flat, n, delay_phrases, N_ELEM(delay_phrases));
+        /* Sendmail and others name the reason in the Subject ("Returned
+         * mail: User unknown") */
+        char subject[MAIL_FIELD_MAX];
+        if (!mailparse_header_get(hdr, "subject", subject, sizeof(subject)))
+                subject[0] = '\0';
+        size_t sn = strlen(subject);
+        nt->context = xmalloc(n + sn + 2);
+        memcpy(nt->context, nt->flat, n);
+        nt->context[n] = ' ';
+        memcpy(nt->context + n + 1, subject, sn + 1);
 }
 
 /* The lines around a code: where MTAs put the reply they quote and the
@@ -638,7 +651,7 @@ static void notice_parse(const struct notice *nt, struct mail_span hdr, const st
                 .status = hit ? hit->status : NULL,
                 .reply = hit ? hit->reply : 0,
                 .text = window ? window : nt->flat,
-                .context = nt->flat,
+                .context = nt->context,
                 .failed = nt->failure,
                 .delayed = hit ? hit == &nt->temp : !nt->failure,
         };
@@ -788,7 +801,7 @@ static void dsn_judge(const struct dsn_group *d, const struct notice *nt, struct
                  * says nothing it could be judged by) */
                 struct bounce_evidence e = {
                         .status = d->status, .reply = d->reply, .text = d->diag,
-                        .context = nt->flat, .delayed = !strcmp(d->action, "delayed"),
+                        .context = nt->context, .delayed = !strcmp(d->action, "delayed"),
                         .failed = !strcmp(d->action, "failed"),
                 };
                 r->kind = bounce_classify(&e, &r->reason);
@@ -851,7 +864,7 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, const str
         struct mail_span hdr = mailparse_headers(m);
         mailparse_walk(m, scan_part, sc);
         struct notice nt;
-        notice_read(sc->notice ? sc->notice_text : (struct mail_span){ "", 0 }, &nt);
+        notice_read(sc->notice ? sc->notice_text : (struct mail_span){ "", 0 }, hdr, &nt);
         struct mail_span copy = nt.copy;
         /* the fields of a delivery status notification set as text */
         if (!sc->dsn.found && !sc->arf)
@@ -910,6 +923,7 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, const str
         }
 
         free(nt.flat);
+        free(nt.context);
         mailparse_close(m);
         free(sc);
         return 0;

@@ -88,9 +88,12 @@ static const char *const ph_userunknown[] = {
         "unknown e-mail address", "no mail box", "mailbox is unavailable", "not found in",
         "address rejected: undeliverable", "recipient address rejected: user",
         "recipient address rejected: unknown", "recipient address rejected: invalid",
+        "recipient address rejected",
         "sorry, no mailbox", "user reject", "no such local user", "unknown account",
         "recipient rejected: user", "the email account that you tried to reach",
-        "is not a registered", "not registered", NULL };
+        "is not a registered", "not registered", "invalid final delivery",
+        "存在しません", "ディレクトリのリストにありません", "ディレクトリには見つかりません",
+        "宛先不明", NULL };
 static const char *const ph_filtered[] = {
         "only accepting mail from specific", "bounced address", "due to extended inactivity",
         "restricted sms e-mail", "is not accepting any mail", "rejected due to user rules",
@@ -183,7 +186,8 @@ static const char *const ph_systemfull[] = {
         "mail system full", NULL };
 static const char *const ph_notaccept[] = {
         "does not accept mail", "not accepting mail", "accepts no mail", "null mx", "nullmx",
-        "does not receive mail", "not accepting connections", "no mx record", NULL };
+        "does not receive mail", "not accepting connections", "no mx record",
+        "indicated no smtp service", "no smtp service", NULL };
 static const char *const ph_mailererror[] = {
         "mailer error", "mail program", "command failed", "program exited", "exit code",
         "exit status", "procmail", "maildrop", "permission denied", "x-unix", "unix-pipe",
@@ -436,6 +440,8 @@ static const char *said_command(const struct said *sd)
                 { "in reply to helo", "HELO" }, { "in reply to ehlo", "HELO" },
                 { "while talking to", NULL }, { "rcpt to:", "RCPT" }, { "rcpt to <", "RCPT" },
                 { "rcpt-to", "RCPT" }, { "mail from:", "MAIL" },
+                { "smtp command data", "DATA" }, { "smtp command: data", "DATA" },
+                { "smtp command rcpt", "RCPT" }, { "smtp command: rcpt", "RCPT" },
         };
         const char *t = sd->text, *end = sd->text + sd->n;
         /* a transcript: the last command before the first refusal */
@@ -499,7 +505,7 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
                             !says(sd, ph_rejected) && !says(sd, ph_notaccept))
                                 return "userunknown";
                 } else if (!command_is(command, (const char *const[]){ "DATA", "MAIL", "HELO", "CONN", NULL }) &&
-                           says(sd, ph_userunknown)) {
+                           !str_is(by_status, "filtered") && says(sd, ph_userunknown)) {
                         /* at RCPT, or where the report does not say (most
                          * MTAs check recipients there) */
                         return "userunknown";

@@ -390,6 +390,7 @@ static struct mail_span part_text(struct mail_message *m, GMimePart *part, GMime
         GMimeStream *mem = g_mime_stream_mem_new_with_byte_array(bytes);
         g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
         GMimeStream *filtered = g_mime_stream_filter_new(mem);
+        bool converted = false;
         const char *charset = ct ? g_mime_content_type_get_parameter(ct, "charset") : NULL;
         if (charset && g_mime_content_type_is_type(ct, "text", "*") &&
             g_ascii_strcasecmp(charset, "utf-8") != 0 && g_ascii_strcasecmp(charset, "us-ascii") != 0) {
@@ -397,6 +398,7 @@ static struct mail_span part_text(struct mail_message *m, GMimePart *part, GMime
                 if (conv) {
                         g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), conv);
                         g_object_unref(conv);
+                        converted = true;
                 }
         }
         g_mime_data_wrapper_write_to_stream(content, filtered);
@@ -408,6 +410,21 @@ static struct mail_span part_text(struct mail_message *m, GMimePart *part, GMime
         memcpy(text, bytes->data, n);
         text[n] = '\0';
         g_byte_array_free(bytes, TRUE);
+        /* ISO-2022-JP in a part that names no charset (Japanese MTAs put it
+         * into delivery-status fields too): its escape sequences say so */
+        if (!converted && (memmem(text, n, "\x1b$B", 3) || memmem(text, n, "\x1b$@", 3))) {
+                gsize out_n = 0;
+                gchar *utf8 = g_convert_with_fallback(text, (gssize)n, "UTF-8", "ISO-2022-JP", "?", NULL,
+                                                      &out_n, NULL);
+                if (utf8) {
+                        free(text);
+                        n = out_n < PART_TEXT_MAX ? out_n : PART_TEXT_MAX;
+                        text = xmalloc(n + 1);
+                        memcpy(text, utf8, n);
+                        text[n] = '\0';
+                        g_free(utf8);
+                }
+        }
         message_keep(m, text);
         return (struct mail_span){ text, n };
 }
