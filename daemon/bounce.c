@@ -794,13 +794,19 @@ static void dsn_judge(const struct dsn_group *d, const struct notice *nt, struct
         memset(r, 0, sizeof(*r));
         r->reason = "undefined";
         if (!strcmp(d->action, "delivered") || !strcmp(d->action, "relayed") ||
-            !strcmp(d->action, "expanded")) {
+            !strcmp(d->action, "expanded") || !strcmp(d->action, "deliverable") || d->status[0] == '2') {
                 r->reason = "delivered";
         } else if (d->kind != BOUNCE_UNKNOWN) {
                 /* (failed without a 4xx/5xx code, or with 2.x.x, a group
                  * says nothing it could be judged by) */
+                /* a specific code in the remote MTA's own words over the
+                 * Status field, which relaying MTAs often fill generically */
+                char diag_status[16];
+                int dc = bounce_report_status(d->diag, diag_status);
+                bool specific = dc && diag_status[2] >= '1' && diag_status[2] <= '9' &&
+                                diag_status[4] >= '1' && diag_status[4] <= '9' && !diag_status[5];
                 struct bounce_evidence e = {
-                        .status = d->status, .reply = d->reply, .text = d->diag,
+                        .status = specific ? diag_status : d->status, .reply = d->reply, .text = d->diag,
                         .context = nt->context, .delayed = !strcmp(d->action, "delayed"),
                         .failed = !strcmp(d->action, "failed"),
                 };
@@ -866,7 +872,11 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, const str
         struct notice nt;
         notice_read(sc->notice ? sc->notice_text : (struct mail_span){ "", 0 }, hdr, &nt);
         struct mail_span copy = nt.copy;
-        /* the fields of a delivery status notification set as text */
+        /* an Amazon SES notification, or the fields of a delivery status
+         * notification set as text */
+        if (!sc->dsn.found && !sc->arf && sc->notice &&
+            bounce_report_ses(sc->notice_text, &sc->dsn, &sc->arf_rep) == SES_COMPLAINT)
+                sc->arf = true;
         if (!sc->dsn.found && !sc->arf)
                 dsn_in_text(nt.report, &sc->dsn);
 

@@ -455,6 +455,12 @@ static const char *said_command(const struct said *sd)
                 const char *cmd = NULL;
                 for (const char *p = t; (p = memmem(p, (size_t)(refusal - p), ">>> ", 4)); p += 4)
                         cmd = p + 4;
+                /* with pipelining the RCPT refusals come after DATA, and
+                 * DATA itself is refused for want of a recipient (503) */
+                if (cmd && !strncmp(cmd, "data", 4) &&
+                    (memmem(refusal, (size_t)(end - refusal), "<<< 503", 7) ||
+                     memmem(refusal, (size_t)(end - refusal), "need rcpt", 9)))
+                        return "RCPT";
                 if (cmd) {
                         if (!strncmp(cmd, "rcpt", 4))
                                 return "RCPT";
@@ -500,12 +506,16 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
          * something narrower; said in words, only at RCPT (refused after
          * the data, the address was taken: a filter refused the mail) */
         if (!str_is(by_status, "suspend")) {
+                /* refused in reply to DATA, the address had been taken at
+                 * RCPT: whatever the code, a filter refused the mail */
+                if (str_is(command, "DATA") && (str_is(by_status, "userunknown") || says(sd, ph_userunknown)))
+                        return "filtered";
                 if (str_is(by_status, "userunknown")) {
                         if (!says(sd, ph_norelaying) && !says(sd, ph_blocked) && !says(sd, ph_hasmoved) &&
                             !says(sd, ph_rejected) && !says(sd, ph_notaccept))
                                 return "userunknown";
                 } else if (!command_is(command, (const char *const[]){ "DATA", "MAIL", "HELO", "CONN", NULL }) &&
-                           !str_is(by_status, "filtered") && says(sd, ph_userunknown)) {
+                           says(sd, ph_userunknown)) {
                         /* at RCPT, or where the report does not say (most
                          * MTAs check recipients there) */
                         return "userunknown";

@@ -51,6 +51,17 @@ struct original_report {
  * SMTP reply code in the Diagnostic-Code).  *out is cleared first. */
 void bounce_report_dsn(struct mail_span text, struct dsn_report *out);
 
+/* What an Amazon SES notification (its JSON, as SNS mails it) says. */
+enum ses_kind { SES_NONE = 0, SES_BOUNCE, SES_COMPLAINT, SES_DELIVERY };
+
+/* A text that starts with an SES notification object: its kind, its
+ * recipients as delivery-status groups (bounced ones with their status,
+ * diagnostic and "failed" or, for a transient bounce, "delayed";
+ * delivered ones "delivered"), and for a complaint *arf with the
+ * feedback type and the first complaining recipient.  SES_NONE when the
+ * text is no such object. */
+enum ses_kind bounce_report_ses(struct mail_span text, struct dsn_report *dsn, struct arf_report *arf);
+
 /* A message/feedback-report body; the first of each field counts.  *out is
  * cleared first. */
 void bounce_report_arf(struct mail_span text, struct arf_report *out);
