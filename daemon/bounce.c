@@ -333,7 +333,8 @@ static const char *const failure_phrases[] = {
         "invalid final delivery", "failure reasons", "failed recipients", "returned permanent",
         "permanent delivery error", "had delivery errors", "failed to deliver", "message rejected",
         "mail failed", "delivery to the following", "error message below", "host unknown",
-        "unsent message follows",
+        "unsent message follows", "delivery problems", "non-delivered", "could not be sent",
+        "was not sent", "not be sent", "送信できませんでした", "配信できませんでした",
 };
 
 /* Said by the MTA about a message it still tries to deliver. */
@@ -359,7 +360,8 @@ static const char *const report_subjects[] = {
         "undeliver", "delivery fail", "failure notice", "returned mail", "delivery status",
         "non-delivery", "delivery delayed", "delayed mail", "could not send message",
         "mail delivery", "mail failed", "not delivered", "delivery failure", "nondeliverable",
-        "delivery notification", "mail could not be delivered", "rejected", "bounce",
+        "delivery notification", "mail could not be delivered", "rejected", "bounce", "error",
+        "エラー",
 };
 
 /* Subjects of auto-replies, at the start. */
@@ -639,12 +641,14 @@ static void notice_parse(const struct notice *nt, struct mail_span hdr, const st
         if (!(o.daemon || nt->banner) || o.autoreply)
                 return;
 
+        /* X-Failed-Recipients (Exim, Gmail) says it failed, in any language */
+        bool failure = nt->failure || o.failed_rcpt[0];
         const struct code_hit *hit = NULL;
-        if (nt->perm.found && nt->failure)
+        if (nt->perm.found && failure)
                 hit = &nt->perm;
-        else if (nt->temp.found && (nt->delay || nt->failure))
+        else if (nt->temp.found && (nt->delay || failure))
                 hit = &nt->temp;
-        else if (!nt->failure && !nt->delay)
+        else if (!failure && !nt->delay)
                 return;
         char *window = hit ? notice_window(nt, hit) : NULL;
         struct bounce_evidence e = {
@@ -652,8 +656,8 @@ static void notice_parse(const struct notice *nt, struct mail_span hdr, const st
                 .reply = hit ? hit->reply : 0,
                 .text = window ? window : nt->flat,
                 .context = nt->context,
-                .failed = nt->failure,
-                .delayed = hit ? hit == &nt->temp : !nt->failure,
+                .failed = failure,
+                .delayed = hit ? hit == &nt->temp : !failure,
         };
         if (hit && !hit->status[0] && !hit->reply)
                 e.reply = hit == &nt->perm ? 550 : 450;

@@ -91,7 +91,7 @@ static const char *const ph_userunknown[] = {
         "recipient address rejected",
         "sorry, no mailbox", "user reject", "no such local user", "unknown account",
         "recipient rejected: user", "the email account that you tried to reach",
-        "is not a registered", "not registered", "invalid final delivery",
+        "invalid final delivery",
         "存在しません", "ディレクトリのリストにありません", "ディレクトリには見つかりません",
         "宛先不明", NULL };
 static const char *const ph_filtered[] = {
@@ -112,13 +112,17 @@ static const char *const ph_rejected[] = {
         "emetteur invalide", "administrative prohibition",
         "delivery not authorized, message refused", "unroutable sender", "unrouteable sender",
         "access denied (in reply to mail from", "envelope blocked", NULL };
+/* a mailing list refusing a post from a non-member: "rejected" */
+static const char *const ph_list_refusal[] = {
+        "groups.google.com", "google groups", "permission to post", "not allowed to post",
+        "non-member", "members only", "members-only", NULL };
 static const char *const ph_hostunknown[] = {
         "host unknown", "unknown host", "host not found", "domain not found", "no such domain",
         "unknown domain", "domain does not exist", "domain doesn't exist", "domain must exist",
         "domain name not found", "host or domain name not found", "domain is not reachable",
         "name or service not known", "unrouteable address", "unroutable address",
         "mail domain mentioned in email address is unknown", "account or domain may not exist",
-        "nxdomain", "illegal host", "invalid domain", "couldn't find a mail exchanger",
+        "nxdomain", "illegal host", "couldn't find a mail exchanger",
         "could not find a mail exchanger", "no mail exchanger", "host unreachable", NULL };
 static const char *const ph_spamdetected[] = {
         "spam", "junk mail", "unsolicited", "bulk mail", "bulk e-mail", "content rejected",
@@ -140,6 +144,7 @@ static const char *const ph_blocked[] = {
         "connections from", "connection refused by", "dynamic ip", "dial-up", "dialup",
         "residential", "unauthorized host", "not allowed to connect", "access denied",
         "blocked", "banned", "denied", "refused", "not welcome", "go away", "no access from",
+        "not accepting connections",
         "is not allowed to send", NULL };
 static const char *const ph_policyviolation[] = {
         "dmarc", "policy", "policies", "prohibited", "violat", "not allowed", "disallowed",
@@ -186,7 +191,7 @@ static const char *const ph_systemfull[] = {
         "mail system full", NULL };
 static const char *const ph_notaccept[] = {
         "does not accept mail", "not accepting mail", "accepts no mail", "null mx", "nullmx",
-        "does not receive mail", "not accepting connections", "no mx record",
+        "does not receive mail", "no mx record",
         "indicated no smtp service", "no smtp service", NULL };
 static const char *const ph_mailererror[] = {
         "mailer error", "mail program", "command failed", "program exited", "exit code",
@@ -440,7 +445,7 @@ static const char *said_command(const struct said *sd)
                 { "in reply to helo", "HELO" }, { "in reply to ehlo", "HELO" },
                 { "while talking to", NULL }, { "rcpt to:", "RCPT" }, { "rcpt to <", "RCPT" },
                 { "rcpt-to", "RCPT" }, { "mail from:", "MAIL" },
-                { "smtp command data", "DATA" }, { "smtp command: data", "DATA" },
+                { "smtp:rcpt", "RCPT" }, { "smtp command data", "DATA" }, { "smtp command: data", "DATA" },
                 { "smtp command rcpt", "RCPT" }, { "smtp command: rcpt", "RCPT" },
         };
         const char *t = sd->text, *end = sd->text + sd->n;
@@ -485,6 +490,13 @@ static bool command_is(const char *c, const char *const *list)
 
 static const char *const before_data[] = { "CONN", "HELO", "MAIL", "RCPT", NULL };
 
+/* codes that say the mailbox is there but refuses, or that policy
+ * refused: words of an unknown user do not make its address dead,
+ * unless the refusal was plainly at RCPT */
+static const char *const mailbox_exists[] = {
+        "filtered", "suspend", "mailboxfull", "securityerror", "blocked", "policyviolation", NULL,
+};
+
 /* The reasons of the first pass, each by the code or the words, in the
  * order where the narrower reading wins. */
 static const char *first_pass(const struct said *sd, const char *by_status, const char *command)
@@ -505,16 +517,29 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
         /* an unknown user: said by an address code, unless the words say
          * something narrower; said in words, only at RCPT (refused after
          * the data, the address was taken: a filter refused the mail) */
+        if (says(sd, ph_list_refusal))
+                return "rejected";
         if (!str_is(by_status, "suspend")) {
                 /* refused in reply to DATA, the address had been taken at
                  * RCPT: whatever the code, a filter refused the mail */
-                if (str_is(command, "DATA") && (str_is(by_status, "userunknown") || says(sd, ph_userunknown)))
+                if (str_is(command, "DATA") && !str_is(by_status, "userunknown") && says(sd, ph_userunknown))
                         return "filtered";
                 if (str_is(by_status, "userunknown")) {
-                        if (!says(sd, ph_norelaying) && !says(sd, ph_blocked) && !says(sd, ph_hasmoved) &&
-                            !says(sd, ph_rejected) && !says(sd, ph_notaccept))
-                                return "userunknown";
+                        /* unless the words name a narrower reason: a code of
+                         * the recipient's address said about our sender, a
+                         * block or a rate limit */
+                        static const struct text_rule vetoes[] = {
+                                { "norelaying", ph_norelaying }, { "rejected", ph_rejected },
+                                { "toomanyconn", ph_toomanyconn }, { "blocked", ph_blocked },
+                                { "hasmoved", ph_hasmoved }, { "notaccept", ph_notaccept },
+                        };
+                        for (size_t i = 0; i < N_ELEM(vetoes); i++)
+                                if (says(sd, vetoes[i].phrases))
+                                        return says(sd, ph_userunknown) && !strcmp(vetoes[i].reason, "blocked") ?
+                                               "userunknown" : vetoes[i].reason;
+                        return "userunknown";
                 } else if (!command_is(command, (const char *const[]){ "DATA", "MAIL", "HELO", "CONN", NULL }) &&
+                           (str_is(command, "RCPT") || !reason_is(by_status, mailbox_exists)) &&
                            says(sd, ph_userunknown)) {
                         /* at RCPT, or where the report does not say (most
                          * MTAs check recipients there) */
