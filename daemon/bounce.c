@@ -475,9 +475,9 @@ static bool is_domain_char(char c)
 
 /* The first address in a line that is neither ours (whatever its id) nor
  * an MTA's. */
-static bool line_recipient(struct mail_span l, const struct verp *v, char *out)
+static bool line_recipient_from(struct mail_span l, size_t *from, const struct verp *v, char *out)
 {
-        for (size_t i = 0; i < l.n; i++) {
+        for (size_t i = *from; i < l.n; i++) {
                 if (l.p[i] != '@')
                         continue;
                 size_t s = i, e = i + 1;
@@ -495,9 +495,16 @@ static bool line_recipient(struct mail_span l, const struct verp *v, char *out)
                     addr_parse(a.p, a.n, &parsed) != ADDR_OK)
                         continue;
                 copy_str(out, ADDR_PATH_MAX + 1, parsed.mailbox);
+                *from = e;
                 return true;
         }
         return false;
+}
+
+static bool line_recipient(struct mail_span l, const struct verp *v, char *out)
+{
+        size_t from = 0;
+        return line_recipient_from(l, &from, v, out);
 }
 
 /* qmail names the recipient on a line of its own: "<user@example.org>:". */
@@ -628,6 +635,32 @@ static char *notice_window(const struct notice *nt, const struct code_hit *hit)
         return w;
 }
 
+/* Every address a plain report names before the copy of the original,
+ * judged as the report is: the recipient of the mail it came back from
+ * may be any of them (bounce_info_select()). */
+static void notice_recipients(const struct notice *nt, const struct verp *v, struct bounce_info *out)
+{
+        const char *p = nt->report.p, *end = nt->report.p + nt->report.n;
+        struct mail_span line;
+        char addr[ADDR_PATH_MAX + 1];
+        while (out->n_rcpts < BOUNCE_RCPTS_MAX && mailparse_line_next(&p, end, &line)) {
+                size_t from = 0;
+                while (out->n_rcpts < BOUNCE_RCPTS_MAX && line_recipient_from(line, &from, v, addr)) {
+                        bool seen = false;
+                        for (size_t i = 0; i < out->n_rcpts && !seen; i++)
+                                seen = !strcasecmp(out->rcpts[i].recipient, addr);
+                        if (seen)
+                                continue;
+                        struct bounce_rcpt *r = &out->rcpts[out->n_rcpts++];
+                        copy_str(r->recipient, sizeof(r->recipient), addr);
+                        r->kind = out->kind;
+                        r->reason = out->reason;
+                        copy_str(r->status, sizeof(r->status), out->status);
+                        copy_str(r->diagnostic, sizeof(r->diagnostic), out->diagnostic);
+                }
+        }
+}
+
 /* A plain-text report from what looks like an MTA and not an
  * auto-reply: one that quotes a 5xx/5.x.x code and says it failed, or a
  * 4xx/4.x.x code and says it failed or keeps trying, or (without any
@@ -670,6 +703,7 @@ static void notice_parse(const struct notice *nt, struct mail_span hdr, const st
                 diag_set(out->diagnostic, sizeof(out->diagnostic), nt->report.p, nt->report.n);
         }
 
+        notice_recipients(nt, v, out);
         /* the recipient: X-Failed-Recipients, qmail's "<addr>:", or the
          * nearest address at or above the code */
         recipient_set(out->recipient, o.failed_rcpt[0] ? o.failed_rcpt : NULL);
