@@ -915,8 +915,12 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, const str
         if (!sc->dsn.found && !sc->arf && sc->notice &&
             bounce_report_ses(sc->notice_text, &sc->dsn, &sc->arf_rep) == SES_COMPLAINT)
                 sc->arf = true;
-        if (!sc->dsn.found && !sc->arf)
-                dsn_in_text(nt.report, &sc->dsn);
+        if (!sc->dsn.found && !sc->arf) {
+                struct origin o;
+                origin_get(hdr, &o);
+                if ((o.daemon || nt.banner) && !o.autoreply)
+                        dsn_in_text(nt.report, &sc->dsn);
+        }
 
         if (sc->arf) {
                 const char *t = sc->arf_rep.feedback_type;

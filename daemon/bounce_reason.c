@@ -112,6 +112,8 @@ static const char *const ph_rejected[] = {
         "emetteur invalide", "administrative prohibition",
         "delivery not authorized, message refused", "unroutable sender", "unrouteable sender",
         "access denied (in reply to mail from", "envelope blocked", NULL };
+static const char *const ph_greylisting[] = {
+        "greylist", "graylist", "grey-list", "gray-list", "greylisting", NULL };
 /* a mailing list refusing a post from a non-member: "rejected" */
 static const char *const ph_list_refusal[] = {
         "groups.google.com", "google groups", "permission to post", "not allowed to post",
@@ -519,6 +521,10 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
          * the data, the address was taken: a filter refused the mail) */
         if (says(sd, ph_list_refusal))
                 return "rejected";
+        /* greylisting: the receiver's policy against senders it does not
+         * know yet, whatever words it uses for the recipient */
+        if (says(sd, ph_greylisting))
+                return "blocked";
         if (!str_is(by_status, "suspend")) {
                 /* refused in reply to DATA, the address had been taken at
                  * RCPT: whatever the code, a filter refused the mail */

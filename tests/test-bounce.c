@@ -540,7 +540,7 @@ static void test_dsn(void)
         /* no action: the status decides; 5.7.1 is a refusal of us */
         bi = dsn_groups("Final-Recipient: rfc822; a@example.net\nStatus: 5.7.1\n");
         CHECK_INT(bi.kind, BOUNCE_SENDER);
-        CHECK_STR(bi.reason, "blocked");
+        CHECK_STR(bi.reason, "securityerror");
         bi = dsn_groups("Final-Recipient: rfc822; a@example.net\nStatus: 5.1.2\n");
         CHECK_INT(bi.kind, BOUNCE_PERMANENT);
         CHECK_STR(bi.reason, "hostunknown");
@@ -607,7 +607,7 @@ static void test_transfer_encodings(void)
                 "p@example.net\nAction: fa=69led  \nStatus: 5.=312.1\n"
                 "Diagnostic-Code: smtp; 550 a=b =3D c=\n"
                 "--Z--\n");
-        CHECK_INT(bi.kind, BOUNCE_PERMANENT);
+        CHECK_INT(bi.kind, BOUNCE_TEMPORARY);   /* 5.12.1 and no words: not known dead */
         CHECK_STR(bi.recipient, "qp@example.net");
         CHECK_STR(bi.status, "5.12.1");
         CHECK_STR(bi.diagnostic, "550 a=b = c");
@@ -682,9 +682,10 @@ static void test_plain(void)
         bi = parse_str("From: MAILER-DAEMON@mx.example.net\nSubject: failure notice\n\n"
                        "x@example.net could not be delivered. 5000 users, call 555-1234, "
                        "v5.1.1, 5.1.1.1, 192.0.5.1.1\n");
-        /* a failure notice all the same: counted, but by no code */
+        /* a failure notice all the same: counted, but by no code, and
+         * on hold (words, but none that name a reason) */
         CHECK_INT(bi.kind, BOUNCE_TEMPORARY);
-        CHECK_STR(bi.reason, "undefined");
+        CHECK_STR(bi.reason, "onhold");
         CHECK_STR(bi.status, "");
         /* all three: permanent */
         bi = parse_str("From: MAILER-DAEMON@mx.example.net\nSubject: failure notice\n\n"
@@ -822,7 +823,7 @@ static void test_relay_reply(void)
                 { 451, "451 4.3.0 <ann@example.net>: Temporary lookup failure", BOUNCE_TEMPORARY,
                   "4.3.0" },
                 { 452, "452 4.2.2 mailbox full", BOUNCE_TEMPORARY, "4.2.2" },
-                { 450, "450 try again later", BOUNCE_SENDER, "" },
+                { 450, "450 try again later", BOUNCE_TEMPORARY, "" },
                 /* ours, or the relay's */
                 { 450, "450 4.7.1 <ann@example.net>: Recipient address rejected: greylisted",
                   BOUNCE_SENDER, "4.7.1" },
