@@ -36,6 +36,8 @@
 
 #define N_ELEM(a)       (sizeof(a) / sizeof((a)[0]))
 
+_Static_assert(DSN_GROUPS_MAX <= BOUNCE_RCPTS_MAX, "every DSN group has its judged recipient");
+
 /* What the walk over the MIME tree found: the first part of each kind. */
 struct scan {
         struct dsn_report dsn;          /* dsn.found: a delivery-status part with a
@@ -936,18 +938,25 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, const str
                 snprintf(d, sizeof(d), "feedback-type %s", t[0] ? t : "(none)");
                 diag_set(out->diagnostic, sizeof(out->diagnostic), d, strlen(d));
         } else if (sc->dsn.found) {
+                /* each group judged; the one that says most speaks for the
+                 * report: a dead address over a passing trouble over a
+                 * refusal of us, among equals the first */
+                static const int rank[] = { [BOUNCE_UNKNOWN] = 0, [BOUNCE_SENDER] = 1,
+                                            [BOUNCE_TEMPORARY] = 2, [BOUNCE_COMPLAINT] = 3,
+                                            [BOUNCE_PERMANENT] = 4 };
+                size_t best = 0;
                 for (size_t i = 0; i < sc->dsn.n; i++) {
-                        struct bounce_rcpt *r = &out->rcpts[out->n_rcpts];
-                        dsn_judge(&sc->dsn.groups[i], &nt, r);
-                        if (i == sc->dsn.best) {
-                                copy_str(out->recipient, sizeof(out->recipient), r->recipient);
-                                out->kind = r->kind;
-                                out->reason = r->reason;
-                                copy_str(out->status, sizeof(out->status), r->status);
-                                copy_str(out->diagnostic, sizeof(out->diagnostic), r->diagnostic);
-                        }
-                        out->n_rcpts++;
+                        dsn_judge(&sc->dsn.groups[i], &nt, &out->rcpts[i]);
+                        if (rank[out->rcpts[i].kind] > rank[out->rcpts[best].kind])
+                                best = i;
                 }
+                out->n_rcpts = sc->dsn.n;
+                const struct bounce_rcpt *r = &out->rcpts[best];
+                copy_str(out->recipient, sizeof(out->recipient), r->recipient);
+                out->kind = r->kind;
+                out->reason = r->reason;
+                copy_str(out->status, sizeof(out->status), r->status);
+                copy_str(out->diagnostic, sizeof(out->diagnostic), r->diagnostic);
         } else if (sc->notice) {
                 notice_parse(&nt, hdr, &v, out);
         }

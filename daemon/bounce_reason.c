@@ -88,7 +88,7 @@ static const char *const ph_userunknown[] = {
         "unknown e-mail address", "no mail box", "mailbox is unavailable", "not found in",
         "address rejected: undeliverable", "recipient address rejected: user",
         "recipient address rejected: unknown", "recipient address rejected: invalid",
-        "recipient address rejected",
+        "recipient name is not recognized", "is not recognized", "not recognized as",
         "sorry, no mailbox", "user reject", "no such local user", "unknown account",
         "recipient rejected: user", "the email account that you tried to reach",
         "invalid final delivery",
@@ -133,8 +133,8 @@ static const char *const ph_spamdetected[] = {
 static const char *const ph_toomanyconn[] = {
         "too many connections", "too many concurrent", "too many sessions", "too many smtp sessions",
         "connection limit", "maximum connection limit", "connection rate limit",
-        "too many simultaneous", "rate limit", "ratelimit", "rate-limit", "throttl",
-        "too many messages", "too many mails", "too many recipients", "too many errors from",
+        "too many simultaneous", "rate limit", "ratelimit", "rate-limit",
+        "too many messages", "too many mails", "too many recipients", "too many errors from", "throttled", "throttling",
         "max emails per hour", "sending rate", "trop de connexions",
         "numerous attempts to deliver", NULL };
 static const char *const ph_blocked[] = {
@@ -145,11 +145,12 @@ static const char *const ph_blocked[] = {
         "refused to talk", "your ip", "sending ip", "your host", "connecting host",
         "connections from", "connection refused by", "dynamic ip", "dial-up", "dialup",
         "residential", "unauthorized host", "not allowed to connect", "access denied",
-        "blocked", "banned", "denied", "refused", "not welcome", "go away", "no access from",
+        "blocked", "banned", "refused by", "refused to", "not welcome", "go away", "no access from",
         "not accepting connections",
         "is not allowed to send", NULL };
 static const char *const ph_policyviolation[] = {
-        "dmarc", "policy", "policies", "prohibited", "violat", "not allowed", "disallowed",
+        "dmarc", "policy", "policies", "prohibited", "violation", "violates", "violated",
+        "not allowed", "disallowed",
         "forbidden", "terms of service", "acceptable use", "illegal attachment",
         "members-only list", "closed mailing list", "organizational settings",
         "organization policy", "greylist", "graylist", "header are not accepted",
@@ -243,13 +244,15 @@ static size_t text_flatten(const char *s, char *out, size_t cap)
         return o;
 }
 
-/* A phrase at the start of a word (so "rbl" is not in "verbless"; a
- * phrase may end inside one: "violat" in "violation"). */
+/* A phrase as whole words: "rbl" is not in "verbless", "spam" not in
+ * "spamhaus". */
 static bool has_phrase(const char *text, size_t n, const char *phrase)
 {
         size_t pn = strlen(phrase);
         for (const char *p = text; (p = memmem(p, n - (size_t)(p - text), phrase, pn)); p++) {
-                if (p == text || !is_word_char(p[-1]))
+                size_t end = (size_t)(p - text) + pn;
+                if ((p == text || !is_word_char(p[-1]) || !is_word_char(phrase[0])) &&
+                    (end == n || !is_word_char(text[end]) || !is_word_char(phrase[pn - 1])))
                         return true;
                 if ((size_t)(p - text) + 1 >= n)
                         break;
