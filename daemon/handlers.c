@@ -697,10 +697,23 @@ static int h_send(struct handler_ctx *ctx, const struct request *req, struct rep
         return 0;
 }
 
-static int failure_row(void *ud, const char *email, const char *reply, int64_t at, bool suppressed)
+/* A failed mail with the class and reason of what was said about it: the
+ * latest report kept, else the relay's reply judged now (the same rules). */
+static int failure_row(void *ud, const char *email, const char *reply, int64_t at, bool suppressed,
+                       const char *class_name, const char *reason)
 {
-        json_array_append_new(ud, json_pack("{sssssb}", "email", email, "reply", reply,
-                                            "suppressed", suppressed));
+        if (!class_name || !reason) {
+                char status[16];
+                long code = 0;
+                if (reply[0] >= '2' && reply[0] <= '5' && reply[1] >= '0' && reply[1] <= '9' &&
+                    reply[2] >= '0' && reply[2] <= '9')
+                        code = (reply[0] - '0') * 100 + (reply[1] - '0') * 10 + (reply[2] - '0');
+                enum bounce_kind k = bounce_relay_reply(code, reply, email, status, &reason);
+                class_name = bounce_class_name(k);
+        }
+        json_array_append_new(ud, json_pack("{sssssbssss}", "email", email, "reply", reply,
+                                            "suppressed", suppressed, "class", class_name,
+                                            "reason", reason));
         return 0;
 }
 

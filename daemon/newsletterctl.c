@@ -693,11 +693,15 @@ static int cmd_status(int argc, char **argv)
                 size_t i;
                 json_t *v;
                 /* suppressed: the relay said the address is dead, it gets no more mail */
-                json_array_foreach(json_object_get(ans, "failures"), i, v)
-                        printf("  %s: %s: %s\n",
+                json_array_foreach(json_object_get(ans, "failures"), i, v) {
+                        const char *cls = json_string_value(json_object_get(v, "class"));
+                        const char *why = json_string_value(json_object_get(v, "reason"));
+                        printf("  %s: %s: %s (%s, %s)\n",
                                json_is_true(json_object_get(v, "suppressed")) ? "suppressed" : "failed",
                                json_string_value(json_object_get(v, "email")),
-                               json_string_value(json_object_get(v, "reply")));
+                               json_string_value(json_object_get(v, "reply")), cls ? cls : "none",
+                               why ? why : "undefined");
+                }
         }
         json_decref(ans);
         return 0;

@@ -290,10 +290,13 @@ int store_issue_latest(struct store *st, int64_t *id);                  /* 1: no
 int store_issue_set_state(struct store *st, int64_t id, enum issue_state from, enum issue_state to,
                           int64_t now, int64_t *changed);
 /* Its failed mails; `suppressed`: the relay's refusal (or a DSN about the
- * mail) said the address is dead, and the subscriber was bounced for it. */
+ * mail) said the address is dead, and the subscriber was bounced for it;
+ * class_name and reason: of the latest report kept about the mail (NULL
+ * when none). */
 int store_issue_failed(struct store *st, int64_t id, unsigned limit,
                        int (*fn)(void *ud, const char *email, const char *reply, int64_t at,
-                                 bool suppressed), void *ud);
+                                 bool suppressed, const char *class_name, const char *reason),
+                       void *ud);
 /* A mail of a paused issue: out of the due scans until resume. */
 int store_outbox_park(struct store *st, int64_t id);
 /* A mail not sent on purpose. */

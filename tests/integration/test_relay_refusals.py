@@ -91,8 +91,10 @@ def test_unknown_user_at_rcpt_is_suppressed_policy_refusal_is_not(request, daemo
     assert "failed: %s: 550 5.7.1" % POLICY in r.out, r
     r = ctl(d.config_path, "status", str(issue), "--failed", "--json")
     assert r.rc == 0, r
-    failures = {f["email"]: f["suppressed"] for f in json.loads(r.out)["failures"]}
-    assert failures == {DEAD: True, POLICY: False}
+    failures = {f["email"]: (f["suppressed"], f["class"], f["reason"])
+                for f in json.loads(r.out)["failures"]}
+    assert failures == {DEAD: (True, "permanent", "userunknown"), POLICY: (False, "sender", "blocked")}
+    assert "(permanent, userunknown)" in ctl(d.config_path, "status", str(issue), "--failed").out
     assert admin(d, {"op": "status", "issue": issue})["bounced"] == 1
 
     # the next issue skips the dead address; the refused-by-policy one gets it
