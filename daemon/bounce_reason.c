@@ -112,6 +112,13 @@ static const char *const ph_rejected[] = {
         "emetteur invalide", "administrative prohibition",
         "delivery not authorized, message refused", "unroutable sender", "unrouteable sender",
         "access denied (in reply to mail from", "envelope blocked", NULL };
+/* a lookup that failed, not an answer that the domain is not there */
+static const char *const ph_dns_trouble[] = {
+        "dns error", "dns failure", "temporary lookup failure", "name server timeout",
+        "malformed or unexpected name server reply", "servfail", NULL };
+static const char *const ph_policy_named[] = {
+        "dmarc", "content presents a potential", "local policy", "organization policy",
+        "policy reasons", "security policies", NULL };
 static const char *const ph_greylisting[] = {
         "greylist", "graylist", "grey-list", "gray-list", "greylisting", NULL };
 /* a mailing list refusing a post from a non-member: "rejected" */
@@ -145,6 +152,9 @@ static const char *const ph_blocked[] = {
         "refused to talk", "your ip", "sending ip", "your host", "connecting host",
         "connections from", "connection refused by", "dynamic ip", "dial-up", "dialup",
         "residential", "unauthorized host", "not allowed to connect", "access denied",
+        "smtp server of your isp", "mismatches client ip", "invalid ip for sending", "sending ips",
+        "unverifyable sending", "unexpected volume", "user complaints", "purported responsible address",
+        "bad spf", "spf record", "authentication information", "not authorized to send",
         "blocked", "banned", "refused by", "refused to", "not welcome", "go away", "no access from",
         "not accepting connections",
         "is not allowed to send", NULL };
@@ -528,6 +538,10 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
          * know yet, whatever words it uses for the recipient */
         if (says(sd, ph_greylisting))
                 return "blocked";
+        /* a policy named as such (DMARC, the content's risk), whatever
+         * words of access or blocking come with it */
+        if (says(sd, ph_policy_named))
+                return "policyviolation";
         if (!str_is(by_status, "suspend")) {
                 /* refused in reply to DATA, the address had been taken at
                  * RCPT: whatever the code, a filter refused the mail */
@@ -569,6 +583,8 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
                                                                        "systemerror", NULL })) &&
             says(sd, ph_rejected))
                 return "rejected";
+        if (says(sd, ph_dns_trouble))
+                return "networkerror";
         if ((str_is(by_status, "hostunknown") && !says(sd, ph_networkerror)) || says(sd, ph_hostunknown))
                 return "hostunknown";
         if (!command_is(command, before_data) && says(sd, ph_spamdetected))
