@@ -924,6 +924,12 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, const str
                         dsn_in_text(nt.report, &sc->dsn);
         }
 
+        /* Microsoft's JMRP: a complaint as a forwarded original */
+        if (!sc->arf && !sc->dsn.found && sc->orig && sc->orig_rep.jmrp_rcpt[0]) {
+                sc->arf = true;
+                copy_str(sc->arf_rep.feedback_type, sizeof(sc->arf_rep.feedback_type), "abuse");
+                copy_str(sc->arf_rep.rcpt, sizeof(sc->arf_rep.rcpt), sc->orig_rep.jmrp_rcpt);
+        }
         if (sc->arf) {
                 const char *t = sc->arf_rep.feedback_type;
                 /* every feedback type but "not-spam" (RFC 6650: a report that

@@ -337,6 +337,7 @@ void bounce_report_original(struct mail_span text, struct original_report *out)
         mailparse_entity_split(text, &hdr, &body);
         mailparse_header_get(hdr, "return-path", out->return_path, sizeof(out->return_path));
         mailparse_header_get(hdr, "to", out->to, sizeof(out->to));
+        mailparse_header_get(hdr, "x-hmxmroriginalrecipient", out->jmrp_rcpt, sizeof(out->jmrp_rcpt));
 }
 
 

@@ -40,6 +40,9 @@ struct arf_report {
 struct original_report {
         char return_path[MAIL_FIELD_MAX];
         char to[MAIL_FIELD_MAX];
+        /* Microsoft's JMRP complaint: the original forwarded with the
+         * complaining recipient in X-HmXmrOriginalRecipient; "" when none */
+        char jmrp_rcpt[MAIL_FIELD_MAX];
 };
 
 /* A message/delivery-status body: per-message fields, then recipient
