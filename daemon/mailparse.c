@@ -328,9 +328,11 @@ static struct mail_span headers_text(struct mail_message *m, GMimeObject *o)
                 size_t nl = strlen(name), vl = strlen(value);
                 if (nl + vl + 4 > MAIL_FIELD_MAX * 8)
                         vl = MAIL_FIELD_MAX * 8 > nl + 4 ? MAIL_FIELD_MAX * 8 - nl - 4 : 0;
-                while (n + nl + vl + 4 > cap)
-                        cap *= 2;
-                out = xrealloc(out, cap);
+                if (n + nl + vl + 4 > cap) {
+                        while (n + nl + vl + 4 > cap)
+                                cap *= 2;
+                        out = xrealloc(out, cap);
+                }
                 memcpy(out + n, name, nl);
                 n += nl;
                 out[n++] = ':';
@@ -407,7 +409,8 @@ static struct mail_span part_text(struct mail_message *m, GMimePart *part, GMime
         g_object_unref(mem);
         size_t n = bytes->len < PART_TEXT_MAX ? bytes->len : PART_TEXT_MAX;
         char *text = xmalloc(n + 1);
-        memcpy(text, bytes->data, n);
+        if (n)
+                memcpy(text, bytes->data, n);
         text[n] = '\0';
         g_byte_array_free(bytes, TRUE);
         /* ISO-2022-JP in a part that names no charset (Japanese MTAs put it
