@@ -967,13 +967,16 @@ static const struct command commands[] = {
           "sign with both (two selectors) to be safe. The key belongs to whoever runs\n"
           "this: run as root, hand it to the daemon's user afterwards (chown\n"
           "newsletterd: FILE, keeping mode 0600), or the daemon cannot read it.", cmd_dkim_keygen },
-        { "bounce", "bounce < MESSAGE",
+        { "bounce", "bounce [--explain] < MESSAGE",
           "Reads one bounce (RFC 3464 delivery status notification or a plain\n"
           "non-delivery report) or complaint (ARF) from stdin, as an MTA's pipe\n"
-          "transport delivers it to the [bounce] return_path address. A permanent\n"
-          "failure suppresses the subscriber (bounced: no further mail), temporary ones\n"
-          "are counted ([bounce] temporary_limit within temporary_window suppress too),\n"
-          "a complaint unsubscribes. With return_path set, a report that came to no\n"
+          "transport delivers it to the [bounce] return_path address, and sorts it into\n"
+          "a class with a reason. A dead address (permanent) suppresses the subscriber\n"
+          "(bounced: no further mail), temporary ones are counted ([bounce]\n"
+          "temporary_limit within temporary_window suppress too), a refusal of us\n"
+          "(sender: blocklists, spam, policy) changes no subscriber and is counted per\n"
+          "receiving domain, a complaint unsubscribes. --explain prints one JSON line\n"
+          "{class, reason, recipient, status, verp, issue} and changes nothing. With return_path set, a report that came to no\n"
           "VERP address with a valid tag of a mail to the recipient it names is refused:\n"
           "nothing changes, it is counted (stats: refused). A message that is no report\n"
           "of ours (an auto-reply - Auto-Submitted: auto-replied, X-Autoreply,\n"
