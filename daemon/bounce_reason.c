@@ -460,7 +460,8 @@ static const char *said_command(const struct said *sd)
                 { "in reply to helo", "HELO" }, { "in reply to ehlo", "HELO" },
                 { "while talking to", NULL }, { "rcpt to:", "RCPT" }, { "rcpt to <", "RCPT" },
                 { "rcpt-to", "RCPT" }, { "mail from:", "MAIL" },
-                { "smtp:rcpt", "RCPT" }, { "smtp command data", "DATA" }, { "smtp command: data", "DATA" },
+                { "smtp:rcpt", "RCPT" }, { "[rcpt_to]", "RCPT" }, { "after rcpt", "RCPT" },
+                { "after mail from", "MAIL" }, { "smtp command data", "DATA" }, { "smtp command: data", "DATA" },
                 { "smtp command rcpt", "RCPT" }, { "smtp command: rcpt", "RCPT" },
         };
         const char *t = sd->text, *end = sd->text + sd->n;
@@ -479,7 +480,8 @@ static const char *said_command(const struct said *sd)
                  * DATA itself is refused for want of a recipient (503) */
                 if (cmd && !strncmp(cmd, "data", 4) &&
                     (memmem(refusal, (size_t)(end - refusal), "<<< 503", 7) ||
-                     memmem(refusal, (size_t)(end - refusal), "need rcpt", 9)))
+                     memmem(refusal, (size_t)(end - refusal), "need rcpt", 9) ||
+                     memmem(refusal, (size_t)(end - refusal), "no valid recipients", 19)))
                         return "RCPT";
                 if (cmd) {
                         if (!strncmp(cmd, "rcpt", 4))
@@ -563,7 +565,10 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
                         return "userunknown";
                 } else if (!command_is(command, (const char *const[]){ "DATA", "MAIL", "HELO", "CONN", NULL }) &&
                            (str_is(command, "RCPT") || !reason_is(by_status, mailbox_exists)) &&
-                           says(sd, ph_userunknown)) {
+                           (says(sd, ph_userunknown) ||
+                            /* Postfix's bare refusal of a recipient, at RCPT */
+                            (str_is(command, "RCPT") && !reason_is(by_status, mailbox_exists) &&
+                             says(sd, (const char *const[]){ "recipient address rejected", NULL })))) {
                         /* at RCPT, or where the report does not say (most
                          * MTAs check recipients there) */
                         return "userunknown";

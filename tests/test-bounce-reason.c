@@ -82,6 +82,13 @@ static void test_dead_addresses(void)
          * DATA itself was refused for want of a recipient (503) */
         JUDGED("5.1.1", 550, ">>> DATA\n<<< 550 5.1.1 <x@example.org>... User Unknown\n"
                "<<< 503 5.0.0 Need RCPT (recipient)\n", BOUNCE_PERMANENT, "userunknown");
+        JUDGED("5.5.0", 550, ">>> DATA\n<<< 550 5.5.0 Invalid recipient\n"
+               "<<< 554 5.5.1 Error: no valid recipients\n", BOUNCE_PERMANENT, "userunknown");
+        /* Exim names the command it was refused after */
+        JUDGED("5.2.1", 550, "SMTP error from remote server after RCPT command:\n"
+               "550 5.2.1 <x@example.org>... User Unknown", BOUNCE_PERMANENT, "userunknown");
+        JUDGED(NULL, 550, "550 <x@example.org>: Recipient address rejected. (in reply to RCPT TO command)",
+               BOUNCE_PERMANENT, "userunknown");
         /* a code of a mailbox that is there: the words do not make it dead */
         JUDGED("5.2.1", 550, "550 5.2.1 <x@example.org>... User Unknown", BOUNCE_TEMPORARY, "filtered");
 }
