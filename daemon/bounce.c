@@ -637,6 +637,38 @@ static char *notice_window(const struct notice *nt, const struct code_hit *hit)
         return w;
 }
 
+/* An address whose own line (or the next one: Sendmail's "(reason: ...)")
+ * quotes a failure code is judged by that line: a report about several
+ * recipients, or a transcript of several hosts, says something else of
+ * each. */
+static void notice_recipient_own(struct mail_span line, const char *next, const char *end,
+                                 struct bounce_rcpt *r)
+{
+        struct code_hit perm = { 0 }, temp = { 0 };
+        struct mail_span lines[2] = { line };
+        size_t n = 1;
+        line_codes(line, 0, &perm, &temp);
+        if (!perm.found && !temp.found && mailparse_line_next(&next, end, &lines[1])) {
+                line_codes(lines[1], 1, &perm, &temp);
+                n = 2;
+        }
+        if (!perm.found && !temp.found)
+                return;
+        const struct code_hit *hit = perm.found ? &perm : &temp;
+        size_t len = (size_t)(lines[n - 1].p + lines[n - 1].n - line.p);
+        char *text = xmalloc(len + 1);
+        memcpy(text, line.p, len);
+        text[len] = '\0';
+        struct bounce_evidence e = {
+                .status = hit->status, .reply = hit->reply, .text = text, .context = NULL,
+                .failed = true, .delayed = hit == &temp,
+        };
+        r->kind = bounce_classify(&e, &r->reason);
+        copy_str(r->status, sizeof(r->status), hit->status);
+        diag_set(r->diagnostic, sizeof(r->diagnostic), text, len);
+        free(text);
+}
+
 /* Every address a plain report names before the copy of the original,
  * judged as the report is: the recipient of the mail it came back from
  * may be any of them (bounce_info_select()). */
@@ -659,6 +691,7 @@ static void notice_recipients(const struct notice *nt, const struct verp *v, str
                         r->reason = out->reason;
                         copy_str(r->status, sizeof(r->status), out->status);
                         copy_str(r->diagnostic, sizeof(r->diagnostic), out->diagnostic);
+                        notice_recipient_own(line, p, end, r);
                 }
         }
 }

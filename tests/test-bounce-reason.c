@@ -239,6 +239,21 @@ static void test_notice_shapes(void)
                "   ----- Transcript of session follows -----\n... while talking to mx.example.org.:\n"
                ">>> RCPT To:<nobody@example.org>\n<<< 550 5.1.1 <nobody@example.org>... User unknown\n",
                BOUNCE_PERMANENT, "userunknown", "nobody@example.org");
+        /* a Sendmail transcript of several hosts: each recipient by its own
+         * line, not by what another host said */
+        struct bounce_info bi = parse(
+               "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.net>\n"
+               "Subject: Returned mail: Host unknown\n\n"
+               "   ----- Transcript of session follows -----\n"
+               "554 <kim@example.edu>... Remote protocol error: Connection reset by peer\n"
+               "550 example.org (smtp)... 550 Host unknown\n"
+               "554 <lou@example.org>... 550 Host unknown (Authoritative answer from name server)\n");
+        CHECK(bounce_info_select(&bi, "kim@example.edu"));
+        CHECK_INT(bi.kind, BOUNCE_TEMPORARY);
+        CHECK_STR(bi.reason, "networkerror");
+        CHECK(bounce_info_select(&bi, "lou@example.org"));
+        CHECK_INT(bi.kind, BOUNCE_PERMANENT);
+        CHECK_STR(bi.reason, "hostunknown");
         /* Exchange 2003: no code, its own words */
         PARSED("From: System Administrator <postmaster@example.jp>\nSubject: Undeliverable: hello\n\n"
                "Your message\n\n  To:      kai@example.jp\n  Subject: hello\n\n"
