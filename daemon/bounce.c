@@ -24,6 +24,7 @@
 
 #include "addr.h"
 #include "bounce.h"
+#include "bounce_reason.h"
 #include "bounce_report.h"
 #include "log.h"
 #include "mailparse.h"
@@ -35,6 +36,8 @@
 
 #define N_ELEM(a)       (sizeof(a) / sizeof((a)[0]))
 
+_Static_assert(DSN_GROUPS_MAX <= BOUNCE_RCPTS_MAX, "every DSN group has its judged recipient");
+
 /* What the walk over the MIME tree found: the first part of each kind. */
 struct scan {
         struct dsn_report dsn;          /* dsn.found: a delivery-status part with a
@@ -45,7 +48,6 @@ struct scan {
         struct original_report orig_rep;
         bool notice;                    /* the first text/plain part */
         struct mail_span notice_text;
-        char *notice_owned;
 };
 
 /* The return_path template split at "{id}", the keys its tags are checked
@@ -68,8 +70,14 @@ const char *bounce_kind_name(enum bounce_kind k)
         case BOUNCE_PERMANENT: return "permanent";
         case BOUNCE_TEMPORARY: return "temporary";
         case BOUNCE_COMPLAINT: return "complaint";
+        case BOUNCE_SENDER: return "sender";
         }
         return "unknown";
+}
+
+const char *bounce_class_name(enum bounce_kind k)
+{
+        return k == BOUNCE_UNKNOWN ? "none" : bounce_kind_name(k);
 }
 
 /* ---- bytes and lines ---------------------------------------------------- */
@@ -289,8 +297,7 @@ static void scan_part(const struct mail_part *part, void *ctx)
         if (what == NONE)
                 return;
 
-        char *owned;
-        struct mail_span text = mailparse_part_text(part, &owned);
+        struct mail_span text = part->text;
         switch (what) {
         case DSN:
                 bounce_report_dsn(text, &sc->dsn);
@@ -306,12 +313,10 @@ static void scan_part(const struct mail_part *part, void *ctx)
         case NOTICE:
                 sc->notice = true;
                 sc->notice_text = text;
-                sc->notice_owned = owned;       /* kept until the end */
                 return;
         case NONE:
                 break;
         }
-        free(owned);
 }
 
 /* ---- plain-text reports ------------------------------------------------- */
@@ -324,7 +329,14 @@ static const char *const failure_phrases[] = {
         "delivery failed", "delivery to the following recipient failed", "address(es) failed",
         "addresses failed", "failed recipient", "giving up", "given up", "user unknown",
         "unknown user", "no such user", "no mailbox", "mailbox unavailable", "does not exist",
-        "address rejected", "recipient rejected",
+        "address rejected", "recipient rejected", "did not reach", "error has occurred",
+        "could not deliver", "couldn't deliver", "failed permanently", "fatal error",
+        "delivery error", "not be delivered", "no valid recipients", "failed addresses",
+        "invalid final delivery", "failure reasons", "failed recipients", "returned permanent",
+        "permanent delivery error", "had delivery errors", "failed to deliver", "message rejected",
+        "mail failed", "delivery to the following", "error message below", "host unknown",
+        "unsent message follows", "delivery problems", "non-delivered", "could not be sent",
+        "was not sent", "not be sent", "送信できませんでした", "配信できませんでした",
 };
 
 /* Said by the MTA about a message it still tries to deliver. */
@@ -339,13 +351,19 @@ static const char *const report_banners[] = {
         "qmail-send program", "mail delivery software", "mail delivery system",
         "mail delivery subsystem", "delivery status notification", "non-delivery",
         "delivery has failed to these recipients", "undelivered mail returned",
+        "this is the mail system", "this is the mailer-daemon", "transcript of session",
+        "message log follows", "original message was received", "failure reasons",
+        "following addresses had", "following recipients", "following recipient",
+        "following address", "the mail system",
 };
 
 /* Subjects of reports. */
 static const char *const report_subjects[] = {
         "undeliver", "delivery fail", "failure notice", "returned mail", "delivery status",
         "non-delivery", "delivery delayed", "delayed mail", "could not send message",
-        "mail delivery",
+        "mail delivery", "mail failed", "not delivered", "delivery failure", "nondeliverable",
+        "delivery notification", "mail could not be delivered", "rejected", "bounce", "error",
+        "エラー",
 };
 
 /* Subjects of auto-replies, at the start. */
@@ -459,9 +477,9 @@ static bool is_domain_char(char c)
 
 /* The first address in a line that is neither ours (whatever its id) nor
  * an MTA's. */
-static bool line_recipient(struct mail_span l, const struct verp *v, char *out)
+static bool line_recipient_from(struct mail_span l, size_t *from, const struct verp *v, char *out)
 {
-        for (size_t i = 0; i < l.n; i++) {
+        for (size_t i = *from; i < l.n; i++) {
                 if (l.p[i] != '@')
                         continue;
                 size_t s = i, e = i + 1;
@@ -479,9 +497,16 @@ static bool line_recipient(struct mail_span l, const struct verp *v, char *out)
                     addr_parse(a.p, a.n, &parsed) != ADDR_OK)
                         continue;
                 copy_str(out, ADDR_PATH_MAX + 1, parsed.mailbox);
+                *from = e;
                 return true;
         }
         return false;
+}
+
+static bool line_recipient(struct mail_span l, const struct verp *v, char *out)
+{
+        size_t from = 0;
+        return line_recipient_from(l, &from, v, out);
 }
 
 /* qmail names the recipient on a line of its own: "<user@example.org>:". */
@@ -505,6 +530,7 @@ struct code_hit {
         size_t line_no;
         struct mail_span line;
         char status[16];
+        int reply;                      /* the first reply code of that line; 0 */
 };
 
 static void line_codes(struct mail_span l, size_t line_no, struct code_hit *perm, struct code_hit *temp)
@@ -523,6 +549,8 @@ static void line_codes(struct mail_span l, size_t line_no, struct code_hit *perm
                         h->line_no = line_no;
                         h->line = l;
                 }
+                if (!enhanced && !h->reply && h->line_no == line_no)
+                        h->reply = (l.p[i] - '0') * 100 + (l.p[i + 1] - '0') * 10 + (l.p[i + 2] - '0');
                 if (enhanced && !h->status[0] && len < sizeof(h->status)) {
                         memcpy(h->status, l.p + i, len);
                         h->status[len] = '\0';
@@ -530,77 +558,203 @@ static void line_codes(struct mail_span l, size_t line_no, struct code_hit *perm
         }
 }
 
-/* A plain-text report: PERMANENT only on a 5xx reply or 5.x.x code and a
- * failure phrase, TEMPORARY on a 4xx/4.x.x code and a delay (or failure)
- * phrase, both only from what looks like an MTA and not an auto-reply. */
-static void notice_parse(struct mail_span text, struct mail_span hdr, const struct verp *v,
-                         struct bounce_info *out, struct mail_span *copy)
+/* What the human-readable text of a report says, up to the copy of the
+ * original it quotes. */
+struct notice {
+        struct mail_span report;        /* the text before the copy */
+        struct mail_span copy;          /* the copy of the original, if marked */
+        struct code_hit perm, temp;
+        char qmail_rcpt[ADDR_PATH_MAX + 1];
+        bool banner;                    /* the MTA's own words */
+        bool failure, delay;            /* it gave up; it keeps trying */
+        char *flat;                     /* the report, flattened (text_flatten) */
+        char *context;                  /* flat and the Subject: the words the rules
+                                         * read where the diagnostic says nothing */
+};
+
+static void notice_read(struct mail_span text, struct mail_span hdr, struct notice *nt)
 {
-        struct origin o;
-        origin_get(hdr, &o);
+        memset(nt, 0, sizeof(*nt));
         if (text.n > NOTICE_MAX)
                 text.n = NOTICE_MAX;
-        *copy = (struct mail_span){ text.p + text.n, 0 };
-
-        /* the report up to the copy of the original */
-        const char *p = text.p, *end = text.p + text.n;
+        nt->copy = (struct mail_span){ text.p + text.n, 0 };
+        const char *p = text.p, *end = text.p + text.n, *report_end = end;
         struct mail_span line;
-        struct code_hit perm = { 0 }, temp = { 0 };
-        char qmail_rcpt[ADDR_PATH_MAX + 1] = "";
         size_t line_no = 0;
-        const char *report_end = end;
         for (;;) {
                 const char *start = p;
                 if (!mailparse_line_next(&p, end, &line))
                         break;
                 if (line_is_copy_marker(line)) {
                         report_end = start;
-                        *copy = (struct mail_span){ p, (size_t)(end - p) };
+                        nt->copy = (struct mail_span){ p, (size_t)(end - p) };
                         break;
                 }
-                line_codes(line, line_no, &perm, &temp);
-                if (!qmail_rcpt[0])
-                        qmail_recipient(line, qmail_rcpt);
+                line_codes(line, line_no, &nt->perm, &nt->temp);
+                if (!nt->qmail_rcpt[0])
+                        qmail_recipient(line, nt->qmail_rcpt);
                 line_no++;
         }
+        nt->report = (struct mail_span){ text.p, (size_t)(report_end - text.p) };
+        nt->flat = xmalloc(nt->report.n + 1);
+        size_t n = text_flatten(nt->report.p, nt->report.n, nt->flat);
+        nt->flat[n] = '\0';
+        nt->banner = has_any(nt->flat, n, report_banners, N_ELEM(report_banners));
+        nt->failure = has_any(nt->flat, n, failure_phrases, N_ELEM(failure_phrases));
+        nt->delay = has_any(nt->flat, n, delay_phrases, N_ELEM(delay_phrases));
+        /* Sendmail and others name the reason in the Subject ("Returned
+         * mail: User unknown") */
+        char subject[MAIL_FIELD_MAX];
+        if (!mailparse_header_get(hdr, "subject", subject, sizeof(subject)))
+                subject[0] = '\0';
+        size_t sn = strlen(subject);
+        nt->context = xmalloc(n + sn + 2);
+        memcpy(nt->context, nt->flat, n);
+        nt->context[n] = ' ';
+        memcpy(nt->context + n + 1, subject, sn + 1);
+}
 
-        size_t report_len = (size_t)(report_end - text.p);
-        char *flat = xmalloc(report_len + 1);
-        size_t flat_len = text_flatten(text.p, report_len, flat);
-        bool daemon = o.daemon || has_any(flat, flat_len, report_banners, N_ELEM(report_banners));
-        bool failure = has_any(flat, flat_len, failure_phrases, N_ELEM(failure_phrases));
-        bool delay = has_any(flat, flat_len, delay_phrases, N_ELEM(delay_phrases));
-        free(flat);
-        if (!daemon || o.autoreply)
-                return;
-
-        struct code_hit *hit = NULL;
-        if (perm.found && failure) {
-                out->kind = BOUNCE_PERMANENT;
-                hit = &perm;
-        } else if (temp.found && (delay || failure)) {
-                out->kind = BOUNCE_TEMPORARY;
-                hit = &temp;
-        } else {
-                return;
+/* The lines around a code: where MTAs put the reply they quote and the
+ * words that explain it. */
+static char *notice_window(const struct notice *nt, const struct code_hit *hit)
+{
+        const char *p = nt->report.p, *end = nt->report.p + nt->report.n, *from = NULL, *to = end;
+        struct mail_span line;
+        for (size_t line_no = 0; mailparse_line_next(&p, end, &line); line_no++) {
+                if (!from && line_no + 2 >= hit->line_no)
+                        from = line.p;
+                if (line_no >= hit->line_no + 3) {
+                        to = p;
+                        break;
+                }
         }
-        copy_str(out->status, sizeof(out->status), hit->status);
-        diag_set(out->diagnostic, sizeof(out->diagnostic), hit->line.p, hit->line.n);
+        if (!from)
+                from = nt->report.p;
+        size_t n = (size_t)(to - from);
+        char *w = xmalloc(n + 1);
+        memcpy(w, from, n);
+        w[n] = '\0';
+        return w;
+}
 
+/* An address whose own line (or the next one: Sendmail's "(reason: ...)")
+ * quotes a failure code is judged by that line: a report about several
+ * recipients, or a transcript of several hosts, says something else of
+ * each. */
+static void notice_recipient_own(struct mail_span line, const char *next, const char *end,
+                                 struct bounce_rcpt *r)
+{
+        struct code_hit perm = { 0 }, temp = { 0 };
+        struct mail_span lines[2] = { line };
+        size_t n = 1;
+        line_codes(line, 0, &perm, &temp);
+        if (!perm.found && !temp.found && mailparse_line_next(&next, end, &lines[1])) {
+                line_codes(lines[1], 1, &perm, &temp);
+                n = 2;
+        }
+        if (!perm.found && !temp.found)
+                return;
+        const struct code_hit *hit = perm.found ? &perm : &temp;
+        size_t len = (size_t)(lines[n - 1].p + lines[n - 1].n - line.p);
+        char *text = xmalloc(len + 1);
+        memcpy(text, line.p, len);
+        text[len] = '\0';
+        struct bounce_evidence e = {
+                .status = hit->status, .reply = hit->reply, .text = text, .context = NULL,
+                .failed = true, .delayed = hit == &temp,
+        };
+        r->kind = bounce_classify(&e, &r->reason);
+        copy_str(r->status, sizeof(r->status), hit->status);
+        diag_set(r->diagnostic, sizeof(r->diagnostic), text, len);
+        free(text);
+}
+
+/* Every address a plain report names before the copy of the original,
+ * judged as the report is: the recipient of the mail it came back from
+ * may be any of them (bounce_info_select()). */
+static void notice_recipients(const struct notice *nt, const struct verp *v, struct bounce_info *out)
+{
+        const char *p = nt->report.p, *end = nt->report.p + nt->report.n;
+        struct mail_span line;
+        char addr[ADDR_PATH_MAX + 1];
+        while (out->n_rcpts < BOUNCE_RCPTS_MAX && mailparse_line_next(&p, end, &line)) {
+                size_t from = 0;
+                while (out->n_rcpts < BOUNCE_RCPTS_MAX && line_recipient_from(line, &from, v, addr)) {
+                        bool seen = false;
+                        for (size_t i = 0; i < out->n_rcpts && !seen; i++)
+                                seen = !strcasecmp(out->rcpts[i].recipient, addr);
+                        if (seen)
+                                continue;
+                        struct bounce_rcpt *r = &out->rcpts[out->n_rcpts++];
+                        copy_str(r->recipient, sizeof(r->recipient), addr);
+                        r->kind = out->kind;
+                        r->reason = out->reason;
+                        copy_str(r->status, sizeof(r->status), out->status);
+                        copy_str(r->diagnostic, sizeof(r->diagnostic), out->diagnostic);
+                        notice_recipient_own(line, p, end, r);
+                }
+        }
+}
+
+/* A plain-text report from what looks like an MTA and not an
+ * auto-reply: one that quotes a 5xx/5.x.x code and says it failed, or a
+ * 4xx/4.x.x code and says it failed or keeps trying, or (without any
+ * code) says it failed.  Classified by the lines around the code, then by
+ * the whole report. */
+static void notice_parse(const struct notice *nt, struct mail_span hdr, const struct verp *v,
+                         struct bounce_info *out)
+{
+        struct origin o;
+        origin_get(hdr, &o);
+        if (!(o.daemon || nt->banner) || o.autoreply)
+                return;
+
+        /* X-Failed-Recipients (Exim, Gmail) says it failed, in any language */
+        bool failure = nt->failure || o.failed_rcpt[0];
+        const struct code_hit *hit = NULL;
+        if (nt->perm.found && failure)
+                hit = &nt->perm;
+        else if (nt->temp.found && (nt->delay || failure))
+                hit = &nt->temp;
+        else if (!failure && !nt->delay)
+                return;
+        char *window = hit ? notice_window(nt, hit) : NULL;
+        struct bounce_evidence e = {
+                .status = hit ? hit->status : NULL,
+                .reply = hit ? hit->reply : 0,
+                .text = window ? window : nt->flat,
+                .context = nt->context,
+                .failed = failure,
+                .delayed = hit ? hit == &nt->temp : !failure,
+        };
+        if (hit && !hit->status[0] && !hit->reply)
+                e.reply = hit == &nt->perm ? 550 : 450;
+        out->kind = bounce_classify(&e, &out->reason);
+        free(window);
+        if (hit) {
+                copy_str(out->status, sizeof(out->status), hit->status);
+                diag_set(out->diagnostic, sizeof(out->diagnostic), hit->line.p, hit->line.n);
+        } else {
+                diag_set(out->diagnostic, sizeof(out->diagnostic), nt->report.p, nt->report.n);
+        }
+
+        notice_recipients(nt, v, out);
         /* the recipient: X-Failed-Recipients, qmail's "<addr>:", or the
          * nearest address at or above the code */
         recipient_set(out->recipient, o.failed_rcpt[0] ? o.failed_rcpt : NULL);
-        if (!out->recipient[0] && qmail_rcpt[0])
-                copy_str(out->recipient, sizeof(out->recipient), qmail_rcpt);
+        if (!out->recipient[0] && nt->qmail_rcpt[0])
+                copy_str(out->recipient, sizeof(out->recipient), nt->qmail_rcpt);
         if (out->recipient[0])
                 return;
-        struct mail_span near[NEAR_LINES + 1];
-        size_t n_near = 0;
-        p = text.p;
-        line_no = 0;
-        while (line_no <= hit->line_no && mailparse_line_next(&p, report_end, &line)) {
-                if (line_no + NEAR_LINES >= hit->line_no)
+        size_t hit_line = hit ? hit->line_no : SIZE_MAX;
+        struct mail_span near[NEAR_LINES + 1], line;
+        size_t n_near = 0, line_no = 0;
+        const char *p = nt->report.p, *end = nt->report.p + nt->report.n;
+        while (line_no <= hit_line && mailparse_line_next(&p, end, &line)) {
+                if (hit && line_no + NEAR_LINES >= hit_line)
                         near[n_near++] = line;
+                else if (!hit && line_recipient(line, v, out->recipient))
+                        return;
                 line_no++;
         }
         while (n_near > 0)
@@ -646,36 +800,135 @@ static bool names_another(const char *reply, const char *rcpt)
         return false;
 }
 
-enum bounce_kind bounce_relay_reply(long code, const char *reply, const char *rcpt, char status[16])
+enum bounce_kind bounce_relay_reply(long code, const char *reply, const char *rcpt, char status[16],
+                                   const char **reason)
 {
         int cls = bounce_report_status(reply, status);
-        if (code < 400 || code > 599 || names_another(reply, rcpt))
+        *reason = "undefined";
+        if (code < 400 || code > 599)
                 return BOUNCE_UNKNOWN;
-        /* subject and detail of an enhanced code of the reply's own class */
-        long subject = -1, detail = -1;
-        if (cls && cls - '0' == code / 100) {
-                char *e;
-                subject = strtol(status + 2, &e, 10);
-                detail = strtol(e + 1, NULL, 10);
-        }
-        if (code >= 500) {
-                bool dead = (subject == 1 && (detail == 0 || detail == 1 || detail == 2 ||
-                                              detail == 3 || detail == 6 || detail == 10)) ||
-                            (subject == 2 && detail == 1);
-                return dead ? BOUNCE_PERMANENT : BOUNCE_UNKNOWN;
+        /* about our return path, not the recipient */
+        if (names_another(reply, rcpt)) {
+                *reason = "rejected";
+                return BOUNCE_SENDER;
         }
         /* 421: the relay closes the session, whoever the mail was for */
-        bool ours = code == 421 || subject == 5 || subject == 7 || (subject == 4 && detail == 5) ||
-                    (subject == 1 && (detail == 7 || detail == 8));
-        return ours ? BOUNCE_UNKNOWN : BOUNCE_TEMPORARY;
+        if (code == 421) {
+                *reason = "systemerror";
+                return BOUNCE_UNKNOWN;
+        }
+        struct bounce_evidence e = {
+                .status = cls && cls - '0' == code / 100 ? status : NULL,
+                .reply = (int)code,
+                .text = reply,
+                .failed = code >= 500,
+                .delayed = code < 500,
+        };
+        /* a 5xx without an enhanced code: its text alone would be a
+         * guess, so no address is called dead on it */
+        enum bounce_kind k = bounce_classify(&e, reason);
+        if (k == BOUNCE_PERMANENT && !e.status)
+                k = BOUNCE_TEMPORARY;
+        return k;
 }
 
 /* ---- the whole message -------------------------------------------------- */
+
+/* Delivery-status fields in the text of a report (MTAs that put the
+ * fields of RFC 3464 into the text part, or a multipart whose boundary
+ * never occurs): read from the first Final-Recipient or Original-Recipient
+ * line's block on. */
+static void dsn_in_text(struct mail_span text, struct dsn_report *dsn)
+{
+        const char *p = text.p, *end = text.p + text.n, *block = text.p;
+        struct mail_span line;
+        for (;;) {
+                const char *start = p;
+                if (!mailparse_line_next(&p, end, &line))
+                        return;
+                if (mailparse_line_blank(line)) {
+                        block = p;
+                        continue;
+                }
+                if ((line.n > 16 && !strncasecmp(line.p, "final-recipient:", 16)) ||
+                    (line.n > 19 && !strncasecmp(line.p, "original-recipient:", 19))) {
+                        if (block > start)
+                                block = start;
+                        bounce_report_dsn((struct mail_span){ block, (size_t)(end - block) }, dsn);
+                        return;
+                }
+        }
+}
+
+/* One recipient group of a DSN, judged by its action, codes and
+ * diagnostic (the notice's words where those say nothing). */
+static void dsn_judge(const struct dsn_group *d, const struct notice *nt, struct bounce_rcpt *r)
+{
+        memset(r, 0, sizeof(*r));
+        r->reason = "undefined";
+        if (!strcmp(d->action, "delivered") || !strcmp(d->action, "relayed") ||
+            !strcmp(d->action, "expanded") || !strcmp(d->action, "deliverable") || d->status[0] == '2') {
+                r->reason = "delivered";
+        } else if (d->kind != BOUNCE_UNKNOWN) {
+                /* (failed without a 4xx/5xx code, or with 2.x.x, a group
+                 * says nothing it could be judged by) */
+                /* a specific code in the remote MTA's own words over the
+                 * Status field, which relaying MTAs often fill generically */
+                char diag_status[16];
+                int dc = bounce_report_status(d->diag, diag_status);
+                bool specific = dc && diag_status[2] >= '1' && diag_status[2] <= '9' &&
+                                diag_status[4] >= '1' && diag_status[4] <= '9' && !diag_status[5];
+                struct bounce_evidence e = {
+                        .status = specific ? diag_status : d->status, .reply = d->reply, .text = d->diag,
+                        .context = nt->context, .delayed = !strcmp(d->action, "delayed"),
+                        .failed = !strcmp(d->action, "failed"),
+                };
+                r->kind = bounce_classify(&e, &r->reason);
+        }
+        recipient_set(r->recipient, d->rcpt);
+        copy_str(r->status, sizeof(r->status), d->status);
+        diag_set(r->diagnostic, sizeof(r->diagnostic), d->diag, strlen(d->diag));
+}
+
+bool bounce_info_select(struct bounce_info *bi, const char *rcpt)
+{
+        for (size_t i = 0; i < bi->n_rcpts; i++) {
+                const struct bounce_rcpt *r = &bi->rcpts[i];
+                if (!r->recipient[0] || strcasecmp(r->recipient, rcpt) != 0)
+                        continue;
+                copy_str(bi->recipient, sizeof(bi->recipient), r->recipient);
+                bi->kind = r->kind;
+                bi->reason = r->reason;
+                copy_str(bi->status, sizeof(bi->status), r->status);
+                copy_str(bi->diagnostic, sizeof(bi->diagnostic), r->diagnostic);
+                return true;
+        }
+        return false;
+}
+
+/* The topmost Delivered-To or X-Original-To: the envelope recipient the
+ * MTA delivered the report to (the report's own copies are below it). */
+static int64_t verp_delivered_to(struct verp *v, struct mail_span hdr, bool *seen)
+{
+        const char *p = hdr.p, *end = hdr.p + hdr.n;
+        struct mail_field f;
+        char value[MAIL_FIELD_MAX];
+        while (mailparse_field_next(&p, end, &f)) {
+                if (!mailparse_field_is(&f, "delivered-to") && !mailparse_field_is(&f, "x-original-to"))
+                        continue;
+                *seen = true;
+                if (!mailparse_field_text(f.value, value, sizeof(value), false))
+                        return 0;
+                return verp_in_value(v, value);
+        }
+        return 0;
+}
 
 int bounce_parse(const char *msg, size_t len, const char *return_path, const struct secret_keys *keys,
                  struct bounce_info *out)
 {
         memset(out, 0, sizeof(*out));
+        out->reason = "undefined";
         if (!msg || len > BOUNCE_MSG_MAX)
                 return 0;
         /* An MTA delivers whole lines: a last line without its line break
@@ -686,32 +939,73 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, const str
         struct verp v;
         verp_init(&v, return_path, keys);
         struct scan *sc = xcalloc(1, sizeof(*sc));
-        struct mail_span whole = { msg, len }, hdr, body, copy = { msg, 0 };
-        mailparse_entity_split(whole, &hdr, &body);
-        mailparse_walk(whole, scan_part, sc);
+        struct mail_message *m = mailparse_open(msg, len);
+        struct mail_span hdr = mailparse_headers(m);
+        mailparse_walk(m, scan_part, sc);
+        struct notice nt;
+        notice_read(sc->notice ? sc->notice_text : (struct mail_span){ "", 0 }, hdr, &nt);
+        struct mail_span copy = nt.copy;
+        /* an Amazon SES notification, or the fields of a delivery status
+         * notification set as text */
+        if (!sc->dsn.found && !sc->arf && sc->notice &&
+            bounce_report_ses(sc->notice_text, &sc->dsn, &sc->arf_rep) == SES_COMPLAINT)
+                sc->arf = true;
+        if (!sc->dsn.found && !sc->arf) {
+                struct origin o;
+                origin_get(hdr, &o);
+                if ((o.daemon || nt.banner) && !o.autoreply)
+                        dsn_in_text(nt.report, &sc->dsn);
+        }
 
+        /* Microsoft's JMRP: a complaint as a forwarded original */
+        if (!sc->arf && !sc->dsn.found && sc->orig && sc->orig_rep.jmrp_rcpt[0]) {
+                sc->arf = true;
+                copy_str(sc->arf_rep.feedback_type, sizeof(sc->arf_rep.feedback_type), "abuse");
+                copy_str(sc->arf_rep.rcpt, sizeof(sc->arf_rep.rcpt), sc->orig_rep.jmrp_rcpt);
+        }
         if (sc->arf) {
                 const char *t = sc->arf_rep.feedback_type;
-                if (!strcmp(t, "abuse") || !strcmp(t, "fraud") || !strcmp(t, "virus"))
+                /* every feedback type but "not-spam" (RFC 6650: a report that
+                 * a mail was wanted) is the recipient or its provider asking
+                 * for no more: opt-out, abuse, fraud, virus, auth-failure, other */
+                if (strcmp(t, "not-spam") != 0) {
                         out->kind = BOUNCE_COMPLAINT;
+                        out->reason = "feedback";
+                }
                 recipient_set(out->recipient, sc->arf_rep.rcpt[0] ? sc->arf_rep.rcpt : sc->orig_rep.to);
                 char d[96];
                 snprintf(d, sizeof(d), "feedback-type %s", t[0] ? t : "(none)");
                 diag_set(out->diagnostic, sizeof(out->diagnostic), d, strlen(d));
         } else if (sc->dsn.found) {
-                out->kind = sc->dsn.kind;
-                recipient_set(out->recipient, sc->dsn.rcpt);
-                copy_str(out->status, sizeof(out->status), sc->dsn.status);
-                diag_set(out->diagnostic, sizeof(out->diagnostic), sc->dsn.diag,
-                         strlen(sc->dsn.diag));
+                /* each group judged; the one that says most speaks for the
+                 * report: a dead address over a passing trouble over a
+                 * refusal of us, among equals the first */
+                static const int rank[] = { [BOUNCE_UNKNOWN] = 0, [BOUNCE_SENDER] = 1,
+                                            [BOUNCE_TEMPORARY] = 2, [BOUNCE_COMPLAINT] = 3,
+                                            [BOUNCE_PERMANENT] = 4 };
+                size_t best = 0;
+                for (size_t i = 0; i < sc->dsn.n; i++) {
+                        dsn_judge(&sc->dsn.groups[i], &nt, &out->rcpts[i]);
+                        if (rank[out->rcpts[i].kind] > rank[out->rcpts[best].kind])
+                                best = i;
+                }
+                out->n_rcpts = sc->dsn.n;
+                const struct bounce_rcpt *r = &out->rcpts[best];
+                copy_str(out->recipient, sizeof(out->recipient), r->recipient);
+                out->kind = r->kind;
+                out->reason = r->reason;
+                copy_str(out->status, sizeof(out->status), r->status);
+                copy_str(out->diagnostic, sizeof(out->diagnostic), r->diagnostic);
         } else if (sc->notice) {
-                notice_parse(sc->notice_text, hdr, &v, out, &copy);
+                notice_parse(&nt, hdr, &v, out);
         }
 
-        /* the mail: where the MTA delivered the report, then the original */
-        static const char *const delivered_to[] = { "x-original-to", "delivered-to", "to" };
-        for (size_t i = 0; i < N_ELEM(delivered_to) && !out->mail_id; i++)
-                out->mail_id = verp_in_header(&v, hdr, delivered_to[i]);
+        /* the mail: the envelope recipient the MTA delivered the report to,
+         * else what the report and the original name */
+        bool delivered_seen = false;
+        out->mail_id = verp_delivered_to(&v, hdr, &delivered_seen);
+        if (!out->mail_id && !delivered_seen)
+                out->mail_id = verp_in_header(&v, hdr, "to");
         if (!out->mail_id && sc->arf)
                 out->mail_id = verp_in_value(&v, sc->arf_rep.mail_from);
         if (!out->mail_id && sc->orig)
@@ -720,13 +1014,17 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, const str
                 out->mail_id = verp_in_copy(&v, copy);
         out->verp = out->mail_id ? BOUNCE_VERP_VALID : v.invalid ? BOUNCE_VERP_INVALID :
                     BOUNCE_VERP_ABSENT;
-        if (out->kind == BOUNCE_UNKNOWN) {
+        if (out->kind == BOUNCE_UNKNOWN && strcmp(out->reason, "delivered") != 0) {
                 struct origin o;
                 origin_get(hdr, &o);
                 out->autoreply = o.autoreply;
+                if (o.autoreply)
+                        out->reason = "vacation";
         }
 
-        free(sc->notice_owned);
+        free(nt.flat);
+        free(nt.context);
+        mailparse_close(m);
         free(sc);
         return 0;
 }

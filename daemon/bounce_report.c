@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "addr.h"
 #include "bounce_report.h"
 #include "log.h"
@@ -269,20 +271,34 @@ void bounce_report_dsn(struct mail_span text, struct dsn_report *out)
                 if (!g->seen)
                         continue;
                 enum bounce_kind k = group_kind(g);
-                if (kind_rank(k) <= best)
+                if (out->n == DSN_GROUPS_MAX)
                         continue;
-                best = kind_rank(k);
-                out->found = true;
-                out->kind = k;
+                struct dsn_group *d = &out->groups[out->n];
+                d->kind = k;
                 /* Original-Recipient is the address we sent to, Final-Recipient
                  * may be where the receiving side forwarded it. */
                 struct mail_span a;
                 struct addr parsed;
                 bool orig_ok = g->orig_rcpt[0] && mailparse_addr_first(g->orig_rcpt, &a) &&
                                addr_parse(a.p, a.n, &parsed) == ADDR_OK;
-                copy_str(out->rcpt, sizeof(out->rcpt), orig_ok ? g->orig_rcpt : g->final_rcpt);
-                copy_str(out->status, sizeof(out->status), g->status);
-                copy_str(out->diag, sizeof(out->diag), g->diag);
+                copy_str(d->rcpt, sizeof(d->rcpt), orig_ok ? g->orig_rcpt : g->final_rcpt);
+                copy_str(d->status, sizeof(d->status), g->status);
+                copy_str(d->diag, sizeof(d->diag), g->diag);
+                size_t an = strlen(g->action);
+                for (size_t i = 0; i < an; i++)
+                        d->action[i] = lower(g->action[i]);
+                d->action[an] = '\0';
+                d->reply = 0;
+                size_t dn = strlen(g->diag);
+                for (size_t i = 0; i < dn && !d->reply; i++)
+                        if (bounce_report_reply_at(g->diag, dn, i))
+                                d->reply = atoi(g->diag + i);
+                if (kind_rank(k) > best) {
+                        best = kind_rank(k);
+                        out->best = out->n;
+                }
+                out->found = true;
+                out->n++;
         }
         free(g);
 }
@@ -321,5 +337,131 @@ void bounce_report_original(struct mail_span text, struct original_report *out)
         mailparse_entity_split(text, &hdr, &body);
         mailparse_header_get(hdr, "return-path", out->return_path, sizeof(out->return_path));
         mailparse_header_get(hdr, "to", out->to, sizeof(out->to));
+        mailparse_header_get(hdr, "x-hmxmroriginalrecipient", out->jmrp_rcpt, sizeof(out->jmrp_rcpt));
 }
 
+
+/* ---- Amazon SES notifications ------------------------------------------- */
+
+#define SES_JSON_MAX    (256u << 10)    /* bytes of notification looked at */
+
+static const char *json_str(json_t *o, const char *key)
+{
+        const char *v = json_string_value(json_object_get(o, key));
+        return v ? v : "";
+}
+
+static void ses_group(struct dsn_report *dsn, json_t *r, const char *action)
+{
+        if (dsn->n == DSN_GROUPS_MAX || !json_is_object(r))
+                return;
+        struct dsn_group *g = &dsn->groups[dsn->n];
+        memset(g, 0, sizeof(*g));
+        copy_str(g->rcpt, sizeof(g->rcpt), json_str(r, "emailAddress"));
+        char status[16];
+        int cls = bounce_report_status(json_str(r, "status"), status);
+        copy_str(g->status, sizeof(g->status), status);
+        const char *diag = json_str(r, "diagnosticCode"), *semi = strchr(diag, ';');
+        copy_str(g->diag, sizeof(g->diag), semi ? semi + 1 : diag);
+        copy_str(g->action, sizeof(g->action), action);
+        size_t dn = strlen(g->diag);
+        for (size_t i = 0; i < dn && !g->reply; i++)
+                if (bounce_report_reply_at(g->diag, dn, i))
+                        g->reply = atoi(g->diag + i);
+        if (!cls && g->reply)
+                cls = '0' + g->reply / 100;
+        g->kind = !strcmp(action, "delivered") ? BOUNCE_UNKNOWN : !strcmp(action, "delayed") ||
+                  cls == '4' ? BOUNCE_TEMPORARY : cls == '5' ? BOUNCE_PERMANENT : BOUNCE_UNKNOWN;
+        if (!strcmp(action, "failed") && g->kind == BOUNCE_UNKNOWN)
+                g->kind = BOUNCE_PERMANENT;     /* a permanent bounce without a code */
+        if (!dsn->found || g->kind == BOUNCE_PERMANENT)
+                dsn->best = dsn->n;
+        dsn->found = true;
+        dsn->n++;
+}
+
+enum ses_kind bounce_report_ses(struct mail_span text, struct dsn_report *dsn, struct arf_report *arf)
+{
+        size_t i = 0;
+        while (i < text.n && (text.p[i] == ' ' || text.p[i] == '\t' || text.p[i] == '\r' || text.p[i] == '\n'))
+                i++;
+        if (i == text.n || text.p[i] != '{')
+                return SES_NONE;
+        /* SNS wraps long lines: line breaks (and the blank after one) are
+         * no part of the JSON */
+        size_t cap = text.n - i < SES_JSON_MAX ? text.n - i : SES_JSON_MAX, n = 0;
+        char *buf = xmalloc(cap);
+        for (size_t k = i; k < i + cap; k++) {
+                if (text.p[k] == '\r')
+                        continue;
+                if (text.p[k] == '\n') {
+                        if (k + 1 < i + cap && text.p[k + 1] == ' ')
+                                k++;
+                        continue;
+                }
+                buf[n++] = text.p[k];
+        }
+        json_t *o = json_loadb(buf, n, JSON_DISABLE_EOF_CHECK, NULL);
+        free(buf);
+        enum ses_kind kind = SES_NONE;
+        if (!json_is_object(o)) {
+                json_decref(o);
+                return SES_NONE;
+        }
+        /* the SNS envelope (HTTP/JSON delivery) carries it as a string */
+        const char *inner = json_str(o, "Message");
+        if (!strcmp(json_str(o, "Type"), "Notification") && *inner) {
+                json_t *m = json_loads(inner, 0, NULL);
+                json_decref(o);
+                o = m;
+                if (!json_is_object(o)) {
+                        json_decref(o);
+                        return SES_NONE;
+                }
+        }
+        const char *type = json_str(o, "notificationType");
+        if (!*type)
+                type = json_str(o, "eventType");
+        memset(dsn, 0, sizeof(*dsn));
+        if (!strcmp(type, "Bounce")) {
+                json_t *b = json_object_get(o, "bounce"), *r;
+                const char *action = !strcmp(json_str(b, "bounceType"), "Transient") ? "delayed" : "failed";
+                size_t k;
+                json_array_foreach(json_object_get(b, "bouncedRecipients"), k, r)
+                        ses_group(dsn, r, action);
+                kind = SES_BOUNCE;
+        } else if (!strcmp(type, "Delivery")) {
+                json_t *d = json_object_get(o, "delivery"), *r;
+                size_t k;
+                json_array_foreach(json_object_get(d, "recipients"), k, r) {
+                        json_t *g = json_pack("{ss}", "emailAddress", json_string_value(r) ?
+                                              json_string_value(r) : "");
+                        ses_group(dsn, g, "delivered");
+                        json_decref(g);
+                }
+                if (!dsn->found) {      /* none named: the mail's destination */
+                        json_t *dest = json_array_get(json_object_get(json_object_get(o, "mail"),
+                                                                      "destination"), 0);
+                        json_t *g = json_pack("{ss}", "emailAddress", json_string_value(dest) ?
+                                              json_string_value(dest) : "");
+                        ses_group(dsn, g, "delivered");
+                        json_decref(g);
+                }
+                kind = SES_DELIVERY;
+        } else if (!strcmp(type, "Complaint")) {
+                json_t *c = json_object_get(o, "complaint");
+                memset(arf, 0, sizeof(*arf));
+                const char *ft = json_str(c, "complaintFeedbackType");
+                size_t fn = 0;
+                for (; ft[fn] && fn + 1 < sizeof(arf->feedback_type); fn++)
+                        arf->feedback_type[fn] = lower(ft[fn]);
+                arf->feedback_type[fn] = '\0';
+                if (!fn)
+                        copy_str(arf->feedback_type, sizeof(arf->feedback_type), "abuse");
+                json_t *first = json_array_get(json_object_get(c, "complainedRecipients"), 0);
+                copy_str(arf->rcpt, sizeof(arf->rcpt), json_str(first, "emailAddress"));
+                kind = SES_COMPLAINT;
+        }
+        json_decref(o);
+        return kind;
+}

@@ -24,6 +24,7 @@
 #include "base64.h"
 #include "clock.h"
 #include "bounce.h"
+#include "bounce_intake.h"
 #include "conf.h"
 #include "csv.h"
 #include "draft.h"
@@ -609,6 +610,12 @@ static int h_import_abort(struct handler_ctx *ctx, const struct request *req, st
         return 0;
 }
 
+static void refusing_add(const char *domain, const char *reason, int64_t n, int64_t last, void *ctx)
+{
+        json_array_append_new(ctx, json_pack("{sssssIsI}", "domain", domain, "reason", reason,
+                                             "count", (json_int_t)n, "last", (json_int_t)last));
+}
+
 static int h_stats(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
 {
         static const char *const fields[] = { NULL };
@@ -641,8 +648,26 @@ static int h_stats(struct handler_ctx *ctx, const struct request *req, struct re
                                     "refused", (json_int_t)st.bounces_refused,
                                     "autoreplies", (json_int_t)st.autoreplies,
                                     "not_understood", (json_int_t)st.not_understood);
-        json_t *extra = json_pack("{sosososo}", "subscribers", subs, "mails", mails, "bounces", reports,
-                                  "days", days);
+        /* the classes of the reports, and who refused us in the last 24 hours */
+        int64_t counts[5];
+        static const char *const classes[5] = { NULL, NULL, "sender", "complaint", "none" };
+        json_t *refusing = json_array();
+        if ((r = store_bounce_report_counts(ctx->store, counts)) < 0 ||
+            (r = store_bounce_refusing_domains(ctx->store, ctx->now - SECONDS_PER_DAY, refusing_add, refusing)) < 0) {
+                json_decref(subs);
+                json_decref(mails);
+                json_decref(days);
+                json_decref(reports);
+                json_decref(refusing);
+                return r;
+        }
+        /* permanent and temporary are as before (once per mail); a 'none'
+         * message changes nothing and is only counted as ignored */
+        counts[4] += st.autoreplies + st.not_understood;
+        for (int i = 2; i < 5; i++)
+                json_object_set_new(reports, classes[i], json_integer(counts[i]));
+        json_t *extra = json_pack("{sososososo}", "subscribers", subs, "mails", mails, "bounces", reports,
+                                  "days", days, "refusing_domains", refusing);
         if (ctx->imap) {
                 /* the bounce mailbox ([bounce] imap_url) since the start */
                 struct imap_status is;
@@ -1000,10 +1025,23 @@ static int h_preview(struct handler_ctx *ctx, const struct request *req, struct 
         return r < 0 ? r : 0;
 }
 
-static int failure_row(void *ud, const char *email, const char *reply, int64_t at, bool suppressed)
+/* A failed mail with the class and reason of what was said about it: the
+ * latest report kept, else the relay's reply judged now (the same rules). */
+static int failure_row(void *ud, const char *email, const char *reply, int64_t at, bool suppressed,
+                       const char *class_name, const char *reason)
 {
-        json_array_append_new(ud, json_pack("{sssssb}", "email", email, "reply", reply,
-                                            "suppressed", suppressed));
+        if (!class_name || !reason) {
+                char status[16];
+                long code = 0;
+                if (reply[0] >= '2' && reply[0] <= '5' && reply[1] >= '0' && reply[1] <= '9' &&
+                    reply[2] >= '0' && reply[2] <= '9')
+                        code = (reply[0] - '0') * 100 + (reply[1] - '0') * 10 + (reply[2] - '0');
+                enum bounce_kind k = bounce_relay_reply(code, reply, email, status, &reason);
+                class_name = bounce_class_name(k);
+        }
+        json_array_append_new(ud, json_pack("{sssssbssss}", "email", email, "reply", reply,
+                                            "suppressed", suppressed, "class", class_name,
+                                            "reason", reason));
         return 0;
 }
 
@@ -1134,114 +1172,52 @@ static int h_cancel(struct handler_ctx *ctx, const struct request *req, struct r
 
 /* ---- bounces and complaints ---- */
 
-/* A report without proof: consumed (the MTA must not return it), logged,
- * counted, and nothing else changes. */
-static int bounce_refuse(struct handler_ctx *ctx, const struct bounce_info *bi, const char *why,
-                         struct reply *rep)
-{
-        int r = store_bounce_refused(ctx->store, why, ctx->now);
-        if (r < 0)
-                return r;
-        log_warn("bounce: %s report refused: %s", bounce_kind_name(bi->kind), why);
-        reply_ok(rep, json_pack("{sssssIssss}", "kind", bounce_kind_name(bi->kind), "action", "refused",
-                                "mail", (json_int_t)0, "status", bi->status, "reason", why));
-        return 0;
-}
-
-/* A message that is no report of ours (an auto-reply, spam, a report
- * about nobody we know): consumed all the same, so that the MTA does not
- * return it to its sender, who may be forged (backscatter); counted. */
-static int bounce_ignore(struct handler_ctx *ctx, const char *reason, struct reply *rep)
-{
-        int r = store_bounce_ignored(ctx->store, reason, ctx->now);
-        if (r < 0)
-                return r;
-        log_info("bounce: message ignored: %s", reason);
-        reply_ok(rep, json_pack("{sssssIssss}", "kind", "unknown", "action", "ignored",
-                                "mail", (json_int_t)0, "status", "", "reason", reason));
-        return 0;
-}
-
+/* One returned message, as an MTA's pipe delivers it: the intake
+ * (bounce_intake.c) decides; with "explain" it only says what it would
+ * make of it. */
 static int h_bounce(struct handler_ctx *ctx, const struct request *req, struct reply *rep)
 {
-        static const char *const fields[] = { "message", "too_large", NULL };
+        static const char *const fields[] = { "message", "too_large", "explain", NULL };
         struct pstr b64 = { 0 };
-        bool too_large = false;
+        bool too_large = false, explain = false;
         if (!proto_fields_only(req, fields, rep) || !proto_bool(req, "too_large", &too_large, rep) ||
+            !proto_bool(req, "explain", &explain, rep) ||
             !proto_str(req, "message", !too_large, 4 * (BOUNCE_MSG_MAX / 3) + 8, &b64, rep))
                 return 0;
         /* newsletterctl read no more than BOUNCE_MSG_MAX of it: nothing to look at */
-        if (too_large)
-                return bounce_ignore(ctx, "too large", rep);
-        char *msg = xmalloc(base64_decoded_max(b64.len));
-        size_t n;
-        if (!base64_decode(b64.s, b64.len, msg, &n, 0)) {
+        char *msg = xmalloc(too_large ? 1 : base64_decoded_max(b64.len));
+        size_t n = 0;
+        if (!too_large && !base64_decode(b64.s, b64.len, msg, &n, 0)) {
                 free(msg);
                 reply_error(rep, ERR_INVALID_REQUEST, "message must be base64");
                 return 0;
         }
-        struct bounce_info bi;
-        bool verp = *ctx->conf->return_path;
-        bounce_parse(msg, n, ctx->conf->return_path, &ctx->conf->keys, &bi);
+        struct bounce_outcome o;
+        int r = 0;
+        if (too_large) {
+                memset(&o, 0, sizeof(o));
+                o.info.reason = "undefined";
+                o.action = explain ? "explained" : "ignored";
+                o.why = "too large";
+                if (!explain && (r = store_bounce_ignored(ctx->store, "too large", ctx->now)) == 0)
+                        log_info("bounce: message ignored: too large");
+        } else {
+                r = bounce_intake(ctx->store, ctx->conf, msg, n, ctx->now, explain, &o);
+        }
         free(msg);
-        if (bi.kind == BOUNCE_UNKNOWN)
-                return bounce_ignore(ctx, bi.autoreply ? "autoreply" : "not understood", rep);
-        /* With VERP every mail of ours went out with its own tagged return
-         * path, so a true report came back to one: anything else anyone
-         * could have sent, naming anyone. */
-        if (verp && bi.verp != BOUNCE_VERP_VALID)
-                return bounce_refuse(ctx, &bi, bi.verp == BOUNCE_VERP_INVALID ?
-                                     "VERP address with a wrong id or tag" : "no VERP address", rep);
-
-        /* whose is it: the mail the VERP address names, else (without VERP)
-         * the address reported */
-        int64_t subscriber_id = 0, issue_id = 0, outbox_id = 0;
-        char sent_to[256] = "";
-        int r;
-        if (bi.mail_id) {
-                r = store_mail_owner(ctx->store, bi.mail_id, &subscriber_id, sent_to, sizeof(sent_to),
-                                     &issue_id);
-                if (r < 0)
-                        return r;
-                if (r == 1)
-                        return bounce_refuse(ctx, &bi, "VERP address of no mail or subscriber of ours", rep);
-                if (r == 0) {
-                        outbox_id = bi.mail_id;
-                        /* a report about someone else than who got that mail is not believed */
-                        if (bi.recipient[0] && strcasecmp(bi.recipient, sent_to) != 0)
-                                return bounce_refuse(ctx, &bi, "another recipient than its mail had", rep);
-                        /* a confirmation mail of a sign-up kept apart: its data
-                         * joins the subscribers, where bounces are counted */
-                        if (!subscriber_id &&
-                            ((r = store_signup_adopt_mail(ctx->store, bi.mail_id, ctx->now)) < 0 ||
-                             (r = store_mail_owner(ctx->store, bi.mail_id, &subscriber_id, sent_to,
-                                                   sizeof(sent_to), &issue_id)) < 0))
-                                return r;
-                }
-        }
-        if (!verp && !subscriber_id && bi.recipient[0]) {
-                struct addr a;
-                if (addr_parse(bi.recipient, strlen(bi.recipient), &a) == ADDR_OK &&
-                    ((r = store_signup_adopt_key(ctx->store, a.key, ctx->now)) < 0 ||
-                     (r = store_subscriber_find(ctx->store, a.key, &subscriber_id)) < 0))
-                        return r;
-        }
-        if (!subscriber_id)
-                return bounce_ignore(ctx, "unknown mail", rep);
-
-        struct bounce_row row = {
-                .subscriber_id = subscriber_id, .outbox_id = outbox_id, .issue_id = issue_id,
-                .kind = bounce_kind_name(bi.kind), .status = bi.status, .diagnostic = bi.diagnostic,
-                .at = ctx->now,
-        };
-        enum report_action a;
-        if ((r = suppress_apply(ctx->store, ctx->conf, bi.kind, &row, &a)) < 0)
+        if (r < 0)
                 return r;
-        const char *action = report_action_name(a);
-        log_info("bounce: %s report (%s) for mail %lld: subscriber %s", bounce_kind_name(bi.kind),
-                 bi.status[0] ? bi.status : "no status", (long long)outbox_id, action);
-        reply_ok(rep, json_pack("{sssssIss}", "kind", bounce_kind_name(bi.kind), "action", action,
-                                "mail", (json_int_t)outbox_id, "status", bi.status));
+        const struct bounce_info *bi = &o.info;
+        const char *verp = bi->verp == BOUNCE_VERP_VALID ? "valid" :
+                           bi->verp == BOUNCE_VERP_INVALID ? "invalid" : "absent";
+        json_t *ans = json_pack("{sssssIssssssss}", "kind", bounce_kind_name(bi->kind), "action", o.action,
+                                "mail", (json_int_t)o.mail_id, "status", bi->status, "class",
+                                bounce_class_name(bi->kind), "reason_code", bi->reason, "verp", verp);
+        if (o.why[0])
+                json_object_set_new(ans, "reason", json_string(o.why));
+        json_object_set_new(ans, "recipient", bi->recipient[0] ? json_string(bi->recipient) : json_null());
+        json_object_set_new(ans, "issue", o.issue_id ? json_integer(o.issue_id) : json_null());
+        reply_ok(rep, ans);
         return 0;
 }
 

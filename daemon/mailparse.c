@@ -1,30 +1,38 @@
 /*
  * mailparse.c - the MIME reader under bounce parsing: a received message
- * taken apart into lines, header fields (unfolded), address lists, the
- * tree of MIME entities (multipart boundaries, bounded nesting) and bodies
- * with their transfer encoding undone.  It knows nothing of bounces: what
- * the parts mean is bounce_report.c's and bounce.c's.
+ * taken apart by GMime (the MIME tree, transfer encodings, charsets, RFC
+ * 2047 in headers) into parts whose header blocks and text are UTF-8, plus
+ * the small text helpers the report readers use on what GMime gives them:
+ * lines, header fields (unfolded) and address lists.  It knows nothing of
+ * bounces: what the parts mean is bounce_report.c's and bounce.c's.
  *
- * Owns nothing past a call but the decoded bodies it hands to the caller.
- * Must never do I/O, never read outside the bytes it was given (a message
- * need not be NUL-terminated and may hold NUL), and never follow nesting
- * or count parts without a bound.  Lenient as mail readers are: junk is
- * skipped, not refused.
+ * Owns the GMime objects and the decoded texts of a struct mail_message
+ * until mailparse_close().  Must never do I/O, never read outside the
+ * bytes it was given (a message need not be NUL-terminated and may hold
+ * NUL), and never follow nesting or count parts without a bound.
+ * Lenient as mail readers are: junk is skipped, not refused.  GMime is
+ * initialised once per process (mailparse_init(), under pthread_once).
  */
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
+#include <gmime/gmime.h>
+
 #include "log.h"
 #include "mailparse.h"
 
-#define BOUNDARY_MAX    200             /* RFC 2046 allows 70 */
+#define PART_TEXT_MAX   (1u << 20)      /* decoded bytes of one part looked at */
 
-struct content_type {
-        char type[64];                  /* "type/subtype" in lower case; "" when absent */
-        char boundary[BOUNDARY_MAX + 1];
+struct mail_message {
+        GMimeMessage *msg;
+        struct mail_span hdr;           /* the top-level header block, decoded */
+        char *hdr_owned;
+        /* decoded texts handed out by the walk, freed at close */
+        char **texts;
+        size_t n_texts, cap_texts;
 };
 
 /* ---- bytes and lines ---------------------------------------------------- */
@@ -34,10 +42,6 @@ static bool is_wsp(char c)
         return c == ' ' || c == '\t';
 }
 
-static bool is_digit(char c)
-{
-        return c >= '0' && c <= '9';
-}
 
 static char lower(char c)
 {
@@ -55,13 +59,6 @@ static bool span_eq_ci(struct mail_span s, const char *lit)
         return true;
 }
 
-static bool str_eq_ci(const char *a, const char *b)
-{
-        for (; *a && *b; a++, b++)
-                if (lower(*a) != lower(*b))
-                        return false;
-        return *a == *b;
-}
 
 /* Next line of [*p, end) without its LF or CRLF; false at the end. */
 bool mailparse_line_next(const char **p, const char *end, struct mail_span *line)
@@ -87,12 +84,6 @@ bool mailparse_line_blank(struct mail_span l)
         return true;
 }
 
-static void copy_str(char *out, size_t cap, const char *s)
-{
-        size_t n = strnlen(s, cap - 1);
-        memcpy(out, s, n);
-        out[n] = '\0';
-}
 
 /* ---- header fields ------------------------------------------------------ */
 
@@ -209,155 +200,6 @@ bool mailparse_header_has(struct mail_span hdr, const char *name)
         return false;
 }
 
-/* Skip blanks and (nested) comments. */
-static const char *skip_cfws(const char *s)
-{
-        for (;;) {
-                while (is_wsp(*s))
-                        s++;
-                if (*s != '(')
-                        return s;
-                int depth = 0;
-                while (*s) {
-                        if (*s == '\\' && s[1]) {
-                                s += 2;
-                                continue;
-                        }
-                        if (*s == '(')
-                                depth++;
-                        else if (*s == ')' && --depth == 0) {
-                                s++;
-                                break;
-                        }
-                        s++;
-                }
-        }
-}
-
-static bool is_token_char(char c)
-{
-        unsigned char u = (unsigned char)c;
-        return u > 0x20 && u < 0x7f && !strchr("()<>@,;:\\\"/[]?=", c);
-}
-
-/* A MIME token or quoted-string; false when it is empty, unterminated or
- * longer than cap - 1. */
-static bool read_value(const char **sp, char *out, size_t cap, bool fold_case)
-{
-        const char *s = *sp;
-        size_t o = 0;
-        if (*s == '"') {
-                for (s++; *s && *s != '"'; s++) {
-                        if (*s == '\\' && s[1])
-                                s++;
-                        if (o + 1 >= cap)
-                                return false;
-                        out[o++] = *s;
-                }
-                if (*s != '"')
-                        return false;
-                s++;
-        } else {
-                for (; is_token_char(*s); s++) {
-                        if (o + 1 >= cap)
-                                return false;
-                        out[o++] = fold_case ? lower(*s) : *s;
-                }
-                if (o == 0)
-                        return false;
-        }
-        out[o] = '\0';
-        *sp = s;
-        return true;
-}
-
-/* Content-Type of an entity: type/subtype and the boundary parameter.
- * Anything not understood leaves type "" (text/plain). */
-static void content_type_get(struct mail_span hdr, struct content_type *ct)
-{
-        char v[MAIL_FIELD_MAX];
-        memset(ct, 0, sizeof(*ct));
-        if (!mailparse_header_get(hdr, "content-type", v, sizeof(v)))
-                return;
-        const char *s = skip_cfws(v);
-        char type[32], sub[32];
-        if (!read_value(&s, type, sizeof(type), true))
-                return;
-        s = skip_cfws(s);
-        if (*s != '/')
-                return;
-        s = skip_cfws(s + 1);
-        if (!read_value(&s, sub, sizeof(sub), true))
-                return;
-        snprintf(ct->type, sizeof(ct->type), "%s/%s", type, sub);
-        for (;;) {
-                s = skip_cfws(s);
-                while (*s && *s != ';')         /* junk up to the next parameter */
-                        s++;
-                if (*s != ';')
-                        return;
-                s = skip_cfws(s + 1);
-                char name[32], value[BOUNDARY_MAX + 1];
-                if (!read_value(&s, name, sizeof(name), true))
-                        continue;
-                s = skip_cfws(s);
-                if (*s != '=')
-                        continue;
-                s = skip_cfws(s + 1);
-                if (!read_value(&s, value, sizeof(value), false))
-                        continue;
-                if (strcmp(name, "boundary") == 0 && !ct->boundary[0])
-                        copy_str(ct->boundary, sizeof(ct->boundary), value);
-        }
-}
-
-/* ---- transfer encodings ------------------------------------------------- */
-
-static int hex_value(char c)
-{
-        if (is_digit(c))
-                return c - '0';
-        c = lower(c);
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        return -1;
-}
-
-/* Soft line breaks (with trailing blanks) vanish, =XX becomes a byte, a
- * '=' that is neither stays as it is. */
-static size_t qp_decode(const char *s, size_t n, char *out)
-{
-        size_t o = 0;
-        for (size_t i = 0; i < n; i++) {
-                if (s[i] != '=') {
-                        out[o++] = s[i];
-                        continue;
-                }
-                size_t k = i + 1;
-                while (k < n && is_wsp(s[k]))
-                        k++;
-                if (k < n && s[k] == '\r' && k + 1 < n && s[k + 1] == '\n')
-                        k++;
-                if (k < n && s[k] == '\n') {
-                        i = k;
-                        continue;
-                }
-                if (k == n) {           /* "=" at the very end */
-                        i = k;
-                        continue;
-                }
-                int hi = i + 2 < n ? hex_value(s[i + 1]) : -1;
-                int lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
-                if (hi >= 0 && lo >= 0) {
-                        out[o++] = (char)(hi << 4 | lo);
-                        i += 2;
-                } else {
-                        out[o++] = '=';
-                }
-        }
-        return o;
-}
-
 /* ---- address lists ----------------------------------------------------- */
 
 /* The address in one element of an address list: inside the last <...>,
@@ -443,110 +285,208 @@ bool mailparse_addr_first(const char *value, struct mail_span *addr)
         return mailparse_addr_each(value, first_addr, addr);
 }
 
-/* ---- the MIME tree ------------------------------------------------------ */
 
-static bool delimiter_line(struct mail_span line, const char *boundary, size_t blen, bool *close)
+/* ---- the MIME tree (GMime) ---------------------------------------------- */
+
+static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
+
+static void gmime_start(void)
 {
-        if (line.n < 2 + blen || line.p[0] != '-' || line.p[1] != '-' ||
-            memcmp(line.p + 2, boundary, blen) != 0)
-                return false;
-        struct mail_span rest = { line.p + 2 + blen, line.n - 2 - blen };
-        *close = rest.n >= 2 && rest.p[0] == '-' && rest.p[1] == '-';
-        if (*close) {
-                rest.p += 2;
-                rest.n -= 2;
-        }
-        return mailparse_line_blank(rest);
+        g_mime_init();
 }
 
-/* What a walk over the tree passes down. */
+void mailparse_init(void)
+{
+        pthread_once(&gmime_once, gmime_start);
+}
+
+static char *message_keep(struct mail_message *m, char *text)
+{
+        if (m->n_texts == m->cap_texts) {
+                m->cap_texts = m->cap_texts ? 2 * m->cap_texts : 16;
+                m->texts = xrealloc(m->texts, m->cap_texts * sizeof(*m->texts));
+        }
+        m->texts[m->n_texts++] = text;
+        return text;
+}
+
+/* A header list as "Name: value" lines, values unfolded and RFC 2047
+ * decoded by GMime; CR and LF inside a value become blanks. */
+static struct mail_span headers_text(struct mail_message *m, GMimeObject *o)
+{
+        GMimeHeaderList *hl = g_mime_object_get_header_list(o);
+        int count = hl ? g_mime_header_list_get_count(hl) : 0;
+        size_t cap = 256, n = 0;
+        char *out = xmalloc(cap);
+        for (int i = 0; i < count; i++) {
+                GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+                const char *name = g_mime_header_get_name(h), *value = g_mime_header_get_value(h);
+                if (!name)
+                        continue;
+                if (!value)
+                        value = "";
+                size_t nl = strlen(name), vl = strlen(value);
+                if (nl + vl + 4 > MAIL_FIELD_MAX * 8)
+                        vl = MAIL_FIELD_MAX * 8 > nl + 4 ? MAIL_FIELD_MAX * 8 - nl - 4 : 0;
+                if (n + nl + vl + 4 > cap) {
+                        while (n + nl + vl + 4 > cap)
+                                cap *= 2;
+                        out = xrealloc(out, cap);
+                }
+                memcpy(out + n, name, nl);
+                n += nl;
+                out[n++] = ':';
+                out[n++] = ' ';
+                for (size_t k = 0; k < vl; k++)
+                        out[n++] = value[k] == '\r' || value[k] == '\n' ? ' ' : value[k];
+                out[n++] = '\n';
+        }
+        out[n] = '\0';
+        message_keep(m, out);
+        return (struct mail_span){ out, n };
+}
+
+struct mail_message *mailparse_open(const char *p, size_t n)
+{
+        mailparse_init();
+        struct mail_message *m = xcalloc(1, sizeof(*m));
+        GMimeStream *stream = g_mime_stream_mem_new_with_buffer(p, n);
+        GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+        g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+        m->msg = g_mime_parser_construct_message(parser, NULL);
+        g_object_unref(parser);
+        g_object_unref(stream);
+        if (m->msg)
+                m->hdr = headers_text(m, GMIME_OBJECT(m->msg));
+        else
+                m->hdr = (struct mail_span){ "", 0 };
+        return m;
+}
+
+void mailparse_close(struct mail_message *m)
+{
+        if (!m)
+                return;
+        if (m->msg)
+                g_object_unref(m->msg);
+        for (size_t i = 0; i < m->n_texts; i++)
+                free(m->texts[i]);
+        free(m->texts);
+        free(m);
+}
+
+struct mail_span mailparse_headers(const struct mail_message *m)
+{
+        return m->hdr;
+}
+
+/* The content of a leaf part with its transfer encoding undone and, for
+ * text, converted from its charset to UTF-8 (left as it is when GMime
+ * knows no converter for it); at most PART_TEXT_MAX bytes. */
+static struct mail_span part_text(struct mail_message *m, GMimePart *part, GMimeContentType *ct)
+{
+        GMimeDataWrapper *content = g_mime_part_get_content(part);
+        if (!content)
+                return (struct mail_span){ "", 0 };
+        GByteArray *bytes = g_byte_array_new();
+        GMimeStream *mem = g_mime_stream_mem_new_with_byte_array(bytes);
+        g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+        GMimeStream *filtered = g_mime_stream_filter_new(mem);
+        bool converted = false;
+        const char *charset = ct ? g_mime_content_type_get_parameter(ct, "charset") : NULL;
+        if (charset && g_mime_content_type_is_type(ct, "text", "*") &&
+            g_ascii_strcasecmp(charset, "utf-8") != 0 && g_ascii_strcasecmp(charset, "us-ascii") != 0) {
+                GMimeFilter *conv = g_mime_filter_charset_new(charset, "UTF-8");
+                if (conv) {
+                        g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), conv);
+                        g_object_unref(conv);
+                        converted = true;
+                }
+        }
+        g_mime_data_wrapper_write_to_stream(content, filtered);
+        g_mime_stream_flush(filtered);
+        g_object_unref(filtered);
+        g_object_unref(mem);
+        size_t n = bytes->len < PART_TEXT_MAX ? bytes->len : PART_TEXT_MAX;
+        char *text = xmalloc(n + 1);
+        if (n)
+                memcpy(text, bytes->data, n);
+        text[n] = '\0';
+        g_byte_array_free(bytes, TRUE);
+        /* ISO-2022-JP in a part that names no charset (Japanese MTAs put it
+         * into delivery-status fields too): its escape sequences say so */
+        if (!converted && (memmem(text, n, "\x1b$B", 3) || memmem(text, n, "\x1b$@", 3))) {
+                gsize out_n = 0;
+                gchar *utf8 = g_convert_with_fallback(text, (gssize)n, "UTF-8", "ISO-2022-JP", "?", NULL,
+                                                      &out_n, NULL);
+                if (utf8) {
+                        free(text);
+                        n = out_n < PART_TEXT_MAX ? out_n : PART_TEXT_MAX;
+                        text = xmalloc(n + 1);
+                        memcpy(text, utf8, n);
+                        text[n] = '\0';
+                        g_free(utf8);
+                }
+        }
+        message_keep(m, text);
+        return (struct mail_span){ text, n };
+}
+
 struct walker {
+        struct mail_message *m;
         void (*fn)(const struct mail_part *part, void *ctx);
         void *ctx;
         unsigned parts;
 };
 
-static void walk(struct walker *w, struct mail_span entity, unsigned depth, bool cut);
-
-/* The parts between the delimiter lines; a part cut off by the end of the
- * message (no close delimiter) runs to the end and is marked cut. */
-static void walk_multipart(struct walker *w, struct mail_span body, const char *boundary,
-                           unsigned depth)
+static void walk(struct walker *w, GMimeObject *o, unsigned depth)
 {
-        size_t blen = strlen(boundary);
-        const char *p = body.p, *end = body.p + body.n;
-        const char *part = NULL;
-        struct mail_span line;
-        for (;;) {
-                const char *line_start = p;
-                bool close;
-                if (!mailparse_line_next(&p, end, &line))
-                        break;
-                if (!delimiter_line(line, boundary, blen, &close))
-                        continue;
-                if (part) {
-                        /* the line break before a delimiter belongs to it */
-                        const char *e = line_start;
-                        if (e > part && e[-1] == '\n')
-                                e--;
-                        if (e > part && e[-1] == '\r')
-                                e--;
-                        walk(w, (struct mail_span){ part, (size_t)(e - part) }, depth + 1, false);
-                }
-                if (close)
-                        return;
-                part = p;
-        }
-        if (part)
-                walk(w, (struct mail_span){ part, (size_t)(end - part) }, depth + 1, true);
-}
-
-/* `cut`: the entity ran into the end of the message without its close
- * delimiter, so its encoded content may stop in the middle of a line. */
-static void walk(struct walker *w, struct mail_span entity, unsigned depth, bool cut)
-{
-        if (depth > MAIL_DEPTH_MAX || w->parts >= MAIL_PARTS_MAX)
+        if (!o || depth > MAIL_DEPTH_MAX || w->parts >= MAIL_PARTS_MAX)
                 return;
         w->parts++;
-        struct mail_part part = { .cut = cut };
-        struct content_type ct;
-        mailparse_entity_split(entity, &part.hdr, &part.body);
-        content_type_get(part.hdr, &ct);
-        if (strncmp(ct.type, "multipart/", 10) == 0) {
-                if (ct.boundary[0])
-                        walk_multipart(w, part.body, ct.boundary, depth);
+        if (GMIME_IS_MULTIPART(o)) {
+                GMimeMultipart *mp = GMIME_MULTIPART(o);
+                int count = g_mime_multipart_get_count(mp);
+                for (int i = 0; i < count; i++)
+                        walk(w, g_mime_multipart_get_part(mp, i), depth + 1);
+                /* a boundary that never occurs leaves the whole body in the
+                 * prologue: read it as the plain text it then is */
+                const char *prologue = g_mime_multipart_get_prologue(mp);
+                if (count == 0 && prologue) {
+                        char *text = message_keep(w->m, xstrdup(prologue));
+                        struct mail_part part = { .type = "text/plain", .hdr = headers_text(w->m, o),
+                                                  .text = { text, strlen(text) } };
+                        w->fn(&part, w->ctx);
+                }
                 return;
         }
-        part.type = ct.type;
+        GMimeContentType *ct = g_mime_object_get_content_type(o);
+        char *type = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
+        char type_low[64] = "";
+        if (type) {
+                size_t k = 0;
+                for (; type[k] && k + 1 < sizeof(type_low); k++)
+                        type_low[k] = lower(type[k]);
+                type_low[k] = '\0';
+                g_free(type);
+        }
+        struct mail_part part = { .type = type_low, .hdr = headers_text(w->m, o) };
+        if (GMIME_IS_MESSAGE_PART(o)) {
+                /* the returned original: its header block is what counts */
+                GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
+                part.text = inner ? headers_text(w->m, GMIME_OBJECT(inner)) : (struct mail_span){ "", 0 };
+        } else if (GMIME_IS_PART(o)) {
+                part.text = part_text(w->m, GMIME_PART(o), ct);
+        } else {
+                return;
+        }
         w->fn(&part, w->ctx);
 }
 
-void mailparse_walk(struct mail_span msg, void (*fn)(const struct mail_part *part, void *ctx), void *ctx)
+void mailparse_walk(struct mail_message *m, void (*fn)(const struct mail_part *part, void *ctx), void *ctx)
 {
-        struct walker w = { fn, ctx, 0 };
-        walk(&w, msg, 0, false);
-}
-
-struct mail_span mailparse_part_text(const struct mail_part *part, char **owned)
-{
-        char cte[64];
-        *owned = NULL;
-        if (!mailparse_header_get(part->hdr, "content-transfer-encoding", cte, sizeof(cte)))
-                return part->body;
-        bool b64 = str_eq_ci(cte, "base64");
-        bool qp = str_eq_ci(cte, "quoted-printable");
-        if (!b64 && !qp)
-                return part->body;
-        const char *s = part->body.p;
-        size_t n = part->body.n;
-        char *out = xmalloc((b64 ? base64_decoded_max(n) : n) + 1);
-        struct mail_span text = { out, b64 ? base64_decode_mime(s, n, out) : qp_decode(s, n, out) };
-        out[text.n] = '\0';
-        *owned = out;
-        if (part->cut) {
-                /* a value cut short must not pass for a whole one */
-                const char *nl = memrchr(text.p, '\n', text.n);
-                text.n = nl ? (size_t)(nl - text.p) + 1 : 0;
-        }
-        return text;
+        if (!m->msg)
+                return;
+        struct walker w = { m, fn, ctx, 0 };
+        walk(&w, g_mime_message_get_mime_part(m->msg), 0);
 }

@@ -398,6 +398,8 @@ static int cmd_stats(int argc, char **argv)
                                       json_object_get(ans, "days"));
                 if (json_object_get(ans, "imap"))
                         json_object_set(o, "imap", json_object_get(ans, "imap"));
+                json_t *refusing = json_object_get(ans, "refusing_domains");
+                json_object_set(o, "refusing_domains", refusing ? refusing : json_array());
                 print_json(o);
                 json_decref(o);
                 json_decref(ans);
@@ -877,11 +879,15 @@ static int cmd_status(int argc, char **argv)
                 size_t i;
                 json_t *v;
                 /* suppressed: the relay said the address is dead, it gets no more mail */
-                json_array_foreach(json_object_get(ans, "failures"), i, v)
-                        printf("  %s: %s: %s\n",
+                json_array_foreach(json_object_get(ans, "failures"), i, v) {
+                        const char *cls = json_string_value(json_object_get(v, "class"));
+                        const char *why = json_string_value(json_object_get(v, "reason"));
+                        printf("  %s: %s: %s (%s, %s)\n",
                                json_is_true(json_object_get(v, "suppressed")) ? "suppressed" : "failed",
                                json_string_value(json_object_get(v, "email")),
-                               json_string_value(json_object_get(v, "reply")));
+                               json_string_value(json_object_get(v, "reply")), cls ? cls : "none",
+                               why ? why : "undefined");
+                }
         }
         json_decref(ans);
         return 0;
@@ -991,9 +997,20 @@ static int cmd_dkim_keygen(int argc, char **argv)
 /* sysexits.h EX_TEMPFAIL: the MTA keeps the message and tries again later */
 #define EXIT_TEMPFAIL 75
 
+static bool bounce_explain;
+
+static int bounce_opt(int o, const char *arg)
+{
+        if (o != 'x')
+                return -1;
+        bounce_explain = true;
+        return 0;
+}
+
 static int cmd_bounce(int argc, char **argv)
 {
-        int r = parse_opts(argc, argv, NULL, "", NULL, NULL);
+        static const struct option opts[] = { { "explain", no_argument, NULL, 'x' }, { 0 } };
+        int r = parse_opts(argc, argv, opts, "", bounce_opt, NULL);
         if (r)
                 return r;
         if (optind != argc)
@@ -1011,6 +1028,8 @@ static int cmd_bounce(int argc, char **argv)
         if (ferror(stdin))
                 die(EXIT_TEMPFAIL, "could not read the message");
         json_t *req = request("bounce");
+        if (bounce_explain)
+                json_object_set_new(req, "explain", json_true());
         if (too_large) {
                 json_object_set_new(req, "too_large", json_true());
         } else {
@@ -1050,6 +1069,23 @@ static int cmd_bounce(int argc, char **argv)
                 bool retry = code && (strcmp(code, "unavailable") == 0 || strcmp(code, "internal") == 0);
                 json_decref(ans);
                 die(retry ? EXIT_TEMPFAIL : EXIT_REFUSED, "%s", text);
+        }
+        if (bounce_explain) {
+                json_t *o = json_pack("{sOsOsOsOsOsO}", "class", json_object_get(ans, "class"),
+                                      "reason", json_object_get(ans, "reason_code"),
+                                      "recipient", json_object_get(ans, "recipient"),
+                                      "status", json_object_get(ans, "status"),
+                                      "verp", json_object_get(ans, "verp"),
+                                      "issue", json_object_get(ans, "issue"));
+                const char *st = json_string_value(json_object_get(o, "status"));
+                if (!st || !*st)
+                        json_object_set_new(o, "status", json_null());
+                char *line = json_dumps(o, JSON_COMPACT);
+                printf("%s\n", line);
+                free(line);
+                json_decref(o);
+                json_decref(ans);
+                return 0;
         }
         /* a refused report is consumed too: returned, it would only come back;
          * and so is anything else (returned, it would go to a sender that may
@@ -1140,13 +1176,16 @@ static const struct command commands[] = {
           "sign with both (two selectors) to be safe. The key belongs to whoever runs\n"
           "this: run as root, hand it to the daemon's user afterwards (chown\n"
           "newsletterd: FILE, keeping mode 0600), or the daemon cannot read it.", cmd_dkim_keygen },
-        { "bounce", "bounce < MESSAGE",
+        { "bounce", "bounce [--explain] < MESSAGE",
           "Reads one bounce (RFC 3464 delivery status notification or a plain\n"
           "non-delivery report) or complaint (ARF) from stdin, as an MTA's pipe\n"
-          "transport delivers it to the [bounce] return_path address. A permanent\n"
-          "failure suppresses the subscriber (bounced: no further mail), temporary ones\n"
-          "are counted ([bounce] temporary_limit within temporary_window suppress too),\n"
-          "a complaint unsubscribes. With return_path set, a report that came to no\n"
+          "transport delivers it to the [bounce] return_path address, and sorts it into\n"
+          "a class with a reason. A dead address (permanent) suppresses the subscriber\n"
+          "(bounced: no further mail), temporary ones are counted ([bounce]\n"
+          "temporary_limit within temporary_window suppress too), a refusal of us\n"
+          "(sender: blocklists, spam, policy) changes no subscriber and is counted per\n"
+          "receiving domain, a complaint unsubscribes. --explain prints one JSON line\n"
+          "{class, reason, recipient, status, verp, issue} and changes nothing. With return_path set, a report that came to no\n"
           "VERP address with a valid tag of a mail to the recipient it names is refused:\n"
           "nothing changes, it is counted (stats: refused). A message that is no report\n"
           "of ours (an auto-reply - Auto-Submitted: auto-replied, X-Autoreply,\n"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "daemon.h"
+#include "mailparse.h"
 
 static void usage(FILE *f)
 {
@@ -38,5 +39,7 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
         }
+        /* GMime (bounce parsing) is initialised once, before any thread */
+        mailparse_init();
         return check ? daemon_check_config(config) : daemon_run(config);
 }

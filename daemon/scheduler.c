@@ -457,9 +457,11 @@ static int64_t retry_delay(const struct conf *c, int attempts)
 static int relay_refusal(struct sched *s, const struct mail_job *j)
 {
         char status[16];
-        enum bounce_kind k = bounce_relay_reply(j->code, j->reply, j->rcpt, status);
+        const char *reason;
+        enum bounce_kind k = bounce_relay_reply(j->code, j->reply, j->rcpt, status, &reason);
         if (!(k == BOUNCE_PERMANENT && j->outcome == OUTCOME_FAILED) &&
-            !(k == BOUNCE_TEMPORARY && j->outcome == OUTCOME_DEFERRED && !j->data_sent))
+            !(k == BOUNCE_TEMPORARY && j->outcome == OUTCOME_DEFERRED && !j->data_sent) &&
+            !(k == BOUNCE_SENDER && (j->outcome == OUTCOME_FAILED || j->outcome == OUTCOME_DEFERRED)))
                 return 0;
         int64_t subscriber_id = 0, issue_id = 0;
         char email[256];
@@ -475,11 +477,17 @@ static int relay_refusal(struct sched *s, const struct mail_job *j)
                 .subscriber_id = subscriber_id, .outbox_id = j->id, .issue_id = issue_id,
                 .kind = bounce_kind_name(k), .status = status, .diagnostic = j->reply, .at = s->now,
         };
+        const char *at = strrchr(email, '@');
+        struct bounce_report_row rr = {
+                .subscriber_id = subscriber_id, .outbox_id = j->id, .class_name = bounce_class_name(k),
+                .reason = reason, .status = status, .domain = at && at[1] ? at + 1 : NULL,
+                .diagnostic = j->reply, .at = s->now,
+        };
         enum report_action a;
-        if ((r = suppress_apply(s->store, s->conf, k, &row, &a)) < 0)
+        if ((r = suppress_apply(s->store, s->conf, k, &row, &rr, &a)) < 0)
                 return r;
-        log_info("mail %lld: the relay refused its recipient (%s %s): subscriber %s", (long long)j->id,
-                 bounce_kind_name(k), status[0] ? status : "no status", report_action_name(a));
+        log_info("mail %lld: the relay refused its recipient (%s %s %s): subscriber %s", (long long)j->id,
+                 bounce_class_name(k), reason, status[0] ? status : "no status", report_action_name(a));
         return 0;
 }
 

@@ -356,6 +356,10 @@ static struct store_sql q_export_tokens = STORE_SQL(
         " JOIN subscription s ON s.id = t.subscription_id WHERE s.subscriber_id = ?1"
         " OR s.id IN (SELECT subscription_id FROM signup WHERE email_key = ?2)"
         " ORDER BY t.issued_at");
+/* the classified reports about the subscriber (?2 unused) */
+static struct store_sql q_export_bounces = STORE_SQL(
+        "SELECT at, class, reason, status FROM bounce_report WHERE subscriber_id = ?1"
+        " AND ?2 IS NOT NULL ORDER BY at, id");
 int store_export(struct store *st, const char *email_key, json_t **out)
 {
         int64_t id = 0;
@@ -367,11 +371,13 @@ int store_export(struct store *st, const char *email_key, json_t **out)
         if (r)
                 return r;
         json_t *subs = json_array(), *consent = json_array(), *mails = json_array(),
-               *tokens = json_array();
+               *tokens = json_array(), *bounces = json_array();
         if ((r = rows_json(st, &q_export_subs, id, email_key, subs)) < 0 ||
             (r = rows_json(st, &q_export_consent, id, email_key, consent)) < 0 ||
             (r = rows_json(st, &q_export_mails, id, email_key, mails)) < 0 ||
-            (r = rows_json(st, &q_export_tokens, id, email_key, tokens)) < 0) {
+            (r = rows_json(st, &q_export_tokens, id, email_key, tokens)) < 0 ||
+            (r = rows_json(st, &q_export_bounces, id, email_key, bounces)) < 0) {
+                json_decref(bounces);
                 json_decref(who);
                 json_decref(subs);
                 json_decref(consent);
@@ -385,6 +391,7 @@ int store_export(struct store *st, const char *email_key, json_t **out)
         json_object_set_new(o, "consent", consent);
         json_object_set_new(o, "mails", mails);
         json_object_set_new(o, "tokens", tokens);
+        json_object_set_new(o, "bounces", bounces);
         *out = o;
         return 0;
 }

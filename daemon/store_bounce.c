@@ -146,3 +146,104 @@ int store_issue_bounces(struct store *st, int64_t issue_id, int64_t *bounced, in
         sqlite3_reset(s);
         return rc == SQLITE_DONE ? 0 : db_fail(st, rc, "issue bounces");
 }
+
+/* ---- classified reports (002-bounces.sql) ---- */
+
+/* reports of one class about the same mail (an MTA retrying its pipe, a
+ * second report of the same failure) are kept once */
+static struct store_sql q_report_add = STORE_SQL(
+        "INSERT INTO bounce_report (subscriber_id, outbox_id, class, reason, status, domain,"
+        " diagnostic, at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE ?2 IS NULL OR NOT EXISTS"
+        " (SELECT 1 FROM bounce_report WHERE outbox_id = ?2 AND class = ?3)");
+
+int store_bounce_report_add(struct store *st, const struct bounce_report_row *b)
+{
+        sqlite3_stmt *s = db_stmt(st, &q_report_add);
+        if (b->subscriber_id)
+                sqlite3_bind_int64(s, 1, b->subscriber_id);
+        if (b->outbox_id)
+                sqlite3_bind_int64(s, 2, b->outbox_id);
+        sqlite3_bind_text(s, 3, b->class_name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, b->reason, -1, SQLITE_STATIC);
+        db_bind_text_or_null(s, 5, b->status && *b->status ? b->status : NULL);
+        db_bind_text_or_null(s, 6, b->domain && *b->domain ? b->domain : NULL);
+        db_bind_text_or_null(s, 7, b->diagnostic && *b->diagnostic ? b->diagnostic : NULL);
+        sqlite3_bind_int64(s, 8, b->at);
+        return db_run(st, &q_report_add, s);
+}
+
+static struct store_sql q_domain_refusals = STORE_SQL(
+        "SELECT count(*), min(at) FROM bounce_report"
+        " WHERE class = 'sender' AND domain = ?1 AND at >= ?2");
+
+int store_bounce_domain_refusals(struct store *st, const char *domain, int64_t since, int64_t *n,
+                                 int64_t *first)
+{
+        sqlite3_stmt *s = db_stmt(st, &q_domain_refusals);
+        sqlite3_bind_text(s, 1, domain, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, since);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+                *n = sqlite3_column_int64(s, 0);
+                *first = sqlite3_column_int64(s, 1);
+        }
+        sqlite3_reset(s);
+        return rc == SQLITE_ROW ? 0 : db_fail(st, rc, "domain refusals");
+}
+
+static struct store_sql q_report_counts = STORE_SQL(
+        "SELECT class, count(*) FROM bounce_report GROUP BY class");
+
+int store_bounce_report_counts(struct store *st, int64_t counts[5])
+{
+        static const char *const names[5] = { "permanent", "temporary", "sender", "complaint", "none" };
+        sqlite3_stmt *s = db_stmt(st, &q_report_counts);
+        memset(counts, 0, 5 * sizeof(counts[0]));
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                const char *c = (const char *)sqlite3_column_text(s, 0);
+                for (int i = 0; i < 5; i++)
+                        if (c && !strcmp(c, names[i]))
+                                counts[i] = sqlite3_column_int64(s, 1);
+        }
+        sqlite3_reset(s);
+        return rc == SQLITE_DONE ? 0 : db_fail(st, rc, "report counts");
+}
+
+/* the reason of the latest report of each domain (SQLite takes the bare
+ * column from the row of max()) */
+static struct store_sql q_refusing_domains = STORE_SQL(
+        "SELECT domain, reason, count(*), max(at) FROM bounce_report"
+        " WHERE class = 'sender' AND domain IS NOT NULL AND at >= ?1"
+        " GROUP BY domain ORDER BY count(*) DESC, domain LIMIT 100");
+
+int store_bounce_refusing_domains(struct store *st, int64_t since,
+                                  void (*fn)(const char *, const char *, int64_t, int64_t, void *),
+                                  void *ctx)
+{
+        sqlite3_stmt *s = db_stmt(st, &q_refusing_domains);
+        sqlite3_bind_int64(s, 1, since);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+                fn((const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
+                   sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3), ctx);
+        sqlite3_reset(s);
+        return rc == SQLITE_DONE ? 0 : db_fail(st, rc, "refusing domains");
+}
+
+static struct store_sql q_reports_of = STORE_SQL(
+        "SELECT at, class, reason, status FROM bounce_report WHERE subscriber_id = ?1 ORDER BY at, id");
+
+int store_bounce_reports_of(struct store *st, int64_t subscriber_id,
+                            void (*fn)(int64_t, const char *, const char *, const char *, void *),
+                            void *ctx)
+{
+        sqlite3_stmt *s = db_stmt(st, &q_reports_of);
+        sqlite3_bind_int64(s, 1, subscriber_id);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+                fn(sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+                   (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3), ctx);
+        sqlite3_reset(s);
+        return rc == SQLITE_DONE ? 0 : db_fail(st, rc, "reports of a subscriber");
+}

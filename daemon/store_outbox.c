@@ -442,16 +442,20 @@ int store_issue_set_state(struct store *st, int64_t id, enum issue_state from, e
         return r;
 }
 
+/* with the class and reason of the latest report about the mail */
 static struct store_sql q_issue_failed = STORE_SQL(
         "SELECT coalesce(o.rcpt, u.email), o.reply, o.done_at,"
-        " EXISTS (SELECT 1 FROM bounce b WHERE b.outbox_id = o.id AND b.kind = 'permanent')"
+        " EXISTS (SELECT 1 FROM bounce b WHERE b.outbox_id = o.id AND b.kind = 'permanent'),"
+        " (SELECT r.class FROM bounce_report r WHERE r.outbox_id = o.id ORDER BY r.id DESC LIMIT 1),"
+        " (SELECT r.reason FROM bounce_report r WHERE r.outbox_id = o.id ORDER BY r.id DESC LIMIT 1)"
         " FROM outbox o"
         " LEFT JOIN subscription s ON s.id = o.subscription_id"
         " LEFT JOIN subscriber u ON u.id = s.subscriber_id"
         " WHERE o.issue_id = ?1 AND o.state = 'failed' ORDER BY o.id LIMIT ?2");
 int store_issue_failed(struct store *st, int64_t id, unsigned limit,
                        int (*fn)(void *ud, const char *email, const char *reply, int64_t at,
-                                 bool suppressed), void *ud)
+                                 bool suppressed, const char *class_name, const char *reason),
+                       void *ud)
 {
         sqlite3_stmt *s = db_stmt(st, &q_issue_failed);
         sqlite3_bind_int64(s, 1, id);
@@ -461,7 +465,8 @@ int store_issue_failed(struct store *st, int64_t id, unsigned limit,
                 const char *email = (const char *)sqlite3_column_text(s, 0);
                 const char *reply = (const char *)sqlite3_column_text(s, 1);
                 fn(ud, email ? email : "(erased)", reply ? reply : "", sqlite3_column_int64(s, 2),
-                   sqlite3_column_int(s, 3) != 0);
+                   sqlite3_column_int(s, 3) != 0, (const char *)sqlite3_column_text(s, 4),
+                   (const char *)sqlite3_column_text(s, 5));
         }
         sqlite3_reset(s);
         return rc == SQLITE_DONE ? 0 : db_fail(st, rc, "failed recipients");

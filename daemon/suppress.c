@@ -7,21 +7,62 @@
  * temporary_window, suppress the subscriber (every pending and confirmed
  * subscription 'bounced'), a complaint unsubscribes from every list.  What
  * the address has pending apart (a sign-up kept apart) is adopted
- * first, so that it is suppressed with the rest.  Runs inside the caller's
- * transaction; knows the store and the config, nothing of SMTP or sockets.
+ * first, so that it is suppressed with the rest.  A 'sender' report (the
+ * receiver refusing us) changes no subscriber: it is counted per receiving
+ * domain, and the log warns once when one domain refused
+ * REFUSALS_WARN mails within an hour.  Every report is kept with its class
+ * and reason (bounce_report).  Runs inside the caller's transaction; knows
+ * the store and the config, nothing of SMTP or sockets.
  */
 #include <assert.h>
+#include <string.h>
+#include <time.h>
 
 #include "conf.h"
+#include "log.h"
 #include "store.h"
 #include "suppress.h"
 
+#define REFUSALS_WARN           3       /* 'sender' reports of one domain within ... */
+#define REFUSALS_WINDOW         3600    /* ... this many seconds: one warning */
+
+/* The report row, and for a refusal of us the warning when its domain
+ * reaches REFUSALS_WARN within the hour. */
+static int report_note(struct store *st, const struct bounce_report_row *rr)
+{
+        int r = store_bounce_report_add(st, rr);
+        if (r < 0 || strcmp(rr->class_name, "sender") != 0 || !rr->domain)
+                return r;
+        int64_t n = 0, first = 0;
+        if ((r = store_bounce_domain_refusals(st, rr->domain, rr->at - REFUSALS_WINDOW, &n, &first)) < 0)
+                return r;
+        if (n == REFUSALS_WARN) {
+                char since[16];
+                time_t t = (time_t)first;
+                struct tm tm;
+                gmtime_r(&t, &tm);
+                strftime(since, sizeof(since), "%H:%M", &tm);
+                log_warn("%s refuses our mails: %s%s(%s), %lld since %s UTC", rr->domain,
+                         rr->diagnostic ? rr->diagnostic : "", rr->diagnostic && *rr->diagnostic ? " " : "",
+                         rr->reason, (long long)n, since);
+        }
+        return 0;
+}
+
 int suppress_apply(struct store *st, const struct conf *c, enum bounce_kind kind,
-                   const struct bounce_row *row, enum report_action *action)
+                   const struct bounce_row *row, const struct bounce_report_row *rr,
+                   enum report_action *action)
 {
         assert(kind != BOUNCE_UNKNOWN);
+        int r = report_note(st, rr);
+        if (r < 0)
+                return r;
+        if (kind == BOUNCE_SENDER) {
+                *action = REPORT_COUNTED;
+                return 0;
+        }
         bool added = true;
-        int r = store_bounce_add(st, row, &added);
+        r = store_bounce_add(st, row, &added);
         if (r < 0)
                 return r;
         *action = added ? REPORT_COUNTED : REPORT_REPEATED;

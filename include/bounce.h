@@ -15,6 +15,7 @@ enum bounce_kind {
         BOUNCE_PERMANENT,       /* the address does not take mail (5.x.x) */
         BOUNCE_TEMPORARY,       /* delayed, or given up after 4.x.x failures */
         BOUNCE_COMPLAINT,       /* the recipient reported the mail as abuse */
+        BOUNCE_SENDER,          /* the receiver refuses us, not the address */
 };
 
 /* What the VERP addresses of a report showed. */
@@ -25,6 +26,17 @@ enum bounce_verp {
 };
 
 struct secret_keys;
+
+#define BOUNCE_RCPTS_MAX        16      /* recipients of one report judged apart */
+
+/* What a report says of one of the recipients it names. */
+struct bounce_rcpt {
+        char recipient[ADDR_PATH_MAX + 1];
+        enum bounce_kind kind;
+        const char *reason;
+        char status[16];
+        char diagnostic[256];
+};
 
 struct bounce_info {
         enum bounce_kind kind;
@@ -38,10 +50,18 @@ struct bounce_info {
         char status[16];
         /* printable ASCII excerpt of the diagnostic, for the log/status */
         char diagnostic[256];
+        /* Sisimai's name of the reason (bounce_reason.c): "userunknown",
+         * "blocked", "feedback", "vacation", ...; "undefined" when the
+         * message is no report that was understood */
+        const char *reason;
         /* kind BOUNCE_UNKNOWN and an auto-reply (RFC 3834 Auto-Submitted:
          * auto-replied, X-Autoreply, X-Autorespond, Precedence: auto_reply,
          * or an out-of-office subject): ignored, counted apart */
         bool autoreply;
+        /* a DSN naming several recipients: each as it was judged (the
+         * fields above are the one that says most); 0 otherwise */
+        size_t n_rcpts;
+        struct bounce_rcpt rcpts[BOUNCE_RCPTS_MAX];
 };
 
 /* Parse one message as an MTA delivers it (headers, blank line, body; LF or
@@ -57,19 +77,28 @@ struct bounce_info {
 int bounce_parse(const char *msg, size_t len, const char *return_path, const struct secret_keys *keys,
                  struct bounce_info *out);
 
-/* What the relay's refusal of a mail to `rcpt` says of that address (the
- * sender's SMTP reply code and reply line; a leaf like bounce_parse).
- * BOUNCE_PERMANENT: a 5xx whose enhanced status code says the address is
- * dead (5.1.0 other address status, 5.1.1 no such mailbox, 5.1.2 no such
- * domain, 5.1.3 bad address syntax, 5.1.6 moved, 5.1.10 null MX, 5.2.1
- * mailbox disabled).  BOUNCE_TEMPORARY: a 4xx that is the address's
- * passing trouble, not ours or the relay's (not 421, not 4.5.x protocol,
- * 4.4.5 congestion or 4.7.x policy).  BOUNCE_UNKNOWN: anything else, a 5xx
- * without an enhanced code too (its text is a guess), and any reply that
- * names another address than `rcpt` in <...> (Postfix's "Sender address
- * rejected" at RCPT is 5.1.0 or 4.1.8 about our return path).  The code
- * found goes to status[16] ("" when none). */
-enum bounce_kind bounce_relay_reply(long code, const char *reply, const char *rcpt, char status[16]);
+/* Make the recipient `rcpt` (mailbox form, ASCII case-insensitive) the
+ * one *bi speaks of, when its report names several and one of them is
+ * rcpt; false (nothing changed) otherwise. */
+bool bounce_info_select(struct bounce_info *bi, const char *rcpt);
 
-/* "unknown", "permanent", "temporary", "complaint" */
+/* What the relay's refusal of a mail to `rcpt` says of that address (the
+ * sender's SMTP reply code and reply line; a leaf like bounce_parse),
+ * judged by the same rules as a report (bounce_classify()); *reason gets
+ * the reason.  BOUNCE_PERMANENT only for a 5xx with an enhanced code
+ * that, with its text, names the address dead; a 5xx without one is at
+ * most BOUNCE_TEMPORARY (its text alone is a guess).  BOUNCE_SENDER for a
+ * refusal of us (blocked, policy, ...), and for any reply that names
+ * another address than `rcpt` in <...> (Postfix's "Sender address
+ * rejected" at RCPT is about our return path).  BOUNCE_UNKNOWN for 421
+ * (the relay closes the session, whoever the mail was for) and codes
+ * outside 4xx/5xx.  The code found goes to status[16] ("" when none). */
+enum bounce_kind bounce_relay_reply(long code, const char *reply, const char *rcpt, char status[16],
+                                   const char **reason);
+
+/* "unknown", "permanent", "temporary", "complaint", "sender" */
 const char *bounce_kind_name(enum bounce_kind k);
+
+/* The class as the contract names it: "none" for BOUNCE_UNKNOWN, else as
+ * bounce_kind_name(). */
+const char *bounce_class_name(enum bounce_kind k);

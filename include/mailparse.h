@@ -1,6 +1,6 @@
-/* Reading a received message: lines, header fields, address lists, the
- * MIME tree and transfer decoding (a leaf: no I/O, no SQL; the seam where
- * a MIME library can take over). */
+/* Reading a received message: the MIME tree, transfer encodings, charsets
+ * and RFC 2047 by GMime; lines, header fields and address lists of what
+ * it decoded (a leaf: no I/O, no SQL). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,13 +22,18 @@ struct mail_field {
 
 /* An entity of the MIME tree that is not a multipart. */
 struct mail_part {
-        const char *type;               /* "type/subtype" in lower case; "" when absent
-                                         * or not understood (text/plain) */
-        struct mail_span hdr;
-        struct mail_span body;          /* still transfer-encoded */
-        bool cut;                       /* ran into the end of the message without its
-                                         * close delimiter */
+        const char *type;               /* "type/subtype" in lower case ("text/plain"
+                                         * when absent) */
+        struct mail_span hdr;           /* its header block as "Name: value" lines,
+                                         * unfolded, RFC 2047 decoded */
+        struct mail_span text;          /* its content, transfer encoding undone, text
+                                         * converted to UTF-8; of a message/rfc822 part
+                                         * the header block of that message; NUL-
+                                         * terminated */
 };
+
+/* A parsed message; owns every span it hands out. */
+struct mail_message;
 
 /* Next line of [*p, end) without its LF or CRLF; false at the end. */
 bool mailparse_line_next(const char **p, const char *end, struct mail_span *line);
@@ -67,15 +72,22 @@ bool mailparse_addr_each(const char *value, bool (*fn)(struct mail_span addr, vo
 /* The first address of an address-list value; false when none. */
 bool mailparse_addr_first(const char *value, struct mail_span *addr);
 
+/* GMime's one-time initialisation (g_mime_init under pthread_once):
+ * call it at start-up, before threads; mailparse_open() calls it too. */
+void mailparse_init(void);
+
+/* Parse a message (need not be NUL-terminated, may hold NUL); never NULL:
+ * what GMime cannot read has no headers and no parts. */
+struct mail_message *mailparse_open(const char *p, size_t n);
+
+/* Free a message and every span it handed out; NULL is fine. */
+void mailparse_close(struct mail_message *m);
+
+/* The top-level header block, decoded as struct mail_part's hdr. */
+struct mail_span mailparse_headers(const struct mail_message *m);
+
 /* Calls fn for each entity of the message that is not a multipart, in
  * order, following multipart nesting up to MAIL_DEPTH_MAX deep and
- * looking at no more than MAIL_PARTS_MAX entities (multiparts included).
- * A multipart without a boundary has no parts. */
-void mailparse_walk(struct mail_span msg, void (*fn)(const struct mail_part *part, void *ctx), void *ctx);
-
-/* The part's body with its Content-Transfer-Encoding (base64, quoted-
- * printable) undone, leniently as mail readers do; a decoded body of a cut
- * part ends at its last line break, so a value cut short does not pass
- * for a whole one.  *owned is what the caller frees (NULL when the body
- * is returned as it is). */
-struct mail_span mailparse_part_text(const struct mail_part *part, char **owned);
+ * looking at no more than MAIL_PARTS_MAX entities (multiparts included);
+ * a message/rfc822 part is one entity (not descended into). */
+void mailparse_walk(struct mail_message *m, void (*fn)(const struct mail_part *part, void *ctx), void *ctx);

@@ -300,10 +300,13 @@ int store_issue_latest(struct store *st, int64_t *id);                  /* 1: no
 int store_issue_set_state(struct store *st, int64_t id, enum issue_state from, enum issue_state to,
                           int64_t now, int64_t *changed);
 /* Its failed mails; `suppressed`: the relay's refusal (or a DSN about the
- * mail) said the address is dead, and the subscriber was bounced for it. */
+ * mail) said the address is dead, and the subscriber was bounced for it;
+ * class_name and reason: of the latest report kept about the mail (NULL
+ * when none). */
 int store_issue_failed(struct store *st, int64_t id, unsigned limit,
                        int (*fn)(void *ud, const char *email, const char *reply, int64_t at,
-                                 bool suppressed), void *ud);
+                                 bool suppressed, const char *class_name, const char *reason),
+                       void *ud);
 /* A mail of a paused issue: out of the due scans until resume. */
 int store_outbox_park(struct store *st, int64_t id);
 /* A mail not sent on purpose. */
@@ -363,6 +366,33 @@ int store_subscriber_bounced(struct store *st, int64_t subscriber_id, int64_t *c
 int store_subscriber_unsubscribe_all(struct store *st, int64_t subscriber_id, int64_t now,
                                      const char *source);
 int store_issue_bounces(struct store *st, int64_t issue_id, int64_t *bounced, int64_t *complaints);
+
+/* A classified report (sql/002-bounces.sql); subscriber_id and outbox_id
+ * 0 when unknown, domain NULL when none. */
+struct bounce_report_row {
+        int64_t subscriber_id, outbox_id;
+        const char *class_name, *reason, *status, *domain, *diagnostic;
+        int64_t at;
+};
+int store_bounce_report_add(struct store *st, const struct bounce_report_row *r);
+/* Reports of class 'sender' about `domain` since `since`: how many and
+ * the time of the first. */
+int store_bounce_domain_refusals(struct store *st, const char *domain, int64_t since, int64_t *n,
+                                 int64_t *first);
+/* Reports per class, all time: counts[5] in the order permanent,
+ * temporary, sender, complaint, none. */
+int store_bounce_report_counts(struct store *st, int64_t counts[5]);
+/* Calls fn for each receiving domain with 'sender' reports since
+ * `since`: its latest reason, count and latest time, most first. */
+int store_bounce_refusing_domains(struct store *st, int64_t since,
+                                  void (*fn)(const char *domain, const char *reason, int64_t n,
+                                             int64_t last, void *ctx),
+                                  void *ctx);
+/* Calls fn for each report about a subscriber, oldest first. */
+int store_bounce_reports_of(struct store *st, int64_t subscriber_id,
+                            void (*fn)(int64_t at, const char *class_name, const char *reason,
+                                       const char *status, void *ctx),
+                            void *ctx);
 
 const char *issue_state_name(enum issue_state s);
 const char *sub_state_name(enum sub_state s);

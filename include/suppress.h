@@ -9,6 +9,7 @@
 struct conf;
 struct store;
 struct bounce_row;
+struct bounce_report_row;
 
 enum report_action {
         REPORT_COUNTED,         /* recorded; the subscriber stays */
@@ -17,12 +18,15 @@ enum report_action {
         REPORT_UNSUBSCRIBED,    /* a complaint: off every list */
 };
 
-/* Record the report (row->kind is bounce_kind_name(kind), of
- * BOUNCE_PERMANENT, BOUNCE_TEMPORARY or BOUNCE_COMPLAINT) about the
- * subscriber row->subscriber_id and apply it, inside the caller's
- * transaction.  0 or negative. */
+/* Record the report (rr: its class and reason; row, with row->kind
+ * bounce_kind_name(kind), for BOUNCE_PERMANENT, BOUNCE_TEMPORARY or
+ * BOUNCE_COMPLAINT) about the subscriber row->subscriber_id and apply it,
+ * inside the caller's transaction.  BOUNCE_SENDER changes no subscriber
+ * (REPORT_COUNTED): counted per domain, with a warning in the log when a
+ * domain refused several mails within an hour.  0 or negative. */
 int suppress_apply(struct store *st, const struct conf *c, enum bounce_kind kind,
-                   const struct bounce_row *row, enum report_action *action);
+                   const struct bounce_row *row, const struct bounce_report_row *rr,
+                   enum report_action *action);
 
 /* "counted", "already recorded", "suppressed", "unsubscribed" */
 const char *report_action_name(enum report_action a);

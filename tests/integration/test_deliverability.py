@@ -25,6 +25,9 @@ FROM_DE = "Bürgerinitiative Süd <newsletter@example.org>"
 WAIT = 30.0     # seconds for mails to arrive; generous for runs under valgrind
 # the counts of messages `newsletterctl bounce` consumed without acting on them
 NOTHING_IGNORED = {"autoreplies": 0, "not_understood": 0}
+# the counts per class of the reports kept (bounce_report) that are neither
+# permanent nor temporary: none of them by default
+CLASSES = {"sender": 0, "complaint": 0, "none": 0}
 
 
 # ---------------------------------------------------------------- helpers
@@ -504,7 +507,7 @@ def test_permanent_dsn_suppresses_exactly_its_subscriber(daemon_factory, smtp, w
     assert stats["subscribers"]["bounced"] == 2          # both of bert's subscriptions
     assert stats["subscribers"]["confirmed"] == 2
     assert stats["bounces"] == {"permanent": 1, "temporary": 0, "complaints": 0, "refused": 0,
-        **NOTHING_IGNORED}
+        **NOTHING_IGNORED, **CLASSES}
     status = admin(d, {"op": "status", "issue": issue})
     assert (status["bounced"], status["complaints"]) == (1, 0)
 
@@ -529,7 +532,7 @@ def test_temporary_dsns_count_and_suppress_at_the_limit(daemon_factory, smtp, wo
     assert r.rc == 0, r
     assert subscription_states(d)[("ada@example.org", "default")] == "confirmed"
     assert admin(d, {"op": "stats"})["bounces"] == {"permanent": 0, "temporary": 1, "complaints": 0,
-                                                    "refused": 0, **NOTHING_IGNORED}
+                                                    "refused": 0, **NOTHING_IGNORED, **CLASSES}
     # the same notice about the same mail again (an MTA retrying its pipe) adds nothing
     assert bounce(d, delayed).rc == 0
     assert subscription_states(d)[("ada@example.org", "default")] == "confirmed"
@@ -550,7 +553,7 @@ def test_temporary_dsns_count_and_suppress_at_the_limit(daemon_factory, smtp, wo
     assert states[("cleo@example.com", "default")] == "confirmed"
     stats = admin(d, {"op": "stats"})
     assert stats["bounces"] == {"permanent": 0, "temporary": 3, "complaints": 0, "refused": 0,
-        **NOTHING_IGNORED}
+        **NOTHING_IGNORED, **CLASSES}
     assert stats["subscribers"]["bounced"] == 1
 
 
@@ -600,7 +603,7 @@ def test_arf_complaint_unsubscribes_everywhere(daemon_factory, smtp, workdir):
     assert (status["bounced"], status["complaints"]) == (0, 1)
     stats = admin(d, {"op": "stats"})
     assert stats["bounces"] == {"permanent": 0, "temporary": 0, "complaints": 1, "refused": 0,
-        **NOTHING_IGNORED}
+        **NOTHING_IGNORED, **CLASSES, "complaint": 1}
     assert stats["subscribers"]["unsubscribed"] == 2
 
     r = ctl(d.config_path, "export", "cleo@example.com")
@@ -861,7 +864,7 @@ def test_a_report_delivered_twice_counts_once(daemon_factory, smtp, workdir):
     assert (status["bounced"], status["complaints"]) == (1, 1), status
     stats = admin(d, {"op": "stats"})
     assert stats["bounces"] == {"permanent": 1, "temporary": 0, "complaints": 1, "refused": 0,
-        **NOTHING_IGNORED}, stats
+        **NOTHING_IGNORED, **CLASSES, "complaint": 1}, stats
 
 
 # ---------------------------------------------------------------- forged reports (issue 16)
@@ -1100,4 +1103,4 @@ def test_cli_stats_json_shows_bounces_and_complaints(daemon_factory, smtp, workd
     stats = json.loads(r.out)
     assert stats["subscribers"]["bounced"] == 1
     assert stats.get("bounces") == {"permanent": 1, "temporary": 0, "complaints": 1, "refused": 0,
-        **NOTHING_IGNORED}, stats
+        **NOTHING_IGNORED, **CLASSES, "complaint": 1}, stats

@@ -5,7 +5,7 @@ message (5.7.1 policy) fails the mail and keeps the subscriber; a 4xx that is
 the address's passing trouble counts toward temporary_limit, once per mail."""
 import json
 
-from test_deliverability import (NOTHING_IGNORED, WAIT, admin, import_confirmed, send_issue,
+from test_deliverability import (CLASSES, NOTHING_IGNORED, WAIT, admin, import_confirmed, send_issue,
                                  subscription_states)
 from dkimhelpers import ctl
 from nlhelpers import CaptureSMTP, check_answer, wait_until
@@ -74,8 +74,13 @@ def test_unknown_user_at_rcpt_is_suppressed_policy_refusal_is_not(request, daemo
     assert (b["kind"], b["status"], b["outbox_id"], b["issue_id"]) == \
         ("permanent", "5.1.1", dead_mail, issue)
     stats = admin(d, {"op": "stats"})
+    # the policy refusal is one of us: counted for its domain, nobody suppressed
     assert stats["bounces"] == {"permanent": 1, "temporary": 0, "complaints": 0, "refused": 0,
-                                **NOTHING_IGNORED}
+                                **NOTHING_IGNORED, **CLASSES, "sender": 1}
+    assert [(x["domain"], x["reason"], x["count"]) for x in stats["refusing_domains"]] == \
+        [(POLICY.split("@")[1], "blocked", 1)]
+    reports = [tuple(x) for x in d.query("SELECT class, reason, status FROM bounce_report ORDER BY id")]
+    assert sorted(reports) == [("permanent", "userunknown", "5.1.1"), ("sender", "blocked", "5.7.1")]
     assert stats["subscribers"]["bounced"] == 1
     assert "subscriber suppressed" in d.stderr()
 
@@ -86,8 +91,10 @@ def test_unknown_user_at_rcpt_is_suppressed_policy_refusal_is_not(request, daemo
     assert "failed: %s: 550 5.7.1" % POLICY in r.out, r
     r = ctl(d.config_path, "status", str(issue), "--failed", "--json")
     assert r.rc == 0, r
-    failures = {f["email"]: f["suppressed"] for f in json.loads(r.out)["failures"]}
-    assert failures == {DEAD: True, POLICY: False}
+    failures = {f["email"]: (f["suppressed"], f["class"], f["reason"])
+                for f in json.loads(r.out)["failures"]}
+    assert failures == {DEAD: (True, "permanent", "userunknown"), POLICY: (False, "sender", "blocked")}
+    assert "(permanent, userunknown)" in ctl(d.config_path, "status", str(issue), "--failed").out
     assert admin(d, {"op": "status", "issue": issue})["bounced"] == 1
 
     # the next issue skips the dead address; the refused-by-policy one gets it
