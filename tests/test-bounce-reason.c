@@ -27,7 +27,9 @@ static enum bounce_kind judge(const char *status, int reply, const char *text, c
 #define JUDGED(status, reply, text, kind_want, reason_want) do { \
                 const char *r_; \
                 enum bounce_kind k_ = judge(status, reply, text, &r_); \
-                if (!CHECK_INT(k_, kind_want) | !CHECK_STR(r_, reason_want)) \
+                bool kind_ok_ = CHECK_INT(k_, kind_want); /* both checked, both reported */ \
+                bool reason_ok_ = CHECK_STR(r_, reason_want); \
+                if (!kind_ok_ || !reason_ok_) \
                         fprintf(stderr, "    text: %s\n", text); \
         } while (0)
 
