@@ -1,3 +1,5 @@
+-- newsletterd schema 5: the bounce reports.
+--
 -- Every bounce report, complaint or auto-reply that newsletterctl bounce
 -- (or the relay's reply while sending) classified: its class and
 -- Sisimai's reason, for export, stats, status and the warning about a
