@@ -1065,10 +1065,14 @@ static int cmd_bounce(int argc, char **argv)
                 const char *detail = json_string_value(json_object_get(ans, "detail"));
                 const char *code = json_string_value(json_object_get(ans, "error"));
                 char text[512];
-                snprintf(text, sizeof(text), "%s", detail ? detail : "refused");
-                bool retry = code && (strcmp(code, "unavailable") == 0 || strcmp(code, "internal") == 0);
+                snprintf(text, sizeof(text), "the daemon did not take the message (%s): %s",
+                         code ? code : "error", detail ? detail : "refused");
                 json_decref(ans);
-                die(retry ? EXIT_TEMPFAIL : EXIT_REFUSED, "%s", text);
+                /* not consumed: the MTA keeps it and tries again (a
+                 * refusal here is a set-up fault, e.g. admin_socket naming
+                 * the public socket, that an admin fixes); any other exit
+                 * status would return it to a sender that may be forged */
+                die(EXIT_TEMPFAIL, "%s", text);
         }
         if (bounce_explain) {
                 json_t *o = json_pack("{sOsOsOsOsOsO}", "class", json_object_get(ans, "class"),
@@ -1194,8 +1198,9 @@ static const struct command commands[] = {
           "counted (stats: auto-replies, not understood) and logged. Exit 0 for every\n"
           "message the daemon took (an MTA returns the input of a pipe that fails, to a\n"
           "sender that may be forged); 75 (EX_TEMPFAIL: the MTA keeps it and tries\n"
-          "again) when the daemon cannot be reached or the message cannot be read; 1\n"
-          "only when the daemon refuses the request itself.", cmd_bounce },
+          "again) when the daemon cannot be reached, does not take the message (a\n"
+          "set-up fault such as admin_socket naming the public socket) or the message\n"
+          "cannot be read.", cmd_bounce },
         { "export", "export EMAIL",
           "Prints as JSON everything stored about the address: subscriptions, the consent\n"
           "record, mails, token dates (GDPR Art. 15).", cmd_export },
