@@ -21,11 +21,11 @@
 #include "store.h"
 #include "suppress.h"
 
-/* The domain of an address, or NULL. */
-static const char *domain_of(const char *addr)
+/* The domain of an address as addr.c spells it (lower-case A-labels, so
+ * that GMAIL.com and gmail.com are one refusing domain), or NULL. */
+static const char *domain_of(const char *addr, struct addr *a)
 {
-        const char *at = strrchr(addr, '@');
-        return at && at[1] ? at + 1 : NULL;
+        return addr_parse(addr, strlen(addr), a) == ADDR_OK ? a->domain : NULL;
 }
 
 /* A report without proof, or a message that is no report of ours:
@@ -116,10 +116,11 @@ int bounce_intake(struct store *st, const struct conf *c, const char *msg, size_
                 .kind = bounce_kind_name(bi->kind), .status = bi->status, .diagnostic = bi->diagnostic,
                 .at = now,
         };
+        struct addr rcpt;
         struct bounce_report_row rr = {
                 .subscriber_id = subscriber_id, .outbox_id = out->mail_id,
                 .class_name = bounce_class_name(bi->kind), .reason = bi->reason, .status = bi->status,
-                .domain = domain_of(bi->recipient), .diagnostic = bi->diagnostic, .at = now,
+                .domain = domain_of(bi->recipient, &rcpt), .diagnostic = bi->diagnostic, .at = now,
         };
         enum report_action a;
         if ((r = suppress_apply(st, c, bi->kind, &row, &rr, &a)) < 0)

@@ -53,7 +53,9 @@ def test_a_domain_refusing_us_costs_nobody_and_is_warned_about_once(daemon_facto
     d, issue, ids, _ = newsletter_to_readers(daemon_factory, smtp, workdir, readers=READERS)
     refusing = [r for r in READERS if r.endswith("@example.net")]
     for n, rcpt in enumerate(refusing, 1):
-        r = bounce(d, dsn(verp(d, ids[rcpt]), rcpt, status="5.7.1", diagnostic=BLOCKED))
+        # reports spell the domain as they like: one domain all the same
+        named = rcpt.replace("example.net", "EXAMPLE.Net") if n == 2 else rcpt
+        r = bounce(d, dsn(verp(d, ids[rcpt]), named, status="5.7.1", diagnostic=BLOCKED))
         assert r.rc == 0, r
         assert "sender report" in r.out and "subscriber counted" in r.out, r
         warnings = re.findall(r"example\.net refuses our mails: .*", d.stderr())
