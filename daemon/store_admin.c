@@ -356,9 +356,11 @@ static struct store_sql q_export_tokens = STORE_SQL(
         " JOIN subscription s ON s.id = t.subscription_id WHERE s.subscriber_id = ?1"
         " OR s.id IN (SELECT subscription_id FROM signup WHERE email_key = ?2)"
         " ORDER BY t.issued_at");
-/* the classified reports about the subscriber (?2 unused) */
+/* the classified reports about the subscriber (?2 unused); the contract's
+ * four fields, then what else is kept: the receiving domain and the
+ * diagnostic, which often quotes the address */
 static struct store_sql q_export_bounces = STORE_SQL(
-        "SELECT at, class, reason, status FROM bounce_report WHERE subscriber_id = ?1"
+        "SELECT at, class, reason, status, domain, diagnostic FROM bounce_report WHERE subscriber_id = ?1"
         " AND ?2 IS NOT NULL ORDER BY at, id");
 int store_export(struct store *st, const char *email_key, json_t **out)
 {

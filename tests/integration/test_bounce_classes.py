@@ -88,6 +88,9 @@ def test_export_lists_the_reports_of_an_address(daemon_factory, smtp, workdir):
     data = admin(d, {"op": "export", "email": "cleo@example.net"})["export"]
     got = [(b["class"], b["reason"], b["status"]) for b in data["bounces"]]
     assert got == [("temporary", "mailboxfull", "4.2.2"), ("permanent", "userunknown", "5.1.1")]
+    # and what else is kept of each report (Art. 15: all of it)
+    assert all(b["domain"] == "example.net" for b in data["bounces"]), data["bounces"]
+    assert "<cleo@example.net>: Recipient address rejected" in data["bounces"][1]["diagnostic"], data
     # times as everywhere in export: UTC, ISO 8601
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b["at"]) for b in data["bounces"])
     assert admin(d, {"op": "export", "email": "ada@example.org"})["export"]["bounces"] == []
