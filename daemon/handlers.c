@@ -1084,7 +1084,9 @@ static int h_status(struct handler_ctx *ctx, const struct request *req, struct r
                 issue_clear(&is);
                 return r;
         }
-        /* a scheduled issue is 'sending' with no recipients yet */
+        /* a scheduled issue is 'sending' with no recipients yet; paused, it
+         * still has them to come (only a cancelled one is done) */
+        bool held = is.scheduled && is.state != ISSUE_CANCELLED;
         const char *state_name = is.scheduled && is.state == ISSUE_SENDING ? "scheduled" :
                                  issue_state_name(is.state);
         json_t *o = json_pack("{sIsssssbsIsIsIsIsIsIsb}", "issue", (json_int_t)is.id,
@@ -1093,7 +1095,7 @@ static int h_status(struct handler_ctx *ctx, const struct request *req, struct r
                               "queued", (json_int_t)(n[MS_QUEUED] + n[MS_SENDING]),
                               "sent", (json_int_t)n[MS_SENT], "deferred", (json_int_t)n[MS_DEFERRED],
                               "failed", (json_int_t)n[MS_FAILED], "skipped", (json_int_t)n[MS_SKIPPED],
-                              "finished", waiting == 0 && !(is.scheduled && is.state == ISSUE_SENDING));
+                              "finished", waiting == 0 && !held);
         json_object_set_new(o, "bounced", json_integer(bounced));
         json_object_set_new(o, "complaints", json_integer(complaints));
         char when[CLOCK_RFC3339_LEN];

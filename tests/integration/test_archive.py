@@ -363,6 +363,32 @@ def test_scheduled_issue_goes_out_only_at_its_time(daemon_factory, smtp, workdir
     check_answer(archive(d, issue=cancelled), "error", "unknown_issue")
 
 
+def test_a_paused_scheduled_issue_waits_for_resume(daemon_factory, smtp, workdir):
+    d = daemon_factory()
+    confirmed_list(d, workdir, ["geduld@example.org"])
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(d.now() + 3600))
+    text = write(os.path.join(workdir, "p.txt"), "Pausiert\n")
+    r, issue = send(d, workdir, "--subject", "Pausiert", "--text", text, "--at", at)
+    r.ok()
+    ctl(d, "pause", str(issue)).ok()
+    # nothing is queued yet, but nothing was sent either: not finished
+    # (send --at --wait would otherwise exit 0 at once)
+    s = status(d, issue)
+    assert s["issue_state"] == "paused" and s["total"] == 0, s
+    assert not s["finished"], s
+    # its time passes while paused: still held
+    d.restart_later(2 * 3600)
+    time.sleep(1.5)
+    assert smtp.count() == 0
+    s = status(d, issue)
+    assert s["issue_state"] == "paused" and not s["finished"], s
+    # resumed after its time: it goes out
+    ctl(d, "resume", str(issue)).ok()
+    (mail,) = smtp.wait_for(1)
+    assert mail.rcpt_tos == ["geduld@example.org"]
+    wait_status(d, issue, lambda s: s["finished"] and s["sent"] == 1, what="resumed issue sent")
+
+
 def test_send_at_bad_times_change_nothing(daemon_factory, smtp, workdir):
     d = daemon_factory()
     confirmed_list(d, workdir, ["a@example.org"])
