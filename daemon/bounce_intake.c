@@ -21,13 +21,6 @@
 #include "store.h"
 #include "suppress.h"
 
-/* The domain of an address as addr.c spells it (lower-case A-labels, so
- * that GMAIL.com and gmail.com are one refusing domain), or NULL. */
-static const char *domain_of(const char *addr, struct addr *a)
-{
-        return addr_parse(addr, strlen(addr), a) == ADDR_OK ? a->domain : NULL;
-}
-
 /* A report without proof, or a message that is no report of ours:
  * consumed all the same (the MTA must not return it to a sender who may
  * be forged), counted, and nothing else changes. */
@@ -111,19 +104,13 @@ int bounce_intake(struct store *st, const struct conf *c, const char *msg, size_
         if (!subscriber_id)
                 return intake_drop(st, out, explain, false, "unknown mail", now);
 
-        struct bounce_row row = {
+        const struct report rep = {
                 .subscriber_id = subscriber_id, .outbox_id = out->mail_id, .issue_id = out->issue_id,
-                .kind = bounce_kind_name(bi->kind), .status = bi->status, .diagnostic = bi->diagnostic,
-                .at = now,
-        };
-        struct addr rcpt;
-        struct bounce_report_row rr = {
-                .subscriber_id = subscriber_id, .outbox_id = out->mail_id,
-                .class_name = bounce_class_name(bi->kind), .reason = bi->reason, .status = bi->status,
-                .domain = domain_of(bi->recipient, &rcpt), .diagnostic = bi->diagnostic, .at = now,
+                .kind = bi->kind, .reason = bi->reason, .status = bi->status,
+                .diagnostic = bi->diagnostic, .recipient = bi->recipient, .at = now,
         };
         enum report_action a;
-        if ((r = suppress_apply(st, c, bi->kind, &row, &rr, &a)) < 0)
+        if ((r = suppress_apply(st, c, &rep, &a)) < 0)
                 return r;
         out->action = report_action_name(a);
         log_info("bounce: %s report (%s, %s) for mail %lld: subscriber %s", bounce_class_name(bi->kind),

@@ -473,18 +473,13 @@ static int relay_refusal(struct sched *s, const struct mail_job *j)
                 r = store_mail_owner(s->store, j->id, &subscriber_id, email, sizeof(email), &issue_id);
         if (r != 0 || !subscriber_id)
                 return r < 0 ? r : 0;   /* a test send, an erased or expired address */
-        struct bounce_row row = {
-                .subscriber_id = subscriber_id, .outbox_id = j->id, .issue_id = issue_id,
-                .kind = bounce_kind_name(k), .status = status, .diagnostic = j->reply, .at = s->now,
-        };
-        const char *at = strrchr(email, '@');
-        struct bounce_report_row rr = {
-                .subscriber_id = subscriber_id, .outbox_id = j->id, .class_name = bounce_class_name(k),
-                .reason = reason, .status = status, .domain = at && at[1] ? at + 1 : NULL,
-                .diagnostic = j->reply, .at = s->now,
+        const struct report rep = {
+                .subscriber_id = subscriber_id, .outbox_id = j->id, .issue_id = issue_id, .kind = k,
+                .reason = reason, .status = status, .diagnostic = j->reply, .recipient = email,
+                .at = s->now,
         };
         enum report_action a;
-        if ((r = suppress_apply(s->store, s->conf, k, &row, &rr, &a)) < 0)
+        if ((r = suppress_apply(s->store, s->conf, &rep, &a)) < 0)
                 return r;
         log_info("mail %lld: the relay refused its recipient (%s %s %s): subscriber %s", (long long)j->id,
                  bounce_class_name(k), reason, status[0] ? status : "no status", report_action_name(a));

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "addr.h"
 #include "conf.h"
 #include "log.h"
 #include "store.h"
@@ -49,11 +50,28 @@ static int report_note(struct store *st, const struct bounce_report_row *rr)
         return 0;
 }
 
-int suppress_apply(struct store *st, const struct conf *c, enum bounce_kind kind,
-                   const struct bounce_row *row, const struct bounce_report_row *rr,
+int suppress_apply(struct store *st, const struct conf *c, const struct report *rep,
                    enum report_action *action)
 {
+        enum bounce_kind kind = rep->kind;
         assert(kind != BOUNCE_UNKNOWN);
+        /* the receiving domain as addr.c spells it (lower-case A-labels),
+         * so that GMAIL.com and gmail.com are one refusing domain */
+        struct addr a;
+        bool parsed = rep->recipient &&
+                      addr_parse(rep->recipient, strlen(rep->recipient), &a) == ADDR_OK;
+        const struct bounce_report_row report_row = {
+                .subscriber_id = rep->subscriber_id, .outbox_id = rep->outbox_id,
+                .class_name = bounce_class_name(kind), .reason = rep->reason, .status = rep->status,
+                .domain = parsed ? a.domain : NULL, .diagnostic = rep->diagnostic, .at = rep->at,
+        };
+        const struct bounce_row bounce_row = {
+                .subscriber_id = rep->subscriber_id, .outbox_id = rep->outbox_id,
+                .issue_id = rep->issue_id, .kind = bounce_kind_name(kind), .status = rep->status,
+                .diagnostic = rep->diagnostic, .at = rep->at,
+        };
+        const struct bounce_report_row *rr = &report_row;
+        const struct bounce_row *row = &bounce_row;
         int r = report_note(st, rr);
         if (r < 0)
                 return r;

@@ -8,8 +8,6 @@
 
 struct conf;
 struct store;
-struct bounce_row;
-struct bounce_report_row;
 
 enum report_action {
         REPORT_COUNTED,         /* recorded; the subscriber stays */
@@ -18,14 +16,25 @@ enum report_action {
         REPORT_UNSUBSCRIBED,    /* a complaint: off every list */
 };
 
-/* Record the report (rr: its class and reason; row, with row->kind
- * bounce_kind_name(kind), for BOUNCE_PERMANENT, BOUNCE_TEMPORARY or
- * BOUNCE_COMPLAINT) about the subscriber row->subscriber_id and apply it,
- * inside the caller's transaction.  BOUNCE_SENDER changes no subscriber
- * (REPORT_COUNTED): counted per domain, with a warning in the log when a
- * domain refused several mails within an hour.  0 or negative. */
-int suppress_apply(struct store *st, const struct conf *c, enum bounce_kind kind,
-                   const struct bounce_row *row, const struct bounce_report_row *rr,
+/* One report of a failed delivery, whoever made it. */
+struct report {
+        int64_t subscriber_id;
+        int64_t outbox_id;      /* the mail it is about; 0: unknown */
+        int64_t issue_id;       /* that mail's issue; 0: none */
+        enum bounce_kind kind;  /* not BOUNCE_UNKNOWN */
+        const char *reason;     /* Sisimai's vocabulary */
+        const char *status, *diagnostic;
+        const char *recipient;  /* whose domain a 'sender' report counts for */
+        int64_t at;
+};
+
+/* Record the report (bounce_report, with its class and reason; a bounce
+ * row for BOUNCE_PERMANENT, BOUNCE_TEMPORARY and BOUNCE_COMPLAINT) and
+ * apply it to its subscriber, inside the caller's transaction.
+ * BOUNCE_SENDER changes no subscriber (REPORT_COUNTED): counted per
+ * receiving domain, with a warning in the log when a domain refused
+ * several mails within an hour.  0 or negative. */
+int suppress_apply(struct store *st, const struct conf *c, const struct report *rep,
                    enum report_action *action);
 
 /* "counted", "already recorded", "suppressed", "unsubscribed" */
