@@ -697,16 +697,26 @@ static int wait_issue(long long issue)
         }
 }
 
+/* What send and preview share: the issue's options (send_opt) and their
+ * rule: a subject, and either a text (with an optional HTML) or Markdown. */
+#define ISSUE_OPTIONS \
+        { "subject", required_argument, NULL, 's' }, \
+        { "text", required_argument, NULL, 't' }, \
+        { "html", required_argument, NULL, 'H' }, \
+        { "markdown", required_argument, NULL, 'm' }, \
+        { "list", required_argument, NULL, 'l' }
+
+static bool issue_options_ok(void)
+{
+        return send_subject && !send_text != !send_markdown && !(send_markdown && send_html);
+}
+
 static int cmd_send(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "subject", required_argument, NULL, 's' },
-                { "text", required_argument, NULL, 't' },
-                { "html", required_argument, NULL, 'H' },
-                { "list", required_argument, NULL, 'l' },
+                ISSUE_OPTIONS,
                 { "wait", no_argument, NULL, 'w' },
                 { "test", required_argument, NULL, 'T' },
-                { "markdown", required_argument, NULL, 'm' },
                 { "at", required_argument, NULL, 'a' },
                 { "no-archive", no_argument, NULL, 'N' },
                 { 0 },
@@ -714,7 +724,7 @@ static int cmd_send(int argc, char **argv)
         int r = parse_opts(argc, argv, opts, "", send_opt, NULL);
         if (r)
                 return r;
-        if (optind != argc || !send_subject || !send_text == !send_markdown || (send_markdown && send_html))
+        if (optind != argc || !issue_options_ok())
                 return '?';
         int64_t at = 0;
         if (send_at && clock_parse_time(send_at, &at) != 0)
@@ -743,11 +753,7 @@ static int cmd_send(int argc, char **argv)
 static int cmd_preview(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "subject", required_argument, NULL, 's' },
-                { "text", required_argument, NULL, 't' },
-                { "html", required_argument, NULL, 'H' },
-                { "markdown", required_argument, NULL, 'm' },
-                { "list", required_argument, NULL, 'l' },
+                ISSUE_OPTIONS,
                 { "to", required_argument, NULL, 'o' },
                 { "out", required_argument, NULL, 'O' },
                 { 0 },
@@ -755,7 +761,7 @@ static int cmd_preview(int argc, char **argv)
         int r = parse_opts(argc, argv, opts, "", send_opt, NULL);
         if (r)
                 return r;
-        if (optind != argc || !send_subject || !send_text == !send_markdown || (send_markdown && send_html))
+        if (optind != argc || !issue_options_ok())
                 return '?';
         json_t *req = request("preview");
         issue_fields(req);
