@@ -12,36 +12,10 @@
 
 #include "clock.h"
 #include "log.h"
+#include "unit-stderr.h"
 #include "unit.h"
 
 #define ENV "NEWSLETTERD_TEST_CLOCK_OFFSET"
-
-static FILE *captured;
-static int saved_stderr = -1;
-
-/* Send stderr (the log's sink) to a file until captured_text(). */
-static void capture(void)
-{
-        fflush(stderr);
-        captured = tmpfile();
-        saved_stderr = dup(2);
-        dup2(fileno(captured), 2);
-}
-
-/* What was logged since capture(); the caller frees it. */
-static char *captured_text(void)
-{
-        fflush(stderr);
-        dup2(saved_stderr, 2);
-        close(saved_stderr);
-        long n = ftell(captured);
-        char *text = calloc(1, (size_t)(n < 0 ? 0 : n) + 1);
-        rewind(captured);
-        if (n > 0 && fread(text, 1, (size_t)n, captured) != (size_t)n)
-                text[0] = '\0';
-        fclose(captured);
-        return text;
-}
 
 /* clock_init() with the variable set to `value` (NULL: unset); what it logged. */
 static char *init_with(const char *value)
@@ -50,9 +24,9 @@ static char *init_with(const char *value)
                 setenv(ENV, value, 1);
         else
                 unsetenv(ENV);
-        capture();
+        unit_capture_stderr();
         clock_init();
-        return captured_text();
+        return unit_captured_stderr();
 }
 
 /* clock_now() - time(NULL), checked to be `offset` across a second's turn */
