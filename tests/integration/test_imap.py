@@ -320,6 +320,8 @@ def test_refused_reports_stay_unseen_are_counted_and_judged_once(daemon_factory,
     assert set(subscription_states(d).values()) == {"confirmed"}
     assert bounce_rows(d) == []
     assert [h for h, _ in imap_seen(d)] == [0, 0]
+    bounces = admin(d, {"op": "stats"})["bounces"]
+    assert (bounces["refused"], bounces["not_understood"]) == (2, 0), bounces
     r = ctl(d.config_path, "stats", "--prometheus")
     assert r.rc == 0, r
     assert re.search(r"^newsletterd_imap_refused(_total)? 2$", r.out, re.M), r.out
