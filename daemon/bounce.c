@@ -906,8 +906,16 @@ bool bounce_info_select(struct bounce_info *bi, const char *rcpt)
         return false;
 }
 
-/* The topmost Delivered-To or X-Original-To: the envelope recipient the
- * MTA delivered the report to (the report's own copies are below it). */
+static bool verp_like_try(struct mail_span a, void *ctx)
+{
+        return verp_like(ctx, a);
+}
+
+/* The topmost Delivered-To or X-Original-To with an address of our VERP
+ * form: the envelope recipient the MTA delivered the report to (the
+ * report's own copies are below it).  Those without our form are skipped:
+ * a hosted mailbox adds its own plain address on top.  *seen when one
+ * decided (or one could not be read): then nothing below it counts. */
 static int64_t verp_delivered_to(struct verp *v, struct mail_span hdr, bool *seen)
 {
         const char *p = hdr.p, *end = hdr.p + hdr.n;
@@ -916,9 +924,13 @@ static int64_t verp_delivered_to(struct verp *v, struct mail_span hdr, bool *see
         while (mailparse_field_next(&p, end, &f)) {
                 if (!mailparse_field_is(&f, "delivered-to") && !mailparse_field_is(&f, "x-original-to"))
                         continue;
-                *seen = true;
-                if (!mailparse_field_text(f.value, value, sizeof(value), false))
+                if (!mailparse_field_text(f.value, value, sizeof(value), false)) {
+                        *seen = true;
                         return 0;
+                }
+                if (!mailparse_addr_each(value, verp_like_try, v))
+                        continue;
+                *seen = true;
                 return verp_in_value(v, value);
         }
         return 0;

@@ -673,8 +673,9 @@ static int h_stats(struct handler_ctx *ctx, const struct request *req, struct re
                 struct imap_status is;
                 imap_status(ctx->imap, &is);
                 json_object_set_new(extra, "imap", json_pack(
-                        "{sIsIsIsIsIsIss}", "last_poll", (json_int_t)is.last_poll,
+                        "{sIsIsIsIsIsIsIss}", "last_poll", (json_int_t)is.last_poll,
                         "handled", (json_int_t)is.handled, "not_understood", (json_int_t)is.not_understood,
+                        "refused", (json_int_t)is.refused,
                         "skipped", (json_int_t)is.skipped, "failures", (json_int_t)is.failures,
                         "last_error_at", (json_int_t)is.last_error_at, "last_error", is.last_error));
         }

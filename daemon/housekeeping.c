@@ -8,13 +8,16 @@
  * only in iterations no request waits on, so that the website never waits
  * long behind it.  While the background checkpoint is behind, no slice is
  * done: the WAL stays short and its copying never lands on the main thread.
- * Owns no data; the store does the SQL (store_expire.c).
+ * The same run forgets used sign-up challenges past their expiry and the
+ * IMAP intake's records of messages judged over IMAP_SEEN_KEEP ago.
+ * Owns no data; the store does the SQL (store_expire.c, store_imap.c).
  */
 #include <errno.h>
 #include <string.h>
 
 #include "conf.h"
 #include "housekeeping.h"
+#include "imap.h"
 #include "log.h"
 #include "store.h"
 
@@ -22,8 +25,10 @@
 
 /* A run goes through these in order, a slice at a time: the expired rows of
  * sign-ups kept apart, the unsent mails of the sign-ups these emptied, the
- * linked sign-ups, the purges, the used sign-up challenges that expired. */
-enum { HK_SIGNUP_ROWS, HK_SIGNUP_MAILS, HK_LINKED, HK_PURGE, HK_PURGE_PENDING, HK_CHALLENGES };
+ * linked sign-ups, the purges, the used sign-up challenges that expired,
+ * the old records of the IMAP intake. */
+enum { HK_SIGNUP_ROWS, HK_SIGNUP_MAILS, HK_LINKED, HK_PURGE, HK_PURGE_PENDING, HK_CHALLENGES,
+       HK_IMAP_SEEN };
 
 void housekeeping_request(struct housekeeping *hk, const struct conf *c, int64_t now)
 {
@@ -38,6 +43,7 @@ void housekeeping_request(struct housekeeping *hk, const struct conf *c, int64_t
         hk->purge_before = now - (int64_t)c->expired_retention;
         hk->purge_pending_before = hk->expire_before - (int64_t)c->expired_retention;
         hk->challenges_before = now;
+        hk->imap_seen_before = now - IMAP_SEEN_KEEP;
 }
 
 /* One slice (its own savepoint, so that a failure here undoes only the slice
@@ -66,15 +72,18 @@ static int slice(struct housekeeping *hk, struct store *st, int64_t now)
                 r = store_purge_pending_slice(st, hk->purge_pending_before, SLICE_ROWS, &n);
                 hk->purged += n;
                 break;
-        default:        /* (not counted: nobody's sign-up) */
+        case HK_CHALLENGES:     /* (not counted: nobody's sign-up) */
                 r = store_challenge_purge_slice(st, hk->challenges_before, SLICE_ROWS, &n);
+                break;
+        default:                /* (nor these) */
+                r = store_imap_seen_purge_slice(st, hk->imap_seen_before, SLICE_ROWS, &n);
                 break;
         }
         if (r < 0)
                 return r;
         if (n == SLICE_ROWS)
                 return 1;
-        if (hk->phase == HK_CHALLENGES) {
+        if (hk->phase == HK_IMAP_SEEN) {
                 hk->active = false;
                 return 0;
         }

@@ -8,7 +8,11 @@
  * and libcurl has no BODY.PEEK), hands it to the main thread and waits for
  * the verdict, which comes only after the outcome is committed.  Then it
  * deletes the message (flags it \Seen with imap_keep), or leaves it unseen
- * and does not fetch it again while it runs.  A failed poll (server away,
+ * and does not fetch it again while it runs (the latest IMAP_LEFT_MAX of
+ * them remembered).  A poll fetches at most IMAP_FETCH_PER_POLL messages and
+ * the next one goes on after the last it fetched, round the mailbox, so that
+ * old messages left unseen never keep a newer report from its turn (not
+ * even after a restart, when none is remembered).  A failed poll (server away,
  * login refused) is logged and tried again after a growing pause, never
  * fatal.  Owns its curl handle, a copy of the settings and the password;
  * knows nothing of bounces or the database, and never logs the password.
@@ -32,10 +36,12 @@
 #include "imap.h"
 #include "log.h"
 
-/* bounds: every wait on the server, the UIDs read per poll, the answers
- * other than a message, the UIDs remembered as not understood */
+/* bounds: every wait on the server, the messages fetched per poll, the UIDs
+ * read from one search, the answers other than a message, the UIDs
+ * remembered as left unseen */
 #define IMAP_TIMEOUT_MS         (120 * 1000L)
-#define IMAP_UIDS_PER_POLL      1000
+#define IMAP_FETCH_PER_POLL     1000
+#define IMAP_SEARCH_MAX         (1u << 17)
 #define IMAP_LIST_MAX           (1u << 20)
 #define IMAP_LEFT_MAX           10000
 /* a failed poll is tried again after imap_interval times 2^failures, at most this */
@@ -49,6 +55,7 @@ struct imap {
         bool keep;
         bool plain_needs_starttls;
         unsigned test_hold;     /* NEWSLETTERD_TEST_IMAP_HOLD: seconds before a delete */
+        unsigned per_poll;      /* IMAP_FETCH_PER_POLL, or NEWSLETTERD_TEST_IMAP_PER_POLL */
         int notify_fd;
 
         pthread_t thread;
@@ -67,9 +74,10 @@ struct imap {
         CURL *h;
         struct buf body;
         bool too_large;
-        uint64_t uids[IMAP_UIDS_PER_POLL];     /* of one poll's search */
-        uint64_t left[IMAP_LEFT_MAX];   /* not understood: not fetched again */
+        uint32_t *uids;                 /* of one poll's search, IMAP_SEARCH_MAX */
+        uint32_t left[IMAP_LEFT_MAX];   /* left unseen: not fetched again; ascending */
         size_t n_left;
+        uint64_t next_uid;              /* where the next poll goes on */
         char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -130,40 +138,90 @@ static void handle_setup(struct imap *im)
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, im->errbuf);
 }
 
-static bool uid_left(const struct imap *im, uint64_t uid)
+/* The position of uid in the left set, or where it would go. */
+static size_t left_find(const struct imap *im, uint32_t uid)
 {
-        for (size_t i = 0; i < im->n_left; i++)
-                if (im->left[i] == uid)
-                        return true;
-        return false;
+        size_t lo = 0, hi = im->n_left;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (im->left[mid] < uid)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
 }
 
-/* The UIDs of "* SEARCH 1 2 3" lines, at most IMAP_UIDS_PER_POLL. */
-static size_t uids_parse(const char *p, size_t len, uint64_t *out)
+static bool uid_left(const struct imap *im, uint32_t uid)
+{
+        size_t i = left_find(im, uid);
+        return i < im->n_left && im->left[i] == uid;
+}
+
+/* Remember uid as left unseen; when full, the oldest (lowest) is
+ * forgotten: it is fetched once more (and skipped as judged before). */
+static void left_add(struct imap *im, uint32_t uid)
+{
+        if (uid_left(im, uid))
+                return;
+        if (im->n_left == IMAP_LEFT_MAX) {
+                if (uid < im->left[0])
+                        return;
+                memmove(im->left, im->left + 1, --im->n_left * sizeof(im->left[0]));
+        }
+        size_t i = left_find(im, uid);
+        memmove(im->left + i + 1, im->left + i, (im->n_left - i) * sizeof(im->left[0]));
+        im->left[i] = uid;
+        im->n_left++;
+}
+
+static int uid_cmp(const void *a, const void *b)
+{
+        uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+/* The UIDs of "* SEARCH 1 2 3" lines, at most IMAP_SEARCH_MAX, ascending;
+ * *cut when there were more (or the answer was cut: a number at its very
+ * end may be cut too, and is not taken). */
+static size_t uids_parse(const char *p, size_t len, bool answer_cut, uint32_t *out, bool *cut)
 {
         size_t n = 0;
         const char *end = p + len;
-        while (p < end && n < IMAP_UIDS_PER_POLL) {
+        *cut = answer_cut;
+        while (p < end) {
                 const char *eol = memchr(p, '\n', (size_t)(end - p));
                 if (!eol)
                         eol = end;
                 if ((size_t)(eol - p) > 9 && memcmp(p, "* SEARCH ", 9) == 0) {
                         const char *q = p + 9;
-                        while (q < eol && n < IMAP_UIDS_PER_POLL) {
+                        while (q < eol) {
                                 uint64_t v = 0;
                                 bool digits = false;
                                 while (q < eol && *q >= '0' && *q <= '9' && v < UINT32_MAX) {
                                         v = v * 10 + (uint64_t)(*q++ - '0');
                                         digits = true;
                                 }
-                                if (digits && v > 0 && v <= UINT32_MAX)
-                                        out[n++] = v;
+                                bool whole = q < eol || eol < end || !answer_cut;
+                                while (q < eol && *q >= '0' && *q <= '9') {
+                                        q++;    /* too long for a UID: none */
+                                        v = 0;
+                                }
+                                if (digits && whole && v > 0 && v <= UINT32_MAX) {
+                                        if (n == IMAP_SEARCH_MAX) {
+                                                *cut = true;
+                                                goto done;
+                                        }
+                                        out[n++] = (uint32_t)v;
+                                }
                                 while (q < eol && (*q < '0' || *q > '9'))
                                         q++;
                         }
                 }
                 p = eol + 1;
         }
+done:
+        qsort(out, n, sizeof(out[0]), uid_cmp);
         return n;
 }
 
@@ -205,69 +263,97 @@ static void fail(struct imap *im, const char *what, CURLcode rc)
         pthread_mutex_unlock(&im->lock);
 }
 
-/* One poll: 0 done, -1 failed (logged), 1 stopping. */
+/* One message: fetched, given its unseen state back, judged, then
+ * deleted (flagged) or remembered as left.  0 done, -1 failed (logged),
+ * 1 stopping; *deleted set when it is to be expunged. */
+static int take_one(struct imap *im, uint32_t uid, bool *deleted)
+{
+        char cmd[128], path[64];
+        snprintf(path, sizeof(path), "/;UID=%" PRIu32, uid);
+        CURLcode rc = imap_do(im, path, NULL, BOUNCE_MSG_MAX);
+        if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && im->too_large)) {
+                fail(im, "fetch", rc);
+                return -1;
+        }
+        /* the fetch set \Seen: take it back before anything else
+         * (the message is in im->body, which the STORE leaves alone
+         * when it is too large: its answer is empty) */
+        struct buf msg = im->body;
+        bool too_large = im->too_large;
+        im->body = (struct buf){ 0 };
+        snprintf(cmd, sizeof(cmd), "UID STORE %" PRIu32 " -FLAGS.SILENT (\\Seen)", uid);
+        rc = imap_do(im, NULL, cmd, IMAP_LIST_MAX);
+        buf_free(&im->body);
+        im->body = msg;
+        im->too_large = too_large;
+        if (rc != CURLE_OK) {
+                fail(im, "store", rc);
+                return -1;
+        }
+        enum imap_verdict v;
+        if (!hand_over(im, uid, &v))
+                return 1;
+        buf_free(&im->body);
+        if (v == IMAP_RETRY) {
+                fail(im, "judge", CURLE_OK);
+                return -1;
+        }
+        if (v == IMAP_LEFT || v == IMAP_REFUSED) {
+                left_add(im, uid);
+                return 0;
+        }
+        if (im->test_hold) {
+                log_info("imap: message %" PRIu32 " committed, held %u s before it is %s (test)",
+                         uid, im->test_hold, im->keep ? "flagged" : "deleted");
+                sleep(im->test_hold);
+        }
+        snprintf(cmd, sizeof(cmd), "UID STORE %" PRIu32 " +FLAGS.SILENT (%s)", uid,
+                 im->keep ? "\\Seen" : "\\Deleted");
+        if ((rc = imap_do(im, NULL, cmd, IMAP_LIST_MAX)) != CURLE_OK) {
+                fail(im, "store", rc);
+                return -1;
+        }
+        *deleted = !im->keep;
+        return 0;
+}
+
+/* One poll: the unseen messages from next_uid on, at most per_poll of
+ * them fetched (those remembered as left are passed over).  The next poll
+ * goes on after the last one fetched; after one that came to the end, the
+ * next begins again at the lowest.  0 done, -1 failed (logged), 1 stopping. */
 static int poll_once(struct imap *im)
 {
-        uint64_t *uids = im->uids;
-        char cmd[128], path[64];
-        CURLcode rc = imap_do(im, NULL, "UID SEARCH UNSEEN", IMAP_LIST_MAX);
-        if (rc != CURLE_OK) {
+        char cmd[128];
+        /* (n:* also matches the highest UID when that is below n: filtered below) */
+        snprintf(cmd, sizeof(cmd), "UID SEARCH UNSEEN UID %" PRIu64 ":*", im->next_uid);
+        CURLcode rc = imap_do(im, NULL, cmd, IMAP_LIST_MAX);
+        if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && im->too_large)) {
                 fail(im, "search", rc);
                 return -1;
         }
-        size_t n = uids_parse(im->body.data ? im->body.data : "", im->body.len, uids);
-        unsigned deleted = 0;
+        bool cut;
+        size_t n = uids_parse(im->body.data ? im->body.data : "", im->body.len, im->too_large,
+                              im->uids, &cut);
+        size_t fetched = 0;
+        bool deleted = false, full = false;
         for (size_t i = 0; i < n; i++) {
-                uint64_t uid = uids[i];
-                if (uid_left(im, uid))
+                uint32_t uid = im->uids[i];
+                if (uid < im->next_uid || uid_left(im, uid))
                         continue;
-                snprintf(path, sizeof(path), "/;UID=%" PRIu64, uid);
-                rc = imap_do(im, path, NULL, BOUNCE_MSG_MAX);
-                if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && im->too_large)) {
-                        fail(im, "fetch", rc);
-                        return -1;
+                if (fetched == im->per_poll) {
+                        full = true;
+                        break;
                 }
-                /* the fetch set \Seen: take it back before anything else
-                 * (the message is in im->body, which the STORE leaves alone
-                 * when it is too large: its answer is empty) */
-                struct buf msg = im->body;
-                bool too_large = im->too_large;
-                im->body = (struct buf){ 0 };
-                snprintf(cmd, sizeof(cmd), "UID STORE %" PRIu64 " -FLAGS.SILENT (\\Seen)", uid);
-                rc = imap_do(im, NULL, cmd, IMAP_LIST_MAX);
-                buf_free(&im->body);
-                im->body = msg;
-                im->too_large = too_large;
-                if (rc != CURLE_OK) {
-                        fail(im, "store", rc);
-                        return -1;
-                }
-                enum imap_verdict v;
-                if (!hand_over(im, uid, &v))
-                        return 1;
-                buf_free(&im->body);
-                if (v == IMAP_RETRY) {
-                        fail(im, "judge", CURLE_OK);
-                        return -1;
-                }
-                if (v == IMAP_LEFT) {
-                        if (im->n_left < IMAP_LEFT_MAX)
-                                im->left[im->n_left++] = uid;
-                        continue;
-                }
-                if (im->test_hold) {
-                        log_info("imap: message %" PRIu64 " committed, held %u s before it is %s (test)",
-                                 uid, im->test_hold, im->keep ? "flagged" : "deleted");
-                        sleep(im->test_hold);
-                }
-                snprintf(cmd, sizeof(cmd), "UID STORE %" PRIu64 " +FLAGS.SILENT (%s)", uid,
-                         im->keep ? "\\Seen" : "\\Deleted");
-                if ((rc = imap_do(im, NULL, cmd, IMAP_LIST_MAX)) != CURLE_OK) {
-                        fail(im, "store", rc);
-                        return -1;
-                }
-                deleted += !im->keep;
+                fetched++;
+                bool del = false;
+                int r = take_one(im, uid, &del);
+                if (r != 0)
+                        return r;
+                deleted |= del;
+                im->next_uid = (uint64_t)uid + 1;
         }
+        if (!full)
+                im->next_uid = cut && n ? (uint64_t)im->uids[n - 1] + 1 : 1;
         if (deleted && (rc = imap_do(im, NULL, "EXPUNGE", IMAP_LIST_MAX)) != CURLE_OK) {
                 fail(im, "expunge", rc);
                 return -1;
@@ -276,7 +362,8 @@ static int poll_once(struct imap *im)
         im->st.last_poll = clock_now();
         im->st.last_error[0] = '\0';
         pthread_mutex_unlock(&im->lock);
-        log_debug("imap: polled, %zu unseen", n);
+        log_debug("imap: polled, %zu unseen from here, %zu fetched; next from UID %" PRIu64, n,
+                  fetched, im->next_uid);
         return 0;
 }
 
@@ -334,6 +421,16 @@ int imap_new(const struct conf *c, int notify_fd, struct imap **out)
         im->keep = c->imap_keep;
         im->plain_needs_starttls = strncmp(c->imap_url, "imap://", 7) == 0;
         im->notify_fd = notify_fd;
+        im->uids = xcalloc(IMAP_SEARCH_MAX, sizeof(im->uids[0]));
+        im->next_uid = 1;
+        im->per_poll = IMAP_FETCH_PER_POLL;
+        const char *per_poll = getenv("NEWSLETTERD_TEST_IMAP_PER_POLL");
+        if (per_poll && *per_poll) {
+                unsigned long v = strtoul(per_poll, NULL, 10);
+                im->per_poll = v >= 1 && v < IMAP_FETCH_PER_POLL ? (unsigned)v : IMAP_FETCH_PER_POLL;
+                log_warn("NEWSLETTERD_TEST_IMAP_PER_POLL is set: a test lets a poll fetch %u messages",
+                         im->per_poll);
+        }
         const char *hold = getenv("NEWSLETTERD_TEST_IMAP_HOLD");
         if (hold && *hold) {
                 im->test_hold = (unsigned)strtoul(hold, NULL, 10) % 600;
@@ -378,6 +475,8 @@ void imap_verdict(struct imap *im, enum imap_verdict v, bool again)
                 im->st.handled++;
         else if (v == IMAP_LEFT)
                 im->st.not_understood++;
+        else if (v == IMAP_REFUSED)
+                im->st.refused++;
         pthread_cond_broadcast(&im->cond);
         pthread_mutex_unlock(&im->lock);
 }
@@ -409,5 +508,6 @@ void imap_free(struct imap *im)
         }
         free(im->ca_file);
         buf_free(&im->body);
+        free(im->uids);
         free(im);
 }

@@ -19,10 +19,12 @@
 #include "log.h"
 #include "store.h"
 
-/* The outcome of the bounce request: handled (acted on or refused as a
- * forgery: either way consumed, as newsletterctl consumes it), left (not
- * understood), or an error (-1: nothing decided). */
-static int judge(struct handler_ctx *ctx, const struct imap_message *m)
+/* The outcome of the bounce request: IMAP_HANDLED (acted on),
+ * IMAP_LEFT (not understood: no report, or one of nobody's), IMAP_REFUSED
+ * (a report without proof that it is about a mail of ours: a forgery, or a
+ * provider that dropped the VERP address; both stay in the mailbox for a
+ * human, where the pipe consumes them), or IMAP_RETRY (nothing decided). */
+static enum imap_verdict judge(struct handler_ctx *ctx, const struct imap_message *m)
 {
         json_t *req = json_object();
         json_object_set_new(req, "op", json_string("bounce"));
@@ -43,10 +45,11 @@ static int judge(struct handler_ctx *ctx, const struct imap_message *m)
         enum lang lang;
         handler_run(ctx, ROLE_ADMIN, line, strlen(line), &rep, &lang);
         free(line);
-        int r = -1;
+        enum imap_verdict r = IMAP_RETRY;
         if (rep.state == ST_OK) {
                 const char *action = json_string_value(json_object_get(rep.extra, "action"));
-                r = action && strcmp(action, "ignored") == 0 ? 0 : 1;
+                r = !action ? IMAP_HANDLED : strcmp(action, "ignored") == 0 ? IMAP_LEFT :
+                    strcmp(action, "refused") == 0 ? IMAP_REFUSED : IMAP_HANDLED;
         } else {
                 log_err("imap: the bounce logic failed on a message (%s); it is tried again later",
                         rep.detail ? rep.detail : "error");
@@ -68,8 +71,7 @@ int imap_judge_work(struct imap_judge *in, struct handler_ctx *ctx)
         /* one too large for us has no digest: it is left unseen, and judged
          * (ignored) once more only after a restart */
         if (m->too_large) {
-                int r = judge(ctx, m);
-                in->verdict = r < 0 ? IMAP_RETRY : r ? IMAP_HANDLED : IMAP_LEFT;
+                in->verdict = judge(ctx, m);
                 return 1;
         }
         uint8_t digest[32];
@@ -86,15 +88,17 @@ int imap_judge_work(struct imap_judge *in, struct handler_ctx *ctx)
                 in->verdict = handled ? IMAP_HANDLED : IMAP_LEFT;
                 return 1;
         }
-        if ((r = judge(ctx, m)) < 0)
+        enum imap_verdict v = judge(ctx, m);
+        if (v == IMAP_RETRY)
                 return 1;
         /* the outcome is in the batch: without its record it must not be
-         * committed (it could be judged twice) */
+         * committed (it could be judged twice); one left unseen, refused
+         * or not understood, is recorded as not handled */
         int w;
         if ((w = store_batch_begin(ctx->store)) < 0 ||
-            (w = store_imap_seen_add(ctx->store, digest, r == 1, ctx->now)) < 0)
+            (w = store_imap_seen_add(ctx->store, digest, v == IMAP_HANDLED, ctx->now)) < 0)
                 return w;
-        in->verdict = r ? IMAP_HANDLED : IMAP_LEFT;
+        in->verdict = v;
         return 1;
 }
 

@@ -1,7 +1,8 @@
 /*
  * store_imap.c - the messages the IMAP intake has judged, by digest
- * (sql/003-reach.sql), so that none is handled twice.  Knows nothing of
- * IMAP or of bounces: the intake (daemon.c, imap.c) decides, this records.
+ * (sql/004-reach.sql), so that none is handled twice, and their purge
+ * after IMAP_SEEN_KEEP (housekeeping.c).  Knows nothing of IMAP or of
+ * bounces: the intake (imap_judge.c, imap.c) decides, this records.
  */
 #include <sqlite3.h>
 
@@ -33,4 +34,13 @@ int store_imap_seen_add(struct store *st, const uint8_t digest[32], bool handled
         sqlite3_bind_int(s, 2, handled ? 1 : 0);
         sqlite3_bind_int64(s, 3, now);
         return db_run(st, &q_imap_seen_add, s);
+}
+
+/* (by the imap_seen_at index) */
+static struct store_sql q_imap_seen_purge = STORE_SQL(
+        "DELETE FROM imap_seen WHERE digest IN (SELECT digest FROM imap_seen"
+        " WHERE at <= ?1 LIMIT ?2)");
+int store_imap_seen_purge_slice(struct store *st, int64_t before, unsigned limit, int64_t *n)
+{
+        return db_run_ints(st, &q_imap_seen_purge, 2, before, limit, n);
 }

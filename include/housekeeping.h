@@ -1,6 +1,6 @@
-/* Housekeeping: stripping expired sign-ups and purging old ones, in small
- * slices between the requests, so that a million of them never stall the
- * website. */
+/* Housekeeping: stripping expired sign-ups and purging old ones (and other
+ * records past their time), in small slices between the requests, so that
+ * a million of them never stall the website. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,6 +17,7 @@ struct housekeeping {
         int64_t todo;           /* stripped + purged at its end, as counted when asked */
         int64_t purge_pending_before;   /* sign-ups kept apart mailed before this are purged */
         int64_t challenges_before;      /* used sign-up challenges expired by then are purged */
+        int64_t imap_seen_before;       /* messages the IMAP intake judged before this are forgotten */
         int phase;              /* what the next slice does (housekeeping.c) */
 };
 

@@ -11,10 +11,16 @@
 struct conf;
 struct imap;
 
+/* How long the record of a judged message (imap_seen) is kept: a message
+ * still unseen in the mailbox after that is judged once more. */
+#define IMAP_SEEN_KEEP          (90 * 86400)
+
 /* What the main thread decided about a message, once that is on disk. */
 enum imap_verdict {
         IMAP_HANDLED,   /* acted on, or judged before: delete it (imap_keep: flag it \Seen) */
         IMAP_LEFT,      /* not understood: stays unseen */
+        IMAP_REFUSED,   /* a report without proof it is about a mail of ours
+                         * (no valid VERP tag): stays unseen, counted apart */
         IMAP_RETRY,     /* not judged (the batch failed): left as it is for the next poll */
 };
 
@@ -30,7 +36,8 @@ struct imap_message {
 struct imap_status {
         int64_t last_poll;      /* end of the last complete poll, 0 = none yet */
         int64_t handled;        /* messages acted on (deleted or flagged) */
-        int64_t not_understood; /* left unseen */
+        int64_t not_understood; /* left unseen: no report, or one of nobody's */
+        int64_t refused;        /* left unseen: a report refused as unproven */
         int64_t skipped;        /* judged before (a crash before the delete): not again */
         int64_t failures;       /* polls that failed */
         int64_t last_error_at;  /* 0 = none */
@@ -44,7 +51,8 @@ int imap_new(const struct conf *c, int notify_fd, struct imap **out);
 const struct imap_message *imap_pending(struct imap *im);
 /* Main thread: the verdict on imap_pending()'s message, given only after
  * the batch that recorded it committed and synced.  `again`: it was judged
- * before (counted as skipped, not once more as handled or not understood). */
+ * before (counted as skipped, not once more as handled, not understood or
+ * refused). */
 void imap_verdict(struct imap *im, enum imap_verdict v, bool again);
 void imap_status(struct imap *im, struct imap_status *out);
 /* Stop the thread (a transfer in progress is aborted) and free; NULL is fine. */

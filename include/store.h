@@ -412,3 +412,5 @@ int store_challenge_purge_slice(struct store *st, int64_t before, unsigned limit
 int store_imap_seen(struct store *st, const uint8_t digest[32], bool *handled);
 /* Record the judgement, in the batch that holds its outcome. */
 int store_imap_seen_add(struct store *st, const uint8_t digest[32], bool handled, int64_t now);
+/* Forget up to `limit` judged at or before `before`; *n: how many. */
+int store_imap_seen_purge_slice(struct store *st, int64_t before, unsigned limit, int64_t *n);

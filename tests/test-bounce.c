@@ -384,6 +384,32 @@ static void test_verp(void)
         CHECK_INT(dsn_with_headers("To:\n bounces+{4}@news.example.org\n", TEMPLATE).mail_id, 4);
         CHECK_INT(dsn_with_headers("Cc: bounces+{5}@news.example.org\n", TEMPLATE).mail_id, 0);
         CHECK_INT(dsn_with_headers("X-ORIGINAL-TO: bounces+{6}@news.example.org\n", TEMPLATE).mail_id, 6);
+        /* a field without our form (a hosted mailbox's own plain address,
+         * added on top) is skipped: the topmost one of our form decides,
+         * and without any, To and the report's fields are looked at */
+        CHECK_INT(dsn_with_headers("Delivered-To: bounces@news.example.org\n"
+                                   "X-Original-To: bounces+{1}@news.example.org\n"
+                                   "To: bounces+{3}@news.example.org\n", TEMPLATE).mail_id, 1);
+        CHECK_INT(dsn_with_headers("Delivered-To: bounces@news.example.org\n"
+                                   "To: bounces+{3}@news.example.org\n", TEMPLATE).mail_id, 3);
+        CHECK_INT(dsn_with_headers("X-Original-To: <bounces@NEWS.example.org>\n"
+                                   "Delivered-To: postmaster@news.example.org\n"
+                                   "To: Bounces <bounces+{3}@news.example.org>\n", TEMPLATE).mail_id, 3);
+        CHECK_INT(dsn_with_headers("Delivered-To: bounces@news.example.org\n"
+                                   "Delivered-To: bounces+{2}@news.example.org\n"
+                                   "X-Original-To: bounces+{1}@news.example.org\n", TEMPLATE).mail_id, 2);
+        CHECK_INT(dsn_with_headers("Delivered-To: bounces@news.example.org, bounces+{2}@news.example.org\n"
+                                   "X-Original-To: bounces+{1}@news.example.org\n", TEMPLATE).mail_id, 2);
+        CHECK_INT(dsn_with_headers("Delivered-To: bounces@news.example.org\n", TEMPLATE).verp,
+                  BOUNCE_VERP_ABSENT);
+        /* one of our form with a wrong tag still decides: neither a lower
+         * one nor To overrides it */
+        struct bounce_info forged = dsn_with_headers("Delivered-To: bounces@news.example.org\n"
+                                                     "Delivered-To: bounces+1-0000000000000000@news.example.org\n"
+                                                     "X-Original-To: bounces+{1}@news.example.org\n"
+                                                     "To: bounces+{3}@news.example.org\n", TEMPLATE);
+        CHECK_INT(forged.mail_id, 0);
+        CHECK_INT(forged.verp, BOUNCE_VERP_INVALID);
 
         /* the returned original and the feedback report come after the headers */
         struct bounce_info bi = parse_str(

@@ -10,6 +10,7 @@ import os
 import re
 import socket
 import threading
+import time
 
 import pytest
 
@@ -291,3 +292,127 @@ def test_unreachable_server_is_logged_and_retried_never_fatal(daemon_factory, sm
     wait_until(lambda: "2 failed polls in a row; trying again in 4 s" in d.stderr(), timeout=WAIT,
                what="the second retry")
     assert "1 failed polls in a row; trying again in 2 s" in d.stderr()
+
+
+def imap_seen(d):
+    return [tuple(r) for r in d.query("SELECT handled, at FROM imap_seen ORDER BY at, handled")]
+
+
+def forged_verp(d, mail_id):
+    """The VERP address of a mail with a tag under a key that is not the daemon's."""
+    return verp(d, mail_id, key=b"\x5a" * 32)
+
+
+def test_refused_reports_stay_unseen_are_counted_and_judged_once(daemon_factory, smtp, workdir,
+                                                                  dovecot):
+    d, issue, ids, _ = newsletter_to_readers(
+        daemon_factory, smtp, workdir, bounce_conf=imap_conf(dovecot, workdir))
+    # a report to the plain mailbox naming a subscriber (a provider that
+    # dropped the +tag, or a forgery), and one with a tag that is not ours
+    dovecot.deliver(dsn("bounces@example.org", "bert@example.net"))
+    dovecot.deliver(dsn(forged_verp(d, ids["ada@example.org"]), "ada@example.org"))
+    wait_until(lambda: imap_stats(d)["refused"] == 2, timeout=WAIT, what="two refused reports")
+    stats = polls_after(d)
+    assert (stats["handled"], stats["not_understood"], stats["refused"], stats["skipped"]) == \
+        (0, 0, 2, 0), stats
+    # both still there, unseen, for a human to read; nobody suppressed
+    assert [f for _, f, _ in dovecot.messages()] == [set(), set()]
+    assert set(subscription_states(d).values()) == {"confirmed"}
+    assert bounce_rows(d) == []
+    assert [h for h, _ in imap_seen(d)] == [0, 0]
+    bounces = admin(d, {"op": "stats"})["bounces"]
+    assert (bounces["refused"], bounces["not_understood"]) == (2, 0), bounces
+    r = ctl(d.config_path, "stats", "--prometheus")
+    assert r.rc == 0, r
+    assert re.search(r"^newsletterd_imap_refused(_total)? 2$", r.out, re.M), r.out
+    assert re.search(r"^newsletterd_imap_not_understood(_total)? 0$", r.out, re.M), r.out
+    # after a restart (nothing remembered) they are recognised, not judged again
+    d.stop()
+    d.start()
+    wait_until(lambda: imap_stats(d)["skipped"] == 2, timeout=WAIT, what="both to be skipped")
+    stats = polls_after(d)
+    assert (stats["handled"], stats["refused"], stats["skipped"]) == (0, 0, 2), stats
+    assert [f for _, f, _ in dovecot.messages()] == [set(), set()]
+    assert len(imap_seen(d)) == 2 and bounce_rows(d) == []
+
+
+def header_lines_without(message, names):
+    """MESSAGE with the header fields called NAMES (lower case) taken out."""
+    head, sep, body = message.partition("\n\n")
+    kept = [l for l in head.split("\n") if l.split(":", 1)[0].lower() not in names]
+    return "\n".join(kept) + sep + body
+
+
+@pytest.mark.parametrize("below", ["to", "x-original-to"])
+def test_the_mailbox_own_address_added_on_top_is_passed_over(daemon_factory, smtp, workdir,
+                                                               dovecot, below):
+    """A hosted mailbox adds `Delivered-To: bounces@example.org` (its own
+    address, without the +tag) on top of what the provider's MTA wrote."""
+    d, issue, ids, _ = newsletter_to_readers(
+        daemon_factory, smtp, workdir, bounce_conf=imap_conf(dovecot, workdir))
+    report = dsn(verp(d, ids["bert@example.net"]), "bert@example.net")
+    drop = {"delivered-to", "x-original-to"} if below == "to" else {"delivered-to"}
+    report = "Delivered-To: bounces@example.org\n" + header_lines_without(report, drop)
+    assert report.count("bounces+") == (1 if below == "to" else 2)
+    dovecot.deliver(report)
+    wait_until(lambda: subscription_states(d)[("bert@example.net", "default")] == "bounced",
+               timeout=WAIT, what="bert to be bounced")
+    wait_until(lambda: dovecot.messages() == [], timeout=WAIT, what="the DSN to be deleted")
+    stats = imap_stats(d)
+    assert (stats["handled"], stats["refused"]) == (1, 0), stats
+    assert [(r["kind"], r["outbox_id"]) for r in bounce_rows(d)] == \
+        [("permanent", ids["bert@example.net"])]
+
+
+def test_messages_left_unseen_never_keep_a_newer_report_from_its_turn(daemon_factory, smtp,
+                                                                      workdir, dovecot):
+    d, issue, ids, _ = newsletter_to_readers(
+        daemon_factory, smtp, workdir, bounce_conf=imap_conf(dovecot, workdir))
+    d.stop()
+    # more messages it does not understand than a poll fetches, then a DSN
+    for i in range(7):
+        dovecot.deliver(ordinary_mail("bounces@example.org").replace("reply-1@", "reply-%d@" % (i + 2)))
+    dovecot.deliver(dsn(verp(d, ids["bert@example.net"]), "bert@example.net"))
+    # test-only: a poll fetches at most 3 messages
+    d.env["NEWSLETTERD_TEST_IMAP_PER_POLL"] = "3"
+    d.start()
+    assert "NEWSLETTERD_TEST_IMAP_PER_POLL is set" in d.stderr()
+    wait_until(lambda: subscription_states(d)[("bert@example.net", "default")] == "bounced",
+               timeout=WAIT, what="bert to be bounced")
+    wait_until(lambda: len(dovecot.messages()) == 7, timeout=WAIT, what="the DSN to be deleted")
+    stats = polls_after(d)
+    assert (stats["handled"], stats["not_understood"], stats["skipped"]) == (1, 7, 0), stats
+    # after a restart, when none is remembered, a new one gets its turn too,
+    # and each old one is looked at once
+    d.stop()
+    dovecot.deliver(dsn(verp(d, ids["cleo@example.com"]), "cleo@example.com"))
+    d.start()
+    wait_until(lambda: subscription_states(d)[("cleo@example.com", "default")] == "bounced",
+               timeout=WAIT, what="cleo to be bounced")
+    wait_until(lambda: len(dovecot.messages()) == 7, timeout=WAIT, what="the DSN to be deleted")
+    stats = polls_after(d, 3)
+    assert (stats["handled"], stats["not_understood"], stats["skipped"]) == (1, 0, 7), stats
+    assert [f for _, f, _ in dovecot.messages()] == [set()] * 7
+
+
+def test_records_of_judged_messages_are_forgotten_after_90_days(daemon_factory, smtp, workdir,
+                                                                 dovecot):
+    d, issue, ids, _ = newsletter_to_readers(
+        daemon_factory, smtp, workdir, bounce_conf=imap_conf(dovecot, workdir))
+    dovecot.deliver(dsn(verp(d, ids["bert@example.net"]), "bert@example.net"))
+    wait_until(lambda: dovecot.messages() == [], timeout=WAIT, what="the DSN to be deleted")
+    [(handled, first)] = imap_seen(d)
+    assert handled == 1
+    d.restart_later(60 * 86400)
+    dovecot.deliver(ordinary_mail("bounces@example.org"))
+    wait_until(lambda: len(imap_seen(d)) == 2, timeout=WAIT, what="the second to be judged")
+    # out of the mailbox (by a human), so that nothing is judged again
+    dovecot.doveadm("expunge", "-u", USER, "mailbox", "INBOX", "all")
+    second = imap_seen(d)[1][1]
+    admin(d, {"op": "expire"})
+    time.sleep(1.0)     # (the purge runs in slices between requests)
+    assert imap_seen(d) == [(1, first), (0, second)]    # 60 days: kept
+    d.restart_later(31 * 86400)
+    admin(d, {"op": "expire"})
+    wait_until(lambda: imap_seen(d) == [(0, second)], timeout=WAIT,
+               what="the record of 91 days to be purged")
