@@ -661,7 +661,7 @@ static void notice_recipient_own(struct mail_span line, const char *next, const 
         text[len] = '\0';
         struct bounce_evidence e = {
                 .status = hit->status, .reply = hit->reply, .text = text, .context = NULL,
-                .failed = true, .delayed = hit == &temp,
+                .failed = true, .delayed = hit == &temp, .notice = true,
         };
         r->kind = bounce_classify(&e, &r->reason);
         copy_str(r->status, sizeof(r->status), hit->status);
@@ -726,6 +726,7 @@ static void notice_parse(const struct notice *nt, struct mail_span hdr, const st
                 .context = nt->context,
                 .failed = failure,
                 .delayed = hit ? hit == &nt->temp : !failure,
+                .notice = true,
         };
         if (hit && !hit->status[0] && !hit->reply)
                 e.reply = hit == &nt->perm ? 550 : 450;
@@ -860,6 +861,28 @@ static void dsn_in_text(struct mail_span text, struct dsn_report *dsn)
         }
 }
 
+/* The first code of the diagnostic that says more than the Status
+ * field: one with a subject and a detail ("5.7.1" in "5.1.0 - Unknown
+ * address error 550-'5.7.1 ... Access denied'"), or, where the Status
+ * names nothing (x.0.0 or none), one with a subject ("5.3.0"). */
+static bool diag_specific(const char *diag, const char *status, char out[16])
+{
+        bool vague = !status[0] || (status[1] == '.' && !strncmp(status + 2, "0.0", 4));
+        size_t n = strlen(diag), len;
+        for (size_t i = 0; i < n; i++) {
+                if (!bounce_report_enhanced_at(diag, n, i, &len))
+                        continue;
+                const char *c = diag + i;
+                if (len == 5 && c[2] >= '1' && c[2] <= '9' && ((c[4] >= '1' && c[4] <= '9') || vague)) {
+                        memcpy(out, c, len);
+                        out[len] = '\0';
+                        return true;
+                }
+                i += len;
+        }
+        return false;
+}
+
 /* One recipient group of a DSN, judged by its action, codes and
  * diagnostic (the notice's words where those say nothing). */
 static void dsn_judge(const struct dsn_group *d, const struct notice *nt, struct bounce_rcpt *r)
@@ -875,9 +898,7 @@ static void dsn_judge(const struct dsn_group *d, const struct notice *nt, struct
                 /* a specific code in the remote MTA's own words over the
                  * Status field, which relaying MTAs often fill generically */
                 char diag_status[16];
-                int dc = bounce_report_status(d->diag, diag_status);
-                bool specific = dc && diag_status[2] >= '1' && diag_status[2] <= '9' &&
-                                diag_status[4] >= '1' && diag_status[4] <= '9' && !diag_status[5];
+                bool specific = diag_specific(d->diag, d->status, diag_status);
                 struct bounce_evidence e = {
                         .status = specific ? diag_status : d->status, .reply = d->reply, .text = d->diag,
                         .context = nt->context, .delayed = !strcmp(d->action, "delayed"),

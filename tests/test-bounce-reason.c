@@ -93,6 +93,49 @@ static void test_dead_addresses(void)
                BOUNCE_PERMANENT, "userunknown");
         /* a code of a mailbox that is there: the words do not make it dead */
         JUDGED("5.2.1", 550, "550 5.2.1 <x@example.org>... User Unknown", BOUNCE_TEMPORARY, "filtered");
+        /* nor a code of the mail system's own trouble */
+        JUDGED("5.3.0", 550, "5.3.0 - Other mail system problem 550-'Unknown user x@example.org'",
+               BOUNCE_TEMPORARY, "filtered");
+        /* a reply with its address slot left empty: no lookup of a
+         * recipient gave it */
+        JUDGED("5.0.0", 550, "550 : User unknown", BOUNCE_TEMPORARY, "filtered");
+        JUDGED(NULL, 550, "Could not deliver to the following address. <x@example.org>: 550: : User unknown",
+               BOUNCE_TEMPORARY, "filtered");
+        /* qmail says how far the dialogue got */
+        JUDGED(NULL, 550, "Sorry, no SMTP connection got far enough; most progress was RCPT TO response; "
+               "remote host 192.0.2.9 said: 550 no such mailbox", BOUNCE_PERMANENT, "userunknown");
+        /* an address code with a vendor's detail still names the address */
+        JUDGED("5.1.351", 550, "550 5.1.351 Remote server returned unknown recipient",
+               BOUNCE_PERMANENT, "userunknown");
+        /* the recipient's own filter named beside an address code */
+        JUDGED("5.1.1", 550, "550 5.1.1 XY-12 Refused due to recipient preferences", BOUNCE_TEMPORARY,
+               "filtered");
+        JUDGED("5.1.1", 550, "550 5.1.1 The mailbox does not exist; rejected by the recipient domain",
+               BOUNCE_PERMANENT, "userunknown");
+}
+
+/* A plain notice quoting a bare reply of the host behind the reporting
+ * MTA, without the command it answered: Sisimai's reading, a filter's
+ * refusal, unless a code names the address. */
+static void test_notice_quotes(void)
+{
+        struct bounce_evidence e = { .reply = 550, .text = "Server mx.example.org failed with: 550 "
+                                     "<x@example.org> No such user here", .failed = true, .notice = true };
+        const char *r;
+        CHECK_INT(bounce_classify(&e, &r), BOUNCE_TEMPORARY);
+        CHECK_STR(r, "filtered");
+        /* the reporting MTA's own words, without a reply it quotes */
+        e.reply = 0;
+        e.text = "The following recipient could not be reached: x@example.org The recipient name is "
+                 "not recognized";
+        CHECK_INT(bounce_classify(&e, &r), BOUNCE_PERMANENT);
+        CHECK_STR(r, "userunknown");
+        /* an address code with the quote */
+        e.status = "5.1.1";
+        e.reply = 550;
+        e.text = "failed with: 550 5.1.1 <x@example.org> No such user here";
+        CHECK_INT(bounce_classify(&e, &r), BOUNCE_PERMANENT);
+        CHECK_STR(r, "userunknown");
 }
 
 static void test_passing_trouble(void)
@@ -350,6 +393,7 @@ int main(void)
         mailparse_init();
         RUN(test_refusals_of_us);
         RUN(test_dead_addresses);
+        RUN(test_notice_quotes);
         RUN(test_passing_trouble);
         RUN(test_relay_replies);
         RUN(test_dsn_shapes);

@@ -687,14 +687,21 @@ static void test_plain(void)
         CHECK_INT(bi.kind, BOUNCE_TEMPORARY);
         CHECK_STR(bi.reason, "onhold");
         CHECK_STR(bi.status, "");
-        /* all three: permanent */
+        /* all three, and the reply answered RCPT: permanent */
         bi = parse_str("From: MAILER-DAEMON@mx.example.net\nSubject: failure notice\n\n"
                        "The message could not be delivered to\n  x@example.net\n"
-                       "(reason: 550 no such user)\n");
+                       "(reason: 550 no such user, in reply to RCPT TO)\n");
         CHECK_INT(bi.kind, BOUNCE_PERMANENT);
         CHECK_STR(bi.recipient, "x@example.net");
         CHECK_STR(bi.status, "");
-        CHECK_STR(bi.diagnostic, "(reason: 550 no such user)");
+        CHECK_STR(bi.diagnostic, "(reason: 550 no such user, in reply to RCPT TO)");
+        /* the same reply quoted without the command it answered nor a
+         * code of the address: a filtering relay's word, not proof */
+        bi = parse_str("From: MAILER-DAEMON@mx.example.net\nSubject: failure notice\n\n"
+                       "The message could not be delivered to\n  x@example.net\n"
+                       "(reason: 550 no such user)\n");
+        CHECK_INT(bi.kind, BOUNCE_TEMPORARY);
+        CHECK_STR(bi.reason, "filtered");
         /* the recipient is not our own address, whatever its id */
         bi = parse_str("From: MAILER-DAEMON@mx.example.net\nSubject: failure notice\n\n"
                        "bounces+x1@news.example.org: your mail to y@example.net\n"

@@ -125,11 +125,11 @@ def test_corpus_agreement(daemon_factory, smtp, workdir):
     # what the classifier reaches today, as a floor no change may fall
     # below (a regression fails here); the targets are above it
     assert got["permanent"] >= 0.92 * total["permanent"], (got, total)
-    assert len(temp_suppressed) <= 0.08 * total["temporary"], temp_suppressed
+    assert len(temp_suppressed) <= 0.06 * total["temporary"], temp_suppressed
     # (one complaint names an .invalid recipient, which no subscriber has)
     assert got["complaint"] >= total["complaint"] - 1, (got, total)
     assert got["none"] == total["none"], (got, total)
-    assert all_reasons[0] >= 0.72 * all_reasons[1], all_reasons
+    assert all_reasons[0] >= 0.75 * all_reasons[1], all_reasons
     targets = [
         got["permanent"] >= 0.97 * total["permanent"],
         len(temp_suppressed) <= 0.02 * total["temporary"],
