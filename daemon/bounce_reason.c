@@ -90,7 +90,7 @@ static const char *const ph_userunknown[] = {
         "recipient address rejected: unknown", "recipient address rejected: invalid",
         "recipient name is not recognized", "is not recognized", "not recognized as",
         "sorry, no mailbox", "user reject", "no such local user", "unknown account",
-        "recipient rejected: user", "the email account that you tried to reach",
+        "recipient rejected: user",
         "invalid final delivery",
         "存在しません", "ディレクトリのリストにありません", "ディレクトリには見つかりません",
         "宛先不明", NULL };
@@ -115,7 +115,9 @@ static const char *const ph_rejected[] = {
 /* a lookup that failed, not an answer that the domain is not there */
 static const char *const ph_dns_trouble[] = {
         "dns error", "dns failure", "temporary lookup failure", "name server timeout",
-        "malformed or unexpected name server reply", "servfail", NULL };
+        "malformed or unexpected name server reply", "servfail",
+        /* the resolver's TRY_AGAIN (Postfix: "Host not found, try again") */
+        "not found, try again", NULL };
 static const char *const ph_policy_named[] = {
         "dmarc", "content presents a potential", "local policy", "organization policy",
         "policy reasons", "security policies", NULL };
@@ -204,7 +206,8 @@ static const char *const ph_systemfull[] = {
         "mail system full", NULL };
 static const char *const ph_notaccept[] = {
         "does not accept mail", "not accepting mail", "accepts no mail", "null mx", "nullmx",
-        "does not receive mail", "no mx record",
+        "does not receive mail", "doesn't receive mail", "does not receive email",
+        "doesn't receive email", "no mx record",
         "indicated no smtp service", "no smtp service", NULL };
 static const char *const ph_mailererror[] = {
         "mailer error", "mail program", "command failed", "program exited", "exit code",
@@ -466,7 +469,9 @@ static const char *said_command(const struct said *sd)
                 { "while talking to", NULL }, { "rcpt to:", "RCPT" }, { "rcpt to <", "RCPT" },
                 { "rcpt-to", "RCPT" }, { "mail from:", "MAIL" },
                 { "smtp:rcpt", "RCPT" }, { "[rcpt_to]", "RCPT" }, { "after rcpt", "RCPT" },
-                { "after mail from", "MAIL" }, { "smtp command data", "DATA" }, { "smtp command: data", "DATA" },
+                { "after mail from", "MAIL" },
+                /* Exim's "after MAIL FROM:<a@b>", its address left out by the flattening */
+                { "server after mail", "MAIL" }, { "smtp command data", "DATA" }, { "smtp command: data", "DATA" },
                 { "smtp command rcpt", "RCPT" }, { "smtp command: rcpt", "RCPT" },
         };
         const char *t = sd->text, *end = sd->text + sd->n;
@@ -561,7 +566,9 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
                 return "mesgtoobig";
         if (str_is(by_status, "exceedlimit"))
                 return "exceedlimit";
-        if (says(sd, ph_suspend))
+        /* words of a disabled account, unless a permanent code says the
+         * mailbox is not there (5.1.1: "inactive email address") */
+        if (says(sd, ph_suspend) && !(address_code && str_is(by_status, "userunknown")))
                 return "suspend";
         if (says(sd, ph_hasmoved))
                 return "hasmoved";
@@ -628,8 +635,10 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
                                                                        "systemerror", NULL })) &&
             says(sd, ph_rejected))
                 return "rejected";
+        /* a lookup that answered that the domain takes no mail (a null
+         * MX) is no trouble of the lookup */
         if (says(sd, ph_dns_trouble))
-                return "networkerror";
+                return says(sd, ph_notaccept) ? "notaccept" : "networkerror";
         if ((str_is(by_status, "hostunknown") && !says(sd, ph_networkerror)) || says(sd, ph_hostunknown))
                 return "hostunknown";
         if (!command_is(command, before_data) && says(sd, ph_spamdetected))
@@ -703,6 +712,10 @@ enum bounce_kind bounce_classify(const struct bounce_evidence *e, const char **r
                 r = "vacation";
         if (!r)
                 r = sd.n ? "onhold" : "undefined";
+        /* refused in reply to MAIL FROM, before any recipient was named:
+         * our sender was, never the address, whatever the words */
+        if (str_is(command, "MAIL") && (reason_is(r, dead_reasons) || str_is(r, "filtered")))
+                r = says(&sd, ph_blocked) ? "blocked" : "rejected";
         free(sd.text);
         free(ctx.text);
         /* a dead-address reason needs a permanent code, or a notice that

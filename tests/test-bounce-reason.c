@@ -117,6 +117,37 @@ static void test_dead_addresses(void)
 /* A plain notice quoting a bare reply of the host behind the reporting
  * MTA, without the command it answered: Sisimai's reading, a filter's
  * refusal, unless a code names the address. */
+/* Rules that read the structure of what was said. */
+static void test_structure(void)
+{
+        /* the resolver's TRY_AGAIN is a passing trouble, not a missing host */
+        JUDGED(NULL, 0, "<x@example.org>: Name service error for domain example.org: Host not found, "
+               "try again", BOUNCE_TEMPORARY, "networkerror");
+        /* ... where its final answer is a missing host */
+        JUDGED(NULL, 0, "<x@example.org>: Host or domain name not found. Name service error for "
+               "name=example.org type=A: Host not found", BOUNCE_PERMANENT, "hostunknown");
+        /* a lookup that answered: the domain takes no mail (null MX) */
+        JUDGED("4.0.0", 0, "DNS Error: DNS type 'mx' lookup of example.org responded with code NOERROR "
+               "The domain example.org doesn't receive email according to the administrator",
+               BOUNCE_TEMPORARY, "notaccept");
+        /* a mailbox disabled (x.2.1) is not a dead address, whatever the
+         * prefix of the words */
+        JUDGED("5.2.1", 550, "550-5.2.1 The email account that you tried to reach is inactive.",
+               BOUNCE_TEMPORARY, "filtered");
+        /* refused in reply to MAIL FROM: about our sender, whatever the
+         * code of the address or the words of a missing one */
+        JUDGED("5.1.0", 553, "SMTP error from remote mail server after MAIL FROM:<a@example.net> "
+               "SIZE=1022: 553 5.1.0 example.net does not exist", BOUNCE_SENDER, "rejected");
+        JUDGED("5.1.1", 550, "550 5.1.1 <a@example.net>: unknown user (in reply to MAIL FROM command)",
+               BOUNCE_SENDER, "rejected");
+        /* words of a disabled account under a code saying the mailbox is
+         * not there: the code */
+        JUDGED("5.1.1", 550, "550 5.1.1 <x@example.org>: inactive email address", BOUNCE_PERMANENT,
+               "userunknown");
+        JUDGED("5.2.1", 550, "550 5.2.1 <x@example.org>: inactive email address", BOUNCE_TEMPORARY,
+               "suspend");
+}
+
 static void test_notice_quotes(void)
 {
         struct bounce_evidence e = { .reply = 550, .text = "Server mx.example.org failed with: 550 "
@@ -394,6 +425,7 @@ int main(void)
         RUN(test_refusals_of_us);
         RUN(test_dead_addresses);
         RUN(test_notice_quotes);
+        RUN(test_structure);
         RUN(test_passing_trouble);
         RUN(test_relay_replies);
         RUN(test_dsn_shapes);
