@@ -379,10 +379,9 @@ static const char *const copy_markers[] = {
         "original message headers", "----- original message", "-- original message",
 };
 
-static const char *const daemon_locals[] = {
-        "mailer-daemon", "mailer_daemon", "mailerdaemon", "mail-daemon", "maildaemon",
-        "postmaster",
-};
+/* the local parts of MTAs' own addresses, without their separators
+ * (mailer-daemon, MAILER_DAEMON, post_master, mail.daemon, ...) */
+static const char *const daemon_locals[] = { "mailerdaemon", "maildaemon", "postmaster" };
 
 static bool has_any(const char *lowered, size_t n, const char *const *list, size_t n_list)
 {
@@ -421,7 +420,16 @@ static bool line_is_copy_marker(struct mail_span line)
 static bool local_is_daemon(struct mail_span a)
 {
         const char *at = memrchr(a.p, '@', a.n);
-        struct mail_span local = { a.p, at ? (size_t)(at - a.p) : a.n };
+        size_t n = at ? (size_t)(at - a.p) : a.n, o = 0;
+        char bare[32];
+        for (size_t i = 0; i < n; i++) {
+                if (a.p[i] == '-' || a.p[i] == '_' || a.p[i] == '.')
+                        continue;
+                if (o == sizeof(bare))
+                        return false;
+                bare[o++] = a.p[i];
+        }
+        struct mail_span local = { bare, o };
         for (size_t i = 0; i < N_ELEM(daemon_locals); i++)
                 if (span_eq_ci(local, daemon_locals[i]))
                         return true;
@@ -661,7 +669,7 @@ static void notice_recipient_own(struct mail_span line, const char *next, const 
         text[len] = '\0';
         struct bounce_evidence e = {
                 .status = hit->status, .reply = hit->reply, .text = text, .context = NULL,
-                .failed = true, .delayed = hit == &temp,
+                .failed = true, .delayed = hit == &temp, .notice = true,
         };
         r->kind = bounce_classify(&e, &r->reason);
         copy_str(r->status, sizeof(r->status), hit->status);
@@ -726,6 +734,7 @@ static void notice_parse(const struct notice *nt, struct mail_span hdr, const st
                 .context = nt->context,
                 .failed = failure,
                 .delayed = hit ? hit == &nt->temp : !failure,
+                .notice = true,
         };
         if (hit && !hit->status[0] && !hit->reply)
                 e.reply = hit == &nt->perm ? 550 : 450;
@@ -860,12 +869,81 @@ static void dsn_in_text(struct mail_span text, struct dsn_report *dsn)
         }
 }
 
+/* The first code of the diagnostic that says more than the Status
+ * field: one with a subject and a detail ("5.7.1" in "5.1.0 - Unknown
+ * address error 550-'5.7.1 ... Access denied'"), or, where the Status
+ * names nothing (x.0.0 or none), one with a subject ("5.3.0"). */
+static bool diag_specific(const char *diag, const char *status, char out[16])
+{
+        bool vague = !status[0] || (status[1] == '.' && !strncmp(status + 2, "0.0", 4));
+        size_t n = strlen(diag), len;
+        /* the code of a reply the diagnostic quotes ("550 5.7.1", "550-'5.7.1")
+         * is the remote server's own, over a gateway's summary before it */
+        for (size_t i = 0; vague && i + 4 < n; i++) {
+                if (!bounce_report_reply_at(diag, n, i))
+                        continue;
+                size_t j = i + 3;
+                while (j < n && j < i + 6 && strchr(" -'\"", diag[j]))
+                        j++;
+                if (bounce_report_enhanced_at(diag, n, j, &len) == diag[i] && len < 16 &&
+                    diag[j + 2] >= '1' && diag[j + 2] <= '9') {
+                        memcpy(out, diag + j, len);
+                        out[len] = '\0';
+                        return true;
+                }
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (!bounce_report_enhanced_at(diag, n, i, &len))
+                        continue;
+                const char *c = diag + i;
+                if (len == 5 && c[2] >= '1' && c[2] <= '9' && ((c[4] >= '1' && c[4] <= '9') || vague)) {
+                        memcpy(out, c, len);
+                        out[len] = '\0';
+                        return true;
+                }
+                i += len;
+        }
+        return false;
+}
+
+/* The line of the notice that names `rcpt` and quotes a reply with an
+ * enhanced status code: where an MTA that lists every recipient with its
+ * reply (OpenSMTPD, ...) puts what its DSN fields leave out.  (A line
+ * without a code is not enough: Sendmail names the recipient with a
+ * generic reply and the reason on the line before.)  Its codes in *hit. */
+static bool notice_line_of(const struct notice *nt, const char *rcpt, struct code_hit *hit)
+{
+        size_t rn = strlen(rcpt);
+        const char *p = nt->report.p, *end = nt->report.p + nt->report.n;
+        struct mail_span line;
+        if (!rn || !strchr(rcpt, '@'))
+                return false;
+        while (mailparse_line_next(&p, end, &line)) {
+                bool named = false;
+                for (size_t i = 0; i + rn <= line.n && !named; i++)
+                        named = strncasecmp(line.p + i, rcpt, rn) == 0;
+                if (!named)
+                        continue;
+                struct code_hit perm = { 0 }, temp = { 0 };
+                line_codes(line, 0, &perm, &temp);
+                const struct code_hit *h = perm.found ? &perm : &temp;
+                if (h->found && h->status[0]) {
+                        *hit = *h;
+                        return true;
+                }
+        }
+        return false;
+}
+
 /* One recipient group of a DSN, judged by its action, codes and
  * diagnostic (the notice's words where those say nothing). */
 static void dsn_judge(const struct dsn_group *d, const struct notice *nt, struct bounce_rcpt *r)
 {
         memset(r, 0, sizeof(*r));
         r->reason = "undefined";
+        const char *diag = d->diag;
+        char line[MAIL_FIELD_MAX];
+        recipient_set(r->recipient, d->rcpt);
         if (!strcmp(d->action, "delivered") || !strcmp(d->action, "relayed") ||
             !strcmp(d->action, "expanded") || !strcmp(d->action, "deliverable") || d->status[0] == '2') {
                 r->reason = "delivered";
@@ -875,19 +953,24 @@ static void dsn_judge(const struct dsn_group *d, const struct notice *nt, struct
                 /* a specific code in the remote MTA's own words over the
                  * Status field, which relaying MTAs often fill generically */
                 char diag_status[16];
-                int dc = bounce_report_status(d->diag, diag_status);
-                bool specific = dc && diag_status[2] >= '1' && diag_status[2] <= '9' &&
-                                diag_status[4] >= '1' && diag_status[4] <= '9' && !diag_status[5];
+                int reply = d->reply;
+                /* no diagnostic: the notice's line about this recipient */
+                struct code_hit own;
+                if (!diag[0] && notice_line_of(nt, r->recipient, &own)) {
+                        diag_set(line, sizeof(line), own.line.p, own.line.n);
+                        diag = line;
+                        reply = own.reply;
+                }
+                bool specific = diag_specific(diag, d->status, diag_status);
                 struct bounce_evidence e = {
-                        .status = specific ? diag_status : d->status, .reply = d->reply, .text = d->diag,
+                        .status = specific ? diag_status : d->status, .reply = reply, .text = diag,
                         .context = nt->context, .delayed = !strcmp(d->action, "delayed"),
                         .failed = !strcmp(d->action, "failed"),
                 };
                 r->kind = bounce_classify(&e, &r->reason);
         }
-        recipient_set(r->recipient, d->rcpt);
         copy_str(r->status, sizeof(r->status), d->status);
-        diag_set(r->diagnostic, sizeof(r->diagnostic), d->diag, strlen(d->diag));
+        diag_set(r->diagnostic, sizeof(r->diagnostic), diag, strlen(diag));
 }
 
 bool bounce_info_select(struct bounce_info *bi, const char *rcpt)

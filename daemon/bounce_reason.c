@@ -90,7 +90,7 @@ static const char *const ph_userunknown[] = {
         "recipient address rejected: unknown", "recipient address rejected: invalid",
         "recipient name is not recognized", "is not recognized", "not recognized as",
         "sorry, no mailbox", "user reject", "no such local user", "unknown account",
-        "recipient rejected: user", "the email account that you tried to reach",
+        "recipient rejected: user",
         "invalid final delivery",
         "存在しません", "ディレクトリのリストにありません", "ディレクトリには見つかりません",
         "宛先不明", NULL };
@@ -115,7 +115,9 @@ static const char *const ph_rejected[] = {
 /* a lookup that failed, not an answer that the domain is not there */
 static const char *const ph_dns_trouble[] = {
         "dns error", "dns failure", "temporary lookup failure", "name server timeout",
-        "malformed or unexpected name server reply", "servfail", NULL };
+        "malformed or unexpected name server reply", "servfail",
+        /* the resolver's TRY_AGAIN (Postfix: "Host not found, try again") */
+        "not found, try again", NULL };
 static const char *const ph_policy_named[] = {
         "dmarc", "content presents a potential", "local policy", "organization policy",
         "policy reasons", "security policies", NULL };
@@ -204,7 +206,8 @@ static const char *const ph_systemfull[] = {
         "mail system full", NULL };
 static const char *const ph_notaccept[] = {
         "does not accept mail", "not accepting mail", "accepts no mail", "null mx", "nullmx",
-        "does not receive mail", "no mx record",
+        "does not receive mail", "doesn't receive mail", "does not receive email",
+        "doesn't receive email", "no mx record",
         "indicated no smtp service", "no smtp service", NULL };
 static const char *const ph_mailererror[] = {
         "mailer error", "mail program", "command failed", "program exited", "exit code",
@@ -222,6 +225,11 @@ static char lower(char c)
 static bool is_word_char(char c)
 {
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static bool is_digit(char c)
+{
+        return c >= '0' && c <= '9';
 }
 
 static bool is_blank(char c)
@@ -457,11 +465,13 @@ static const char *said_command(const struct said *sd)
                 { "in reply to end of data", "DATA" }, { "in reply to data", "DATA" },
                 { "after end of data", "DATA" }, { "after data", "DATA" },
                 { "in reply to mail from", "MAIL" }, { "in reply to mail", "MAIL" },
-                { "in reply to helo", "HELO" }, { "in reply to ehlo", "HELO" },
+                { "in reply to helo", "HELO" }, { "rcpt to response", "RCPT" }, { "in reply to ehlo", "HELO" },
                 { "while talking to", NULL }, { "rcpt to:", "RCPT" }, { "rcpt to <", "RCPT" },
                 { "rcpt-to", "RCPT" }, { "mail from:", "MAIL" },
                 { "smtp:rcpt", "RCPT" }, { "[rcpt_to]", "RCPT" }, { "after rcpt", "RCPT" },
-                { "after mail from", "MAIL" }, { "smtp command data", "DATA" }, { "smtp command: data", "DATA" },
+                { "after mail from", "MAIL" },
+                /* Exim's "after MAIL FROM:<a@b>", its address left out by the flattening */
+                { "server after mail", "MAIL" }, { "smtp command data", "DATA" }, { "smtp command: data", "DATA" },
                 { "smtp command rcpt", "RCPT" }, { "smtp command: rcpt", "RCPT" },
         };
         const char *t = sd->text, *end = sd->text + sd->n;
@@ -505,18 +515,49 @@ static bool command_is(const char *c, const char *const *list)
         return reason_is(c, list);
 }
 
+/* A reply whose address slot is empty ("550 : user unknown", "550: :
+ * ..."): the refusal names no recipient, so no lookup of one gave it (a
+ * filter answers so). */
+static bool empty_slot(const struct said *sd)
+{
+        const char *t = sd->text;
+        for (size_t i = 0; i + 5 < sd->n; i++) {
+                if ((t[i] != '4' && t[i] != '5') || !is_digit(t[i + 1]) || !is_digit(t[i + 2]) ||
+                    (i && is_word_char(t[i - 1])))
+                        continue;
+                size_t j = i + 3;
+                if (t[j] == ':' || t[j] == '-')
+                        j++;
+                if (j + 2 < sd->n && t[j] == ' ' && t[j + 1] == ':' && (t[j + 2] == ' ' || j + 3 == sd->n))
+                        return true;
+        }
+        return false;
+}
+
+/* An enhanced code of the addressing subject (x.1.x) about the
+ * recipient (not x.1.7 and x.1.8, the sender's): it names the address,
+ * whatever detail a vendor gave it (5.1.351, 5.1.10). */
+static bool address_code(const char *status)
+{
+        if (!status || (status[0] != '4' && status[0] != '5') || strncmp(status + 1, ".1.", 3))
+                return false;
+        return strcmp(status + 4, "7") != 0 && strcmp(status + 4, "8") != 0;
+}
+
 static const char *const before_data[] = { "CONN", "HELO", "MAIL", "RCPT", NULL };
 
 /* codes that say the mailbox is there but refuses, or that policy
  * refused: words of an unknown user do not make its address dead,
  * unless the refusal was plainly at RCPT */
 static const char *const mailbox_exists[] = {
-        "filtered", "suspend", "mailboxfull", "securityerror", "blocked", "policyviolation", NULL,
+        "filtered", "suspend", "mailboxfull", "securityerror", "blocked", "policyviolation", "systemerror",
+        NULL,
 };
 
 /* The reasons of the first pass, each by the code or the words, in the
  * order where the narrower reading wins. */
-static const char *first_pass(const struct said *sd, const char *by_status, const char *command)
+static const char *first_pass(const struct said *sd, const char *by_status, const char *command, bool coded,
+                              bool address_code, bool notice_quote)
 {
         if (str_is(by_status, "mailboxfull") || says(sd, ph_mailboxfull))
                 return "mailboxfull";
@@ -525,7 +566,9 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
                 return "mesgtoobig";
         if (str_is(by_status, "exceedlimit"))
                 return "exceedlimit";
-        if (says(sd, ph_suspend))
+        /* words of a disabled account, unless a permanent code says the
+         * mailbox is not there (5.1.1: "inactive email address") */
+        if (says(sd, ph_suspend) && !(address_code && str_is(by_status, "userunknown")))
                 return "suspend";
         if (says(sd, ph_hasmoved))
                 return "hasmoved";
@@ -545,6 +588,8 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
         if (says(sd, ph_policy_named))
                 return "policyviolation";
         if (!str_is(by_status, "suspend")) {
+                if (empty_slot(sd) && says(sd, ph_userunknown))
+                        return "filtered";
                 /* refused in reply to DATA, the address had been taken at
                  * RCPT: whatever the code, a filter refused the mail */
                 if (str_is(command, "DATA") && !str_is(by_status, "userunknown") && says(sd, ph_userunknown))
@@ -557,14 +602,16 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
                                 { "norelaying", ph_norelaying }, { "rejected", ph_rejected },
                                 { "toomanyconn", ph_toomanyconn }, { "blocked", ph_blocked },
                                 { "hasmoved", ph_hasmoved }, { "notaccept", ph_notaccept },
+                                { "filtered", ph_filtered },
                         };
                         for (size_t i = 0; i < N_ELEM(vetoes); i++)
                                 if (says(sd, vetoes[i].phrases))
-                                        return says(sd, ph_userunknown) && !strcmp(vetoes[i].reason, "blocked") ?
+                                        return says(sd, ph_userunknown) && (!strcmp(vetoes[i].reason, "blocked") ||
+                                                                            !strcmp(vetoes[i].reason, "filtered")) ?
                                                "userunknown" : vetoes[i].reason;
                         return "userunknown";
-                } else if (!command_is(command, (const char *const[]){ "DATA", "MAIL", "HELO", "CONN", NULL }) &&
-                           (str_is(command, "RCPT") || !reason_is(by_status, mailbox_exists)) &&
+                } else if ((str_is(command, "RCPT") ||
+                            (!command && (address_code || (notice_quote ? !coded : !reason_is(by_status, mailbox_exists))))) &&
                            (says(sd, ph_userunknown) ||
                             /* Postfix's bare refusal of a recipient, at RCPT */
                             (str_is(command, "RCPT") && !reason_is(by_status, mailbox_exists) &&
@@ -588,8 +635,10 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
                                                                        "systemerror", NULL })) &&
             says(sd, ph_rejected))
                 return "rejected";
+        /* a lookup that answered that the domain takes no mail (a null
+         * MX) is no trouble of the lookup */
         if (says(sd, ph_dns_trouble))
-                return "networkerror";
+                return says(sd, ph_notaccept) ? "notaccept" : "networkerror";
         if ((str_is(by_status, "hostunknown") && !says(sd, ph_networkerror)) || says(sd, ph_hostunknown))
                 return "hostunknown";
         if (!command_is(command, before_data) && says(sd, ph_spamdetected))
@@ -650,19 +699,23 @@ enum bounce_kind bounce_classify(const struct bounce_evidence *e, const char **r
         const char *command = said_command(&sd);
         if (!command)
                 command = said_command(&ctx);
-        const char *r = first_pass(&sd, by_status, command);
+        const char *r = first_pass(&sd, by_status, command, code_class != 0, address_code(status), e->notice);
         if (!r)
                 r = second_pass(&sd, e, by_status, command);
         /* the words of the rest of the report, where the diagnostic and
          * the code said nothing */
         if (!r && ctx.n)
-                r = first_pass(&ctx, NULL, command);
+                r = first_pass(&ctx, NULL, command, code_class != 0, address_code(status), e->notice);
         if (!r && ctx.n)
                 r = second_pass(&ctx, e, NULL, command);
         if (!r && (says(&sd, ph_vacation)))
                 r = "vacation";
         if (!r)
                 r = sd.n ? "onhold" : "undefined";
+        /* refused in reply to MAIL FROM, before any recipient was named:
+         * our sender was, never the address, whatever the words */
+        if (str_is(command, "MAIL") && (reason_is(r, dead_reasons) || str_is(r, "filtered")))
+                r = says(&sd, ph_blocked) ? "blocked" : "rejected";
         free(sd.text);
         free(ctx.text);
         /* a dead-address reason needs a permanent code, or a notice that

@@ -93,6 +93,80 @@ static void test_dead_addresses(void)
                BOUNCE_PERMANENT, "userunknown");
         /* a code of a mailbox that is there: the words do not make it dead */
         JUDGED("5.2.1", 550, "550 5.2.1 <x@example.org>... User Unknown", BOUNCE_TEMPORARY, "filtered");
+        /* nor a code of the mail system's own trouble */
+        JUDGED("5.3.0", 550, "5.3.0 - Other mail system problem 550-'Unknown user x@example.org'",
+               BOUNCE_TEMPORARY, "filtered");
+        /* a reply with its address slot left empty: no lookup of a
+         * recipient gave it */
+        JUDGED("5.0.0", 550, "550 : User unknown", BOUNCE_TEMPORARY, "filtered");
+        JUDGED(NULL, 550, "Could not deliver to the following address. <x@example.org>: 550: : User unknown",
+               BOUNCE_TEMPORARY, "filtered");
+        /* qmail says how far the dialogue got */
+        JUDGED(NULL, 550, "Sorry, no SMTP connection got far enough; most progress was RCPT TO response; "
+               "remote host 192.0.2.9 said: 550 no such mailbox", BOUNCE_PERMANENT, "userunknown");
+        /* an address code with a vendor's detail still names the address */
+        JUDGED("5.1.351", 550, "550 5.1.351 Remote server returned unknown recipient",
+               BOUNCE_PERMANENT, "userunknown");
+        /* the recipient's own filter named beside an address code */
+        JUDGED("5.1.1", 550, "550 5.1.1 XY-12 Refused due to recipient preferences", BOUNCE_TEMPORARY,
+               "filtered");
+        JUDGED("5.1.1", 550, "550 5.1.1 The mailbox does not exist; rejected by the recipient domain",
+               BOUNCE_PERMANENT, "userunknown");
+}
+
+/* A plain notice quoting a bare reply of the host behind the reporting
+ * MTA, without the command it answered: Sisimai's reading, a filter's
+ * refusal, unless a code names the address. */
+/* Rules that read the structure of what was said. */
+static void test_structure(void)
+{
+        /* the resolver's TRY_AGAIN is a passing trouble, not a missing host */
+        JUDGED(NULL, 0, "<x@example.org>: Name service error for domain example.org: Host not found, "
+               "try again", BOUNCE_TEMPORARY, "networkerror");
+        /* ... where its final answer is a missing host */
+        JUDGED(NULL, 0, "<x@example.org>: Host or domain name not found. Name service error for "
+               "name=example.org type=A: Host not found", BOUNCE_PERMANENT, "hostunknown");
+        /* a lookup that answered: the domain takes no mail (null MX) */
+        JUDGED("4.0.0", 0, "DNS Error: DNS type 'mx' lookup of example.org responded with code NOERROR "
+               "The domain example.org doesn't receive email according to the administrator",
+               BOUNCE_TEMPORARY, "notaccept");
+        /* a mailbox disabled (x.2.1) is not a dead address, whatever the
+         * prefix of the words */
+        JUDGED("5.2.1", 550, "550-5.2.1 The email account that you tried to reach is inactive.",
+               BOUNCE_TEMPORARY, "filtered");
+        /* refused in reply to MAIL FROM: about our sender, whatever the
+         * code of the address or the words of a missing one */
+        JUDGED("5.1.0", 553, "SMTP error from remote mail server after MAIL FROM:<a@example.net> "
+               "SIZE=1022: 553 5.1.0 example.net does not exist", BOUNCE_SENDER, "rejected");
+        JUDGED("5.1.1", 550, "550 5.1.1 <a@example.net>: unknown user (in reply to MAIL FROM command)",
+               BOUNCE_SENDER, "rejected");
+        /* words of a disabled account under a code saying the mailbox is
+         * not there: the code */
+        JUDGED("5.1.1", 550, "550 5.1.1 <x@example.org>: inactive email address", BOUNCE_PERMANENT,
+               "userunknown");
+        JUDGED("5.2.1", 550, "550 5.2.1 <x@example.org>: inactive email address", BOUNCE_TEMPORARY,
+               "suspend");
+}
+
+static void test_notice_quotes(void)
+{
+        struct bounce_evidence e = { .reply = 550, .text = "Server mx.example.org failed with: 550 "
+                                     "<x@example.org> No such user here", .failed = true, .notice = true };
+        const char *r;
+        CHECK_INT(bounce_classify(&e, &r), BOUNCE_TEMPORARY);
+        CHECK_STR(r, "filtered");
+        /* the reporting MTA's own words, without a reply it quotes */
+        e.reply = 0;
+        e.text = "The following recipient could not be reached: x@example.org The recipient name is "
+                 "not recognized";
+        CHECK_INT(bounce_classify(&e, &r), BOUNCE_PERMANENT);
+        CHECK_STR(r, "userunknown");
+        /* an address code with the quote */
+        e.status = "5.1.1";
+        e.reply = 550;
+        e.text = "failed with: 550 5.1.1 <x@example.org> No such user here";
+        CHECK_INT(bounce_classify(&e, &r), BOUNCE_PERMANENT);
+        CHECK_STR(r, "userunknown");
 }
 
 static void test_passing_trouble(void)
@@ -350,6 +424,8 @@ int main(void)
         mailparse_init();
         RUN(test_refusals_of_us);
         RUN(test_dead_addresses);
+        RUN(test_notice_quotes);
+        RUN(test_structure);
         RUN(test_passing_trouble);
         RUN(test_relay_replies);
         RUN(test_dsn_shapes);

@@ -612,6 +612,66 @@ static void test_dsn(void)
         CHECK_STR(bi.recipient, "");
 }
 
+/* A DSN whose groups carry only a generic Status, with each recipient's
+ * reply in the notice above (as OpenSMTPD writes them): each recipient is
+ * judged by its own line, not by the words of the other's. */
+static void test_dsn_lines_in_the_notice(void)
+{
+        static const char msg[] =
+                "X-Original-To: bounces+{5}@news.example.org\n"
+                "From: MAILER-DAEMON@mx.example.net\n"
+                "Content-Type: multipart/report; report-type=delivery-status; boundary=B\n"
+                "\n--B\nContent-Type: text/plain\n\n"
+                "An error has occurred while delivering a message to these recipients:\n\n"
+                "gone@example.net: 550 5.1.1 <gone@example.net>: Recipient address rejected: no such user\n"
+                "full@example.net: 552 5.2.2 <full@example.net>: Recipient address rejected: quota exceeded\n"
+                "\n--B\nContent-Type: message/delivery-status\n\n"
+                "Reporting-MTA: dns; mx.example.net\n\n"
+                "Final-Recipient: rfc822; gone@example.net\nAction: failed\nStatus: 5.0.0\n\n"
+                "Final-Recipient: rfc822; full@example.net\nAction: failed\nStatus: 5.0.0\n"
+                "\n--B--\n";
+        struct bounce_info bi = parse_str(msg);
+        REQUIRE(bounce_info_select(&bi, "gone@example.net"));
+        CHECK_INT(bi.kind, BOUNCE_PERMANENT);
+        CHECK_STR(bi.reason, "userunknown");
+        CHECK(strstr(bi.diagnostic, "550 5.1.1") != NULL);
+        bi = parse_str(msg);
+        REQUIRE(bounce_info_select(&bi, "full@example.net"));
+        CHECK_INT(bi.kind, BOUNCE_TEMPORARY);
+        CHECK_STR(bi.reason, "mailboxfull");
+        /* a line with no enhanced code is not taken for the reason: the
+         * reason may stand on the line before (Sendmail's "unknown user"
+         * above "554 <x>... Service unavailable") */
+        bi = parse_str("X-Original-To: bounces+{5}@news.example.org\n"
+                       "From: MAILER-DAEMON@mx.example.net\n"
+                       "Subject: Returned mail: Service unavailable\n"
+                       "Content-Type: multipart/report; report-type=delivery-status; boundary=B\n"
+                       "\n--B\nContent-Type: text/plain\n\n"
+                       "mail.local: unknown user: gone\n554 <gone@example.net>... Service unavailable\n"
+                       "\n--B\nContent-Type: message/delivery-status\n\n"
+                       "Reporting-MTA: dns; mx.example.net\n\n"
+                       "Final-Recipient: rfc822; gone@example.net\nAction: failed\nStatus: 5.5.0\n"
+                       "\n--B--\n");
+        CHECK_INT(bi.kind, BOUNCE_PERMANENT);
+        CHECK_STR(bi.reason, "userunknown");
+}
+
+/* The remote server's own code in a gateway's diagnostic, over the
+ * gateway's summary code before it. */
+static void test_dsn_quoted_reply_code(void)
+{
+        struct bounce_info bi = dsn_groups(
+                "Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 5.0.0\n"
+                "Diagnostic-Code: smtp; 5.1.0 - Address error 550-'5.7.1 <a@example.net>... "
+                "Message refused'\n");
+        CHECK_INT(bi.kind, BOUNCE_SENDER);
+        CHECK_STR(bi.reason, "securityerror");
+        /* the summary's code alone would have called the address dead */
+        bi = dsn_groups("Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 5.0.0\n"
+                        "Diagnostic-Code: smtp; 5.1.0 - Address error 550 Message refused\n");
+        CHECK_INT(bi.kind, BOUNCE_PERMANENT);
+}
+
 static void test_transfer_encodings(void)
 {
         /* base64 with junk and odd line lengths; quoted-printable with soft
@@ -696,6 +756,19 @@ static void test_feedback(void)
 static void test_plain(void)
 {
         struct bounce_info bi;
+        /* an MTA's address, however its local part is spelt */
+        static const char *const daemons[] = { "MAILER-DAEMON", "mailer_daemon", "post_master",
+                                               "Post.Master", "mail-daemon" };
+        for (size_t i = 0; i < sizeof(daemons) / sizeof(daemons[0]); i++) {
+                char m[512];
+                snprintf(m, sizeof(m), "From: %s@mx.example.net\nSubject: Re: hello\n\n"
+                         "Error: Invalid user address\n"
+                         "550 - Requested action not taken: no such user here\n"
+                         "RCPT TO: x@example.net\n", daemons[i]);
+                bi = parse_str(m);
+                CHECK_INT(bi.kind, BOUNCE_PERMANENT);
+                CHECK_STR(bi.reason, "userunknown");
+        }
         /* a code and a failure phrase, but from a person */
         bi = parse_str("From: someone@example.net\nSubject: hello\n\n"
                        "Your mail could not be delivered: 550 5.1.1 user unknown x@example.net\n");
@@ -713,14 +786,21 @@ static void test_plain(void)
         CHECK_INT(bi.kind, BOUNCE_TEMPORARY);
         CHECK_STR(bi.reason, "onhold");
         CHECK_STR(bi.status, "");
-        /* all three: permanent */
+        /* all three, and the reply answered RCPT: permanent */
         bi = parse_str("From: MAILER-DAEMON@mx.example.net\nSubject: failure notice\n\n"
                        "The message could not be delivered to\n  x@example.net\n"
-                       "(reason: 550 no such user)\n");
+                       "(reason: 550 no such user, in reply to RCPT TO)\n");
         CHECK_INT(bi.kind, BOUNCE_PERMANENT);
         CHECK_STR(bi.recipient, "x@example.net");
         CHECK_STR(bi.status, "");
-        CHECK_STR(bi.diagnostic, "(reason: 550 no such user)");
+        CHECK_STR(bi.diagnostic, "(reason: 550 no such user, in reply to RCPT TO)");
+        /* the same reply quoted without the command it answered nor a
+         * code of the address: a filtering relay's word, not proof */
+        bi = parse_str("From: MAILER-DAEMON@mx.example.net\nSubject: failure notice\n\n"
+                       "The message could not be delivered to\n  x@example.net\n"
+                       "(reason: 550 no such user)\n");
+        CHECK_INT(bi.kind, BOUNCE_TEMPORARY);
+        CHECK_STR(bi.reason, "filtered");
         /* the recipient is not our own address, whatever its id */
         bi = parse_str("From: MAILER-DAEMON@mx.example.net\nSubject: failure notice\n\n"
                        "bounces+x1@news.example.org: your mail to y@example.net\n"
@@ -1201,6 +1281,8 @@ int main(int argc, char **argv)
         RUN(test_verp);
         RUN(test_verp_tags);
         RUN(test_dsn);
+        RUN(test_dsn_lines_in_the_notice);
+        RUN(test_dsn_quoted_reply_code);
         RUN(test_transfer_encodings);
         RUN(test_feedback);
         RUN(test_plain);

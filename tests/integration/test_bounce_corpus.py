@@ -18,6 +18,8 @@ from dkimhelpers import ctl
 from test_deliverability import RETURN_PATH, WAIT, send_issue
 
 FILLER = "corpus-nobody@example.org"     # for mails naming no (storable) recipient
+# what Sisimai names as the recipient where it found none in the report
+SISIMAI_NONE = "undisclosed-recipient-in-headers@"
 
 
 def corpus_dir():
@@ -80,6 +82,8 @@ def test_corpus_agreement(daemon_factory, smtp, workdir):
     reason_total = collections.Counter()
     bad_exit = []
     temp_suppressed = []
+    missed = []
+    other_recipient = []
     for r in rows:
         rcpt = r["rcpt"] if r["rcpt"] in verp_of else FILLER
         with open(os.path.join(path, "mail", r["file"]), "rb") as f:
@@ -101,10 +105,19 @@ def test_corpus_agreement(daemon_factory, smtp, workdir):
         cls = r["class"]
         if cls == "unknown" or rcpt == FILLER and cls != "none":
             continue
+        # Sisimai found no recipient, but the report names one that is
+        # not whom the mail went to (an ARF's Removal-Recipient): such a
+        # report changes nothing (issue 25, "which recipient")
+        if r["rcpt"].startswith(SISIMAI_NONE) and explain["recipient"] not in (None, rcpt):
+            other_recipient.append((r["file"], explain["recipient"], effect))
+            assert effect == "unchanged", (r["file"], out)
+            continue
         total[cls] += 1
         ok = {"permanent": effect == "suppressed", "temporary": effect != "suppressed",
               "complaint": effect == "unsubscribed", "none": effect == "unchanged"}[cls]
         got[cls] += ok
+        if not ok and cls in ("permanent", "complaint", "none"):
+            missed.append((r["file"], cls, effect, explain["class"], explain["reason"], explain["recipient"]))
         if cls == "temporary" and effect == "suppressed":
             temp_suppressed.append((r["file"], r["reason"], explain["reason"]))
         if r["reason"] != "-":
@@ -120,16 +133,17 @@ def test_corpus_agreement(daemon_factory, smtp, workdir):
     all_reasons = sum(reasons.values()), sum(reason_total.values())
     print("  %-16s %3d / %3d" % ("all", *all_reasons))
     print("temporary or sender mails suppressed:", temp_suppressed)
+    print("permanent, complaint and none mails missed:", missed)
+    print("reports naming another recipient than Sisimai's placeholder (left alone):", other_recipient)
 
     assert not bad_exit, bad_exit
     # what the classifier reaches today, as a floor no change may fall
     # below (a regression fails here); the issue's targets are above it
-    assert got["permanent"] >= 0.92 * total["permanent"], (got, total)
-    assert len(temp_suppressed) <= 0.08 * total["temporary"], temp_suppressed
-    # (one complaint names an .invalid recipient, which no subscriber has)
-    assert got["complaint"] >= total["complaint"] - 1, (got, total)
+    assert got["permanent"] >= 0.94 * total["permanent"], (got, total)
+    assert len(temp_suppressed) <= 0.05 * total["temporary"], temp_suppressed
+    assert got["complaint"] == total["complaint"], (got, total)
     assert got["none"] == total["none"], (got, total)
-    assert all_reasons[0] >= 0.72 * all_reasons[1], all_reasons
+    assert all_reasons[0] >= 0.76 * all_reasons[1], all_reasons
     targets = [
         got["permanent"] >= 0.97 * total["permanent"],
         len(temp_suppressed) <= 0.02 * total["temporary"],
