@@ -418,6 +418,20 @@ static int cmd_stats(int argc, char **argv)
                (long long)int_of(b, "permanent"), (long long)int_of(b, "temporary"),
                (long long)int_of(b, "complaints"), (long long)int_of(b, "refused"),
                (long long)int_of(b, "autoreplies"), (long long)int_of(b, "not_understood"));
+        printf("             %lld refusals of our mails by the receiver (no subscriber changed)\n",
+               (long long)int_of(b, "sender"));
+        size_t di;
+        json_t *dom;
+        json_array_foreach(json_object_get(ans, "refusing_domains"), di, dom) {
+                char last[32] = "";
+                time_t t = (time_t)int_of(dom, "last");
+                struct tm tm;
+                if (t && gmtime_r(&t, &tm))
+                        strftime(last, sizeof(last), "%Y-%m-%d %H:%M UTC", &tm);
+                printf("refusing:    %s refused %lld of our mails in the last 24 hours (%s), last %s\n",
+                       json_string_value(json_object_get(dom, "domain")), (long long)int_of(dom, "count"),
+                       json_string_value(json_object_get(dom, "reason")), last);
+        }
         json_t *im = json_object_get(ans, "imap");
         if (im) {
                 char when[32] = "never";
@@ -426,10 +440,11 @@ static int cmd_stats(int argc, char **argv)
                 if (t && gmtime_r(&t, &tm))
                         strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
                 const char *err = json_string_value(json_object_get(im, "last_error"));
-                printf("mailbox:     last poll %s; %lld handled, %lld not understood (left unseen),"
-                       " %lld seen before; %lld failed polls%s%s\n",
+                printf("mailbox:     last poll %s; %lld handled, %lld not understood and %lld refused"
+                       " (left unseen), %lld seen before; %lld failed polls%s%s\n",
                        when, (long long)int_of(im, "handled"), (long long)int_of(im, "not_understood"),
-                       (long long)int_of(im, "skipped"), (long long)int_of(im, "failures"),
+                       (long long)int_of(im, "refused"), (long long)int_of(im, "skipped"),
+                       (long long)int_of(im, "failures"),
                        err && *err ? ", last error: " : "", err && *err ? err : "");
         }
         printf("\n%-10s  %8s  %13s\n", "day (UTC)", "sign-ups", "confirmations");

@@ -74,6 +74,12 @@ def test_a_domain_refusing_us_costs_nobody_and_is_warned_about_once(daemon_facto
     r = ctl(d.config_path, "stats", "--json")
     assert r.rc == 0, r
     assert json.loads(r.out)["refusing_domains"] == stats["refusing_domains"]
+    # and in its plain report
+    r = ctl(d.config_path, "stats")
+    assert r.rc == 0, r
+    assert "4 refusals of our mails by the receiver" in r.out, r
+    assert re.search(r"^refusing: +example\.net refused 4 of our mails in the last 24 hours \(blocked\), "
+                     r"last \d{4}-\d\d-\d\d \d\d:\d\d UTC$", r.out, re.M), r
 
     # a day later the domain is no longer listed
     d.restart_later(25 * 3600)

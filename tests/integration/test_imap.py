@@ -105,7 +105,7 @@ def test_dsn_in_the_mailbox_suppresses_and_is_deleted_a_non_bounce_stays_unseen(
     assert (shown["handled"], shown["not_understood"], shown["last_error"]) == (1, 1, ""), shown
     assert shown["last_poll"] >= stats["last_poll"], shown
     r = ctl(d.config_path, "stats")
-    assert r.rc == 0 and "mailbox:" in r.out and "1 handled, 1 not understood" in r.out, r
+    assert r.rc == 0 and "mailbox:" in r.out and "1 handled, 1 not understood and 0 refused" in r.out, r
     # the figures reach Prometheus too (its mapping is generic over the JSON)
     r = ctl(d.config_path, "stats", "--prometheus")
     assert r.rc == 0, r
@@ -326,6 +326,8 @@ def test_refused_reports_stay_unseen_are_counted_and_judged_once(daemon_factory,
     assert r.rc == 0, r
     assert re.search(r"^newsletterd_imap_refused(_total)? 2$", r.out, re.M), r.out
     assert re.search(r"^newsletterd_imap_not_understood(_total)? 0$", r.out, re.M), r.out
+    r = ctl(d.config_path, "stats")
+    assert r.rc == 0 and "0 not understood and 2 refused (left unseen)" in r.out, r
     # after a restart (nothing remembered) they are recognised, not judged again
     d.stop()
     d.start()
