@@ -29,6 +29,7 @@
 #include "log.h"
 #include "mailparse.h"
 #include "secret.h"
+#include "textutil.h"
 
 #define NOTICE_MAX      (64u << 10)     /* human-readable text searched for codes */
 #define NEAR_LINES      6               /* lines above a status code searched for the recipient */
@@ -82,52 +83,6 @@ const char *bounce_class_name(enum bounce_kind k)
 
 /* ---- bytes and lines ---------------------------------------------------- */
 
-static bool is_wsp(char c)
-{
-        return c == ' ' || c == '\t';
-}
-
-static bool is_digit(char c)
-{
-        return c >= '0' && c <= '9';
-}
-
-static bool is_alnum_ascii(char c)
-{
-        return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static char lower(char c)
-{
-        return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool span_eq_ci(struct mail_span s, const char *lit)
-{
-        size_t n = strlen(lit);
-        if (s.n != n)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (lower(s.p[i]) != lower(lit[i]))
-                        return false;
-        return true;
-}
-
-static bool str_starts_ci(const char *s, const char *prefix)
-{
-        for (; *prefix; s++, prefix++)
-                if (lower(*s) != *prefix)
-                        return false;
-        return true;
-}
-
-static void copy_str(char *out, size_t cap, const char *s)
-{
-        size_t n = strnlen(s, cap - 1);
-        memcpy(out, s, n);
-        out[n] = '\0';
-}
-
 /* Printable ASCII for the log: whitespace runs become one space, other
  * bytes '?', cut to what fits. */
 static void diag_set(char *out, size_t cap, const char *s, size_t n)
@@ -136,7 +91,7 @@ static void diag_set(char *out, size_t cap, const char *s, size_t n)
         bool space = false;
         for (size_t i = 0; i < n && o + 1 < cap; i++) {
                 unsigned char c = (unsigned char)s[i];
-                if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+                if (is_wsp_nl(s[i])) {
                         space = o > 0;
                         continue;
                 }
@@ -189,8 +144,8 @@ static bool verp_piece_eq(struct mail_span a, size_t off, const char *pat, size_
         for (size_t i = 0; i < n; i++) {
                 char x = a.p[off + i], y = pat[i];
                 if (at < a.n && off + i > at) {
-                        x = lower(x);
-                        y = lower(y);
+                        x = ascii_lower(x);
+                        y = ascii_lower(y);
                 }
                 if (x != y)
                         return false;
@@ -398,12 +353,12 @@ static size_t text_flatten(const char *s, size_t n, char *out)
         size_t o = 0;
         for (size_t i = 0; i < n; i++) {
                 char c = s[i];
-                if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+                if (is_wsp_nl(c)) {
                         if (o && out[o - 1] != ' ')
                                 out[o++] = ' ';
                         continue;
                 }
-                out[o++] = lower(c);
+                out[o++] = ascii_lower(c);
         }
         return o;
 }
@@ -413,7 +368,7 @@ static bool line_is_copy_marker(struct mail_span line)
         char low[256];
         size_t n = line.n < sizeof(low) ? line.n : sizeof(low);
         for (size_t i = 0; i < n; i++)
-                low[i] = lower(line.p[i]);
+                low[i] = ascii_lower(line.p[i]);
         return has_any(low, n, copy_markers, N_ELEM(copy_markers));
 }
 
@@ -431,7 +386,7 @@ static bool local_is_daemon(struct mail_span a)
         }
         struct mail_span local = { bare, o };
         for (size_t i = 0; i < N_ELEM(daemon_locals); i++)
-                if (span_eq_ci(local, daemon_locals[i]))
+                if (mail_span_eq_ci(local, daemon_locals[i]))
                         return true;
         return false;
 }
