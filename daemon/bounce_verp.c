@@ -52,6 +52,17 @@ static bool verp_piece_eq(struct mail_span a, size_t off, const char *pat, size_
         return true;
 }
 
+/* Prefix and suffix of the template, whatever stands between them. */
+bool verp_like(const struct verp *v, struct mail_span a)
+{
+        if (!v->on || a.n < v->prefix_len + v->suffix_len)
+                return false;
+        const char *at_p = memrchr(a.p, '@', a.n);
+        size_t at = at_p ? (size_t)(at_p - a.p) : SIZE_MAX;
+        return verp_piece_eq(a, 0, v->prefix, v->prefix_len, at) &&
+               verp_piece_eq(a, a.n - v->suffix_len, v->suffix, v->suffix_len, at);
+}
+
 /* The mail id in a VERP address "PREFIX<id>-<tag>SUFFIX"; 0 when the
  * address is not one of ours, or when its id is malformed (non-digits, a
  * leading zero, more than 18 digits) or its tag is not that id's under one
@@ -60,12 +71,7 @@ static bool verp_piece_eq(struct mail_span a, size_t off, const char *pat, size_
  * fails sets v->invalid. */
 static int64_t verp_match(struct verp *v, struct mail_span a)
 {
-        if (!v->on || a.n < v->prefix_len + v->suffix_len)
-                return 0;
-        const char *at_p = memrchr(a.p, '@', a.n);
-        size_t at = at_p ? (size_t)(at_p - a.p) : SIZE_MAX;
-        if (!verp_piece_eq(a, 0, v->prefix, v->prefix_len, at) ||
-            !verp_piece_eq(a, a.n - v->suffix_len, v->suffix, v->suffix_len, at))
+        if (!verp_like(v, a))
                 return 0;
         const char *d = a.p + v->prefix_len;
         size_t n = a.n - v->prefix_len - v->suffix_len, digits = 0;
@@ -80,17 +86,6 @@ static int64_t verp_match(struct verp *v, struct mail_span a)
                 return id;
         v->invalid = true;
         return 0;
-}
-
-/* Prefix and suffix of the template, whatever stands between them. */
-bool verp_like(const struct verp *v, struct mail_span a)
-{
-        if (!v->on || a.n < v->prefix_len + v->suffix_len)
-                return false;
-        const char *at_p = memrchr(a.p, '@', a.n);
-        size_t at = at_p ? (size_t)(at_p - a.p) : SIZE_MAX;
-        return verp_piece_eq(a, 0, v->prefix, v->prefix_len, at) &&
-               verp_piece_eq(a, a.n - v->suffix_len, v->suffix, v->suffix_len, at);
 }
 
 struct verp_search {
