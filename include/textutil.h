@@ -1,6 +1,6 @@
-/* The byte and string helpers the readers of mail text share (mailparse.c,
- * bounce*.c): ASCII classes and case folding that never depend on the
- * locale, and a bounded string copy.  All static inline; a leaf: no I/O,
+/* The byte and string helpers the modules that read text share (mailparse.c,
+ * bounce*.c, addr.c, csv.c, dkim.c): ASCII classes and case folding that
+ * never depend on the locale, and a bounded string copy.  All static inline; a leaf: no I/O,
  * no allocation. */
 #pragma once
 #include <stdbool.h>
