@@ -13,6 +13,7 @@
 #include <idn2.h>
 
 #include "addr.h"
+#include "textutil.h"
 
 /* RFC 5322 atext */
 static bool is_atext(unsigned char c)
@@ -20,11 +21,6 @@ static bool is_atext(unsigned char c)
         if (isalnum(c))
                 return c < 0x80;
         return c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
-}
-
-static bool is_blank(char c)
-{
-        return c == ' ' || c == '\t';
 }
 
 static enum addr_result check_local(const char *s, size_t n)
@@ -105,11 +101,11 @@ enum addr_result addr_parse(const char *s, size_t len, struct addr *out)
                 if ((c < 0x20 && c != '\t') || c == 0x7f)
                         return ADDR_CONTROL;
         }
-        while (len && is_blank(s[0])) {
+        while (len && is_wsp(s[0])) {
                 s++;
                 len--;
         }
-        while (len && is_blank(s[len - 1]))
+        while (len && is_wsp(s[len - 1]))
                 len--;
         if (len == 0)
                 return ADDR_EMPTY;

@@ -23,6 +23,7 @@
 
 #include "bounce_reason.h"
 #include "log.h"
+#include "textutil.h"
 
 #define TEXT_MAX        4096            /* diagnostic bytes the rules look at */
 #define N_ELEM(a)       (sizeof(a) / sizeof((a)[0]))
@@ -217,24 +218,9 @@ static const char *const ph_vacation[] = {
         "away on vacation", "out of the office", "out of office", "i am away", "i will be away",
         "traveling for work", "auto-reply", "automatic reply", NULL };
 
-static char lower(char c)
-{
-        return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
 static bool is_word_char(char c)
 {
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-static bool is_digit(char c)
-{
-        return c >= '0' && c <= '9';
-}
-
-static bool is_blank(char c)
-{
-        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
 /* Lower case, every run of whitespace one blank, at most cap - 1 bytes;
@@ -244,18 +230,18 @@ static size_t text_flatten(const char *s, char *out, size_t cap)
 {
         size_t o = 0;
         while (*s && o + 1 < cap) {
-                if (is_blank(*s)) {
+                if (is_wsp_nl(*s)) {
                         if (o && out[o - 1] != ' ')
                                 out[o++] = ' ';
                         s++;
                         continue;
                 }
                 size_t n = 0;
-                while (s[n] && !is_blank(s[n]))
+                while (s[n] && !is_wsp_nl(s[n]))
                         n++;
                 if (!memchr(s, '@', n))
                         for (size_t i = 0; i < n && o + 1 < cap; i++)
-                                out[o++] = lower(s[i]);
+                                out[o++] = ascii_lower(s[i]);
                 s += n;
         }
         out[o] = '\0';

@@ -20,6 +20,7 @@
 #include "bounce_report.h"
 #include "log.h"
 #include "mailparse.h"
+#include "textutil.h"
 
 /* A recipient group of a delivery-status part. */
 struct rcpt_group {
@@ -32,52 +33,6 @@ struct rcpt_group {
 };
 
 /* ---- bytes -------------------------------------------------------------- */
-
-static bool is_wsp(char c)
-{
-        return c == ' ' || c == '\t';
-}
-
-static bool is_digit(char c)
-{
-        return c >= '0' && c <= '9';
-}
-
-static bool is_alnum_ascii(char c)
-{
-        return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static char lower(char c)
-{
-        return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool span_eq_ci(struct mail_span s, const char *lit)
-{
-        size_t n = strlen(lit);
-        if (s.n != n)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (lower(s.p[i]) != lower(lit[i]))
-                        return false;
-        return true;
-}
-
-static bool str_eq_ci(const char *a, const char *b)
-{
-        for (; *a && *b; a++, b++)
-                if (lower(*a) != lower(*b))
-                        return false;
-        return *a == *b;
-}
-
-static void copy_str(char *out, size_t cap, const char *s)
-{
-        size_t n = strnlen(s, cap - 1);
-        memcpy(out, s, n);
-        out[n] = '\0';
-}
 
 static bool is_token_char(char c)
 {
@@ -96,7 +51,7 @@ static const char *typed_addr(const char *v)
         while (n && is_wsp(v[n - 1]))
                 n--;
         struct mail_span type = { v, n };
-        if (!span_eq_ci(type, "rfc822") && !span_eq_ci(type, "utf-8"))
+        if (!mail_span_eq_ci(type, "rfc822") && !mail_span_eq_ci(type, "utf-8"))
                 return NULL;
         return semi + 1;
 }
@@ -286,7 +241,7 @@ void bounce_report_dsn(struct mail_span text, struct dsn_report *out)
                 copy_str(d->diag, sizeof(d->diag), g->diag);
                 size_t an = strlen(g->action);
                 for (size_t i = 0; i < an; i++)
-                        d->action[i] = lower(g->action[i]);
+                        d->action[i] = ascii_lower(g->action[i]);
                 d->action[an] = '\0';
                 d->reply = 0;
                 size_t dn = strlen(g->diag);
@@ -317,7 +272,7 @@ void bounce_report_arf(struct mail_span text, struct arf_report *out)
                 if (mailparse_field_is(&f, "feedback-type") && !out->feedback_type[0]) {
                         size_t n = 0;
                         while (n + 1 < sizeof(out->feedback_type) && is_token_char(v[n])) {
-                                out->feedback_type[n] = lower(v[n]);
+                                out->feedback_type[n] = ascii_lower(v[n]);
                                 n++;
                         }
                         out->feedback_type[n] = '\0';
@@ -383,7 +338,7 @@ static void ses_group(struct dsn_report *dsn, json_t *r, const char *action)
 enum ses_kind bounce_report_ses(struct mail_span text, struct dsn_report *dsn, struct arf_report *arf)
 {
         size_t i = 0;
-        while (i < text.n && (text.p[i] == ' ' || text.p[i] == '\t' || text.p[i] == '\r' || text.p[i] == '\n'))
+        while (i < text.n && is_wsp_nl(text.p[i]))
                 i++;
         if (i == text.n || text.p[i] != '{')
                 return SES_NONE;
@@ -454,7 +409,7 @@ enum ses_kind bounce_report_ses(struct mail_span text, struct dsn_report *dsn, s
                 const char *ft = json_str(c, "complaintFeedbackType");
                 size_t fn = 0;
                 for (; ft[fn] && fn + 1 < sizeof(arf->feedback_type); fn++)
-                        arf->feedback_type[fn] = lower(ft[fn]);
+                        arf->feedback_type[fn] = ascii_lower(ft[fn]);
                 arf->feedback_type[fn] = '\0';
                 if (!fn)
                         copy_str(arf->feedback_type, sizeof(arf->feedback_type), "abuse");

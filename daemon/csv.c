@@ -9,11 +9,7 @@
 
 #include "csv.h"
 #include "mime.h"
-
-static bool is_blank(char c)
-{
-        return c == ' ' || c == '\t';
-}
+#include "textutil.h"
 
 /* Split into at most 2 fields; each is unquoted into `out` (cap each). */
 static enum csv_result split(const char *s, size_t len, char out[2][CSV_LINE_MAX + 1], size_t flen[2],
@@ -24,7 +20,7 @@ static enum csv_result split(const char *s, size_t len, char out[2][CSV_LINE_MAX
                 if (n == 2)
                         return CSV_TOO_MANY_FIELDS;
                 size_t o = 0;
-                while (i < len && is_blank(s[i]))
+                while (i < len && is_wsp(s[i]))
                         i++;
                 if (i < len && s[i] == '"') {
                         i++;
@@ -42,7 +38,7 @@ static enum csv_result split(const char *s, size_t len, char out[2][CSV_LINE_MAX
                                 }
                                 out[n][o++] = s[i++];
                         }
-                        while (i < len && is_blank(s[i]))
+                        while (i < len && is_wsp(s[i]))
                                 i++;
                         if (i < len && s[i] != ',')
                                 return CSV_BAD_QUOTE;
@@ -52,7 +48,7 @@ static enum csv_result split(const char *s, size_t len, char out[2][CSV_LINE_MAX
                                         return CSV_BAD_QUOTE;
                                 out[n][o++] = s[i++];
                         }
-                        while (o && is_blank(out[n][o - 1]))
+                        while (o && is_wsp(out[n][o - 1]))
                                 o--;
                 }
                 out[n][o] = '\0';
@@ -95,7 +91,7 @@ enum csv_result csv_parse_line(const char *line, size_t len, bool first, struct 
         if (!mime_utf8_valid(line, len))
                 return CSV_BAD_UTF8;
         size_t k = 0;
-        while (k < len && is_blank(line[k]))
+        while (k < len && is_wsp(line[k]))
                 k++;
         if (k == len)
                 return CSV_BLANK;

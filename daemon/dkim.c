@@ -30,6 +30,7 @@
 #include "bounds.h"
 #include "dkim.h"
 #include "log.h"
+#include "textutil.h"
 
 struct dkim_key {
         EVP_PKEY *pkey;
@@ -78,16 +79,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err, errlen, fmt, ap);
         va_end(ap);
-}
-
-static bool is_wsp(char c)
-{
-        return c == ' ' || c == '\t';
-}
-
-static char ascii_lower(char c)
-{
-        return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
 /* ---- canonicalisation (RFC 6376 3.4.2, 3.4.4) ---- */

@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "mailparse.h"
+#include "textutil.h"
 
 #define PART_TEXT_MAX   (1u << 20)      /* decoded bytes of one part looked at */
 
@@ -36,29 +37,6 @@ struct mail_message {
 };
 
 /* ---- bytes and lines ---------------------------------------------------- */
-
-static bool is_wsp(char c)
-{
-        return c == ' ' || c == '\t';
-}
-
-
-static char lower(char c)
-{
-        return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool span_eq_ci(struct mail_span s, const char *lit)
-{
-        size_t n = strlen(lit);
-        if (s.n != n)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (lower(s.p[i]) != lower(lit[i]))
-                        return false;
-        return true;
-}
-
 
 /* Next line of [*p, end) without its LF or CRLF; false at the end. */
 bool mailparse_line_next(const char **p, const char *end, struct mail_span *line)
@@ -180,14 +158,14 @@ bool mailparse_header_get(struct mail_span hdr, const char *name, char *out, siz
         struct mail_field f;
         out[0] = '\0';
         while (mailparse_field_next(&p, end, &f))
-                if (span_eq_ci(f.name, name))
+                if (mail_span_eq_ci(f.name, name))
                         return mailparse_field_text(f.value, out, cap, false);
         return false;
 }
 
 bool mailparse_field_is(const struct mail_field *f, const char *name)
 {
-        return span_eq_ci(f->name, name);
+        return mail_span_eq_ci(f->name, name);
 }
 
 bool mailparse_header_has(struct mail_span hdr, const char *name)
@@ -195,7 +173,7 @@ bool mailparse_header_has(struct mail_span hdr, const char *name)
         const char *p = hdr.p, *end = hdr.p + hdr.n;
         struct mail_field f;
         while (mailparse_field_next(&p, end, &f))
-                if (span_eq_ci(f.name, name))
+                if (mail_span_eq_ci(f.name, name))
                         return true;
         return false;
 }
@@ -466,7 +444,7 @@ static void walk(struct walker *w, GMimeObject *o, unsigned depth)
         if (type) {
                 size_t k = 0;
                 for (; type[k] && k + 1 < sizeof(type_low); k++)
-                        type_low[k] = lower(type[k]);
+                        type_low[k] = ascii_lower(type[k]);
                 type_low[k] = '\0';
                 g_free(type);
         }

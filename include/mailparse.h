@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "textutil.h"
+
 #define MAIL_FIELD_MAX  1024            /* an unfolded header value callers keep */
 #define MAIL_DEPTH_MAX  8               /* multipart nesting followed */
 #define MAIL_PARTS_MAX  256             /* entities looked at per message */
@@ -14,6 +16,12 @@ struct mail_span {
         const char *p;
         size_t n;
 };
+
+/* Whether the span is `lit`, ASCII case-insensitive. */
+static inline bool mail_span_eq_ci(struct mail_span s, const char *lit)
+{
+        return mem_eq_ci(s.p, s.n, lit);
+}
 
 struct mail_field {
         struct mail_span name;
