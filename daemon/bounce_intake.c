@@ -3,10 +3,10 @@
  * classifier's verdict (bounce.c), the proof that it is about a mail of
  * ours (a VERP address with a valid tag, when return_path has {id}), the
  * recipient check (a report naming another address than the mail's
- * recipient changes nothing), and the effect (suppress.c).  Every caller
- * that receives bounces (`newsletterctl bounce` through h_bounce, a
- * mailbox reader) goes through bounce_intake(), so that they cannot
- * disagree.
+ * recipient changes nothing, but a complaint counts for the mail's
+ * recipient), and the effect (suppress.c).  Every caller that receives
+ * bounces (`newsletterctl bounce` through h_bounce, a mailbox reader)
+ * goes through bounce_intake(), so that they cannot disagree.
  *
  * Owns nothing past a call.  Runs inside the caller's transaction; never
  * talks to a socket, never writes with explain.
@@ -80,6 +80,16 @@ int bounce_intake(struct store *st, const struct conf *c, const char *msg, size_
                                    "VERP address with a wrong id or tag" : "no VERP address", now);
         if (bi->mail_id && !out->mail_id)
                 return intake_drop(st, out, explain, true, "VERP address of no mail or subscriber of ours", now);
+        /* A complaint is about the mail its VERP address names, whatever
+         * address the report shows: feedback loops redact or rewrite the
+         * complainant's address ("redacted@...", the address a mail was
+         * forwarded to), and only who got that mail holds its tag. */
+        if (out->mail_id && bi->kind == BOUNCE_COMPLAINT && strcasecmp(bi->recipient, sent_to) != 0) {
+                if (!explain)
+                        log_info("bounce: complaint names %s, counted for the recipient of mail %lld",
+                                 bi->recipient, (long long)out->mail_id);
+                snprintf(bi->recipient, sizeof(bi->recipient), "%s", sent_to);
+        }
         /* a report about someone else than who got that mail is not believed */
         if (out->mail_id && strcasecmp(bi->recipient, sent_to) != 0)
                 return intake_drop(st, out, explain, true, "another recipient than its mail had", now);

@@ -106,8 +106,9 @@ def test_corpus_agreement(daemon_factory, smtp, workdir):
         if cls == "unknown" or rcpt == FILLER and cls != "none":
             continue
         # Sisimai found no recipient, but the report names one that is
-        # not whom the mail went to (an ARF's Removal-Recipient): such a
-        # report changes nothing (issue 25, "which recipient")
+        # not whom the mail went to: such a report changes nothing (issue
+        # 25, "which recipient"), unless it is a complaint, which counts
+        # for the mail its VERP address names (arf-12's Removal-Recipient)
         if r["rcpt"].startswith(SISIMAI_NONE) and explain["recipient"] not in (None, rcpt):
             other_recipient.append((r["file"], explain["recipient"], effect))
             assert effect == "unchanged", (r["file"], out)

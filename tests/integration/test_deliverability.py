@@ -937,15 +937,44 @@ def test_valid_tag_of_one_mail_with_the_recipient_of_another_is_refused(daemon_f
     d, issue, ids, mails = newsletter_to_readers(daemon_factory, smtp, workdir)
     before = dump_but_refusals(d)
     check_refused(d, dsn(verp(d, ids["bert@example.net"]), "cleo@example.com"), before, 1)
-    # his own mail, re-addressed to cleo, attached to a complaint
+    # and a tag that names a mail the daemon never sent
+    unknown = max(ids.values()) + 1000
+    check_refused(d, dsn(verp(d, unknown), "cleo@example.com"), before, 2)
+    # his own mail, re-addressed to cleo, attached to a complaint: a
+    # complaint is about the mail its tag names, so it counts for bert
+    # (who alone holds that tag), never for cleo
     data = mails["bert@example.net"].data.replace(b"To: bert@example.net", b"To: cleo@example.com")
     assert data != mails["bert@example.net"].data
     report = arf(b"Return-Path: <" + verp(d, ids["bert@example.net"]).encode() + b">\r\n" + data)
-    check_refused(d, report, before, 2)
-    assert subscription_states(d)[("cleo@example.com", "default")] == "confirmed"
-    # and a tag that names a mail the daemon never sent
-    unknown = max(ids.values()) + 1000
-    check_refused(d, dsn(verp(d, unknown), "cleo@example.com"), before, 3)
+    r = bounce(d, report)
+    assert r.rc == 0, r
+    assert refused(d) == 2
+    states = subscription_states(d)
+    assert states[("cleo@example.com", "default")] == "confirmed"
+    assert states[("bert@example.net", "default")] == "unsubscribed"
+    assert "complaint names cleo@example.com, counted for the recipient of mail" in d.stderr()
+
+
+def test_complaint_with_a_redacted_recipient_counts_for_the_mail(daemon_factory, smtp, workdir):
+    # feedback loops hide the complainant's address ("redacted@..."): the
+    # valid tag of cleo's mail still says whose mail was reported
+    d, issue, ids, mails = newsletter_to_readers(daemon_factory, smtp, workdir)
+    data = mails["cleo@example.com"].data.replace(b"To: cleo@example.com", b"To: redacted@example.com")
+    assert data != mails["cleo@example.com"].data
+    report = arf(b"Return-Path: <" + verp(d, ids["cleo@example.com"]).encode() + b">\r\n" + data)
+    report = report.replace("Reported-Domain: example.org\n",
+                            "Reported-Domain: example.org\nOriginal-Rcpt-To: redacted@example.com\n")
+    ex = ctl(d.config_path, "bounce", "--explain", stdin=report.encode())
+    assert ex.rc == 0, ex
+    explain = json.loads(ex.out)
+    assert (explain["class"], explain["recipient"], explain["verp"]) == \
+        ("complaint", "cleo@example.com", "valid"), explain
+    r = bounce(d, report)
+    assert r.rc == 0, r
+    states = subscription_states(d)
+    assert states[("cleo@example.com", "default")] == "unsubscribed"
+    assert states[("ada@example.org", "default")] == "confirmed"
+    assert states[("bert@example.net", "default")] == "confirmed"
 
 
 def test_refused_reports_are_counted_across_a_restart(daemon_factory, smtp, workdir):
