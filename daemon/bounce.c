@@ -266,7 +266,7 @@ static void dsn_judge(const struct dsn_group *d, const struct notice *nt, struct
                 struct bounce_evidence e = {
                         .status = specific ? diag_status : d->status, .reply = reply, .text = diag,
                         .context = nt->context, .delayed = !strcmp(d->action, "delayed"),
-                        .failed = !strcmp(d->action, "failed"),
+                        .failed = !strcmp(d->action, "failed"), .mta_reason = d->mta_reason,
                 };
                 r->kind = bounce_classify(&e, &r->reason);
         }

@@ -31,7 +31,6 @@
 #define NOTICE_MAX      (64u << 10)     /* human-readable text searched for codes */
 #define NEAR_LINES      6               /* lines above a status code searched for the recipient */
 
-#define N_ELEM(a)       (sizeof(a) / sizeof((a)[0]))
 
 /* Said by the MTA about a message it gave up on. */
 static const char *const failure_phrases[] = {

@@ -26,7 +26,6 @@
 #include "textutil.h"
 
 #define TEXT_MAX        4096            /* diagnostic bytes the rules look at */
-#define N_ELEM(a)       (sizeof(a) / sizeof((a)[0]))
 
 /* The phrases (lower case, single blanks, addresses left out) that name
  * each reason; a phrase matches at the start of a word and may end inside
@@ -698,6 +697,10 @@ enum bounce_kind bounce_classify(const struct bounce_evidence *e, const char **r
                 r = "vacation";
         if (!r)
                 r = sd.n ? "onhold" : "undefined";
+        /* the sending MTA's own filing of the receiver's reply: it saw
+         * the whole dialogue, the report only quotes a line of it */
+        if (e->mta_reason)
+                r = e->mta_reason;
         /* refused in reply to MAIL FROM, before any recipient was named:
          * our sender was, never the address, whatever the words */
         if (str_is(command, "MAIL") && (reason_is(r, dead_reasons) || str_is(r, "filtered")))

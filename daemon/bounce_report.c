@@ -30,6 +30,7 @@ struct rcpt_group {
         char final_rcpt[MAIL_FIELD_MAX];
         char orig_rcpt[MAIL_FIELD_MAX];
         char diag[MAIL_FIELD_MAX];
+        const char *mta_reason;
 };
 
 /* ---- bytes -------------------------------------------------------------- */
@@ -54,6 +55,30 @@ static const char *typed_addr(const char *v)
         if (!mail_span_eq_ci(type, "rfc822") && !mail_span_eq_ci(type, "utf-8"))
                 return NULL;
         return semi + 1;
+}
+
+/* PowerMTA files every failure under a category of its own and says it
+ * in X-PowerMTA-BounceCategory: the verdict of the MTA that had the
+ * receiver's reply, in Sisimai's words.  "other" and unknown categories
+ * name nothing. */
+static const char *powermta_reason(const char *category)
+{
+        static const struct {
+                const char *category, *reason;
+        } map[] = {
+                { "bad-mailbox", "userunknown" },       { "bad-domain", "hostunknown" },
+                { "inactive-mailbox", "suspend" },      { "quota-issues", "mailboxfull" },
+                { "message-expired", "expired" },       { "no-answer-from-host", "networkerror" },
+                { "bad-connection", "networkerror" },   { "routing-errors", "networkerror" },
+                { "relaying-issues", "norelaying" },    { "spam-related", "spamdetected" },
+                { "policy-related", "policyviolation" }, { "content-related", "contenterror" },
+                { "virus-related", "virusdetected" },   { "invalid-sender", "rejected" },
+                { "protocol-errors", "systemerror" },   { "bad-configuration", "systemerror" },
+        };
+        for (size_t i = 0; i < N_ELEM(map); i++)
+                if (str_eq_ci(category, map[i].category))
+                        return map[i].reason;
+        return NULL;
 }
 
 /* ---- status codes ------------------------------------------------------- */
@@ -179,6 +204,14 @@ static void group_field(struct rcpt_group *g, const struct mail_field *f)
                 if (a)
                         copy_str(g->orig_rcpt, sizeof(g->orig_rcpt), a);
                 g->seen = true;
+        } else if (mailparse_field_is(f, "x-powermta-bouncecategory")) {
+                if (mailparse_field_text(f->value, v, sizeof(v), false)) {
+                        size_t n = 0;
+                        while (n + 1 < sizeof(v) && is_token_char(v[n]))
+                                n++;
+                        v[n] = '\0';
+                        g->mta_reason = powermta_reason(v);
+                }
         } else if (mailparse_field_is(f, "diagnostic-code")) {
                 if (mailparse_field_text(f->value, v, sizeof(v), true)) {
                         const char *semi = strchr(v, ';');
@@ -243,6 +276,7 @@ void bounce_report_dsn(struct mail_span text, struct dsn_report *out)
                 for (size_t i = 0; i < an; i++)
                         d->action[i] = ascii_lower(g->action[i]);
                 d->action[an] = '\0';
+                d->mta_reason = g->mta_reason;
                 d->reply = 0;
                 size_t dn = strlen(g->diag);
                 for (size_t i = 0; i < dn && !d->reply; i++)

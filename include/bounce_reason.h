@@ -15,6 +15,7 @@ struct bounce_evidence {
         const char *context;    /* the report's other words, asked after the codes; NULL */
         bool delayed;           /* Action: delayed, or a notice that the MTA keeps trying */
         bool failed;            /* Action: failed, or plainly a failure notice */
+        const char *mta_reason; /* the reason the sending MTA filed it under; NULL */
         bool notice;            /* a plain notice (no DSN fields): a bare reply it quotes
                                  * without the command answered is a filter's word */
 };

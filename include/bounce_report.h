@@ -19,6 +19,10 @@ struct dsn_group {
         char diag[MAIL_FIELD_MAX];      /* Diagnostic-Code without its type */
         char action[16];                /* lower case; "" when none */
         int reply;                      /* the SMTP reply code in the diagnostic; 0 */
+        /* the reason the sending MTA itself filed the failure under
+         * (PowerMTA's X-PowerMTA-BounceCategory), in Sisimai's words;
+         * NULL when it gave none or one that names no reason */
+        const char *mta_reason;
 };
 
 /* The recipient groups of a delivery-status part, and the one that says

@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <string.h>
 
+/* the number of elements of an array (not of a pointer) */
+#define N_ELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 /* SP or HTAB (RFC 5234 WSP) */
 static inline bool is_wsp(char c)
 {

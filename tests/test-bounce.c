@@ -672,6 +672,36 @@ static void test_dsn_quoted_reply_code(void)
         CHECK_INT(bi.kind, BOUNCE_PERMANENT);
 }
 
+/* PowerMTA's own category of a failure names the reason: it had the
+ * whole dialogue, the diagnostic quotes one line ("5.2.1 ... User
+ * Unknown" filed as bad-mailbox); an unknown category names nothing. */
+static void test_dsn_mta_category(void)
+{
+        static const char group[] = "Final-Recipient: rfc822; a@example.net\nAction: failed\n"
+                                    "Status: 5.2.1 (mailbox disabled, not accepting messages)\n"
+                                    "Diagnostic-Code: smtp;550 5.2.1 <a@example.net>... User Unknown\n";
+        char buf[1024];
+        struct bounce_info bi = dsn_groups(group);
+        CHECK_INT(bi.kind, BOUNCE_TEMPORARY);
+        CHECK_STR(bi.reason, "filtered");
+        snprintf(buf, sizeof(buf), "%sX-PowerMTA-BounceCategory: bad-mailbox\n", group);
+        bi = dsn_groups(buf);
+        CHECK_INT(bi.kind, BOUNCE_PERMANENT);
+        CHECK_STR(bi.reason, "userunknown");
+        snprintf(buf, sizeof(buf), "%sX-PowerMTA-BounceCategory: Spam-Related\n", group);
+        bi = dsn_groups(buf);
+        CHECK_INT(bi.kind, BOUNCE_SENDER);
+        CHECK_STR(bi.reason, "spamdetected");
+        snprintf(buf, sizeof(buf), "%sX-PowerMTA-BounceCategory: other\n", group);
+        bi = dsn_groups(buf);
+        CHECK_STR(bi.reason, "filtered");
+        /* the category does not make a temporary code permanent */
+        bi = dsn_groups("Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 4.2.1\n"
+                        "Diagnostic-Code: smtp;450 4.2.1 try later\nX-PowerMTA-BounceCategory: bad-mailbox\n");
+        CHECK_INT(bi.kind, BOUNCE_TEMPORARY);
+        CHECK_STR(bi.reason, "userunknown");
+}
+
 static void test_transfer_encodings(void)
 {
         /* base64 with junk and odd line lengths; quoted-printable with soft
@@ -1283,6 +1313,7 @@ int main(int argc, char **argv)
         RUN(test_dsn);
         RUN(test_dsn_lines_in_the_notice);
         RUN(test_dsn_quoted_reply_code);
+        RUN(test_dsn_mta_category);
         RUN(test_transfer_encodings);
         RUN(test_feedback);
         RUN(test_plain);
