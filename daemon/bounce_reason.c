@@ -92,6 +92,9 @@ static const char *const ph_userunknown[] = {
         "sorry, no mailbox", "user reject", "no such local user", "unknown account",
         "recipient rejected: user",
         "invalid final delivery",
+        /* the reporting MTA asking to check the address it could not deliver to */
+        "check if address is correct", "check if the address is correct", "check the e-mail address",
+        "check the email address", "check the recipient's email address",
         "存在しません", "ディレクトリのリストにありません", "ディレクトリには見つかりません",
         "宛先不明", NULL };
 static const char *const ph_filtered[] = {

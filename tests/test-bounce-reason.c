@@ -337,6 +337,11 @@ static void test_notice_shapes(void)
                "kai@example.jp on Mon, 7 Dec 2026 10:00:00 +0000\n"
                "    The recipient name is not recognized\n",
                BOUNCE_PERMANENT, "userunknown", "kai@example.jp");
+        /* a gateway's own words asking to check the address, no code */
+        PARSED("From: postmaster@gw.example.jp\nSubject: Mail could not be delivered\n\n"
+               "****** Message from the mail gateway ******\n"
+               "Unable to deliver message to <kai@example.jp>. Please check if address is correct.\n",
+               BOUNCE_PERMANENT, "userunknown", "kai@example.jp");
         /* a person writing about a failure is no report */
         PARSED("From: friend@example.org\nSubject: your mail\n\n"
                "Your mail to x@example.net could not be delivered: 550 5.1.1 user unknown\n",
