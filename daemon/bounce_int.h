@@ -79,6 +79,7 @@ struct notice {
         char qmail_rcpt[ADDR_PATH_MAX + 1];
         bool banner;                    /* the MTA's own words */
         bool failure, delay;            /* it gave up; it keeps trying */
+        bool warning;                   /* it says it is late, not lost */
         char *flat;                     /* the report, flattened (text_flatten) */
         char *context;                  /* flat and the Subject: the words the rules
                                          * read where the diagnostic says nothing */

@@ -57,6 +57,13 @@ static const char *const delay_phrases[] = {
         "will retry", "will keep trying", "will continue", "deferred", "still trying",
 };
 
+/* Said by the MTA in a warning that the message is late, not lost (it
+ * may name a failure: "Technical details of temporary failure"). */
+static const char *const warning_phrases[] = {
+        "warning message only", "do not need to resend", "has been delayed", "will be retried",
+        "will retry", "will keep trying", "still trying",
+};
+
 /* The MTA's own words at the top of a report. */
 static const char *const report_banners[] = {
         "qmail-send program", "mail delivery software", "mail delivery system",
@@ -290,6 +297,7 @@ void notice_read(struct mail_span text, struct mail_span hdr, struct notice *nt)
         nt->banner = has_any(nt->flat, n, report_banners, N_ELEM(report_banners));
         nt->failure = has_any(nt->flat, n, failure_phrases, N_ELEM(failure_phrases));
         nt->delay = has_any(nt->flat, n, delay_phrases, N_ELEM(delay_phrases));
+        nt->warning = has_any(nt->flat, n, warning_phrases, N_ELEM(warning_phrases));
         /* Sendmail and others name the reason in the Subject ("Returned
          * mail: User unknown") */
         char subject[MAIL_FIELD_MAX];
@@ -419,7 +427,7 @@ void notice_parse(const struct notice *nt, struct mail_span hdr, const struct ve
                 .text = window ? window : nt->flat,
                 .context = nt->context,
                 .failed = failure,
-                .delayed = hit ? hit == &nt->temp : !failure,
+                .delayed = hit ? hit == &nt->temp : nt->warning || !failure,
                 .notice = true,
         };
         if (hit && !hit->status[0] && !hit->reply)

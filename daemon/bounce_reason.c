@@ -184,7 +184,7 @@ static const char *const ph_systemerror[] = {
         "service unavailable", "transaction failed", "timeout waiting for input",
         "could not load drd", "error while being processed", "temporary failure", NULL };
 static const char *const ph_networkerror[] = {
-        "could not connect", "unable to connect", "can't connect", "cannot connect",
+        "network error", "could not connect", "unable to connect", "can't connect", "cannot connect",
         "connection refused", "connection reset", "lost connection", "connection lost",
         "connection closed", "network is unreachable", "no route to host", "host is unreachable",
         "host not reachable", "name server", "nameserver", "lookup failure", "host name lookup",
@@ -575,6 +575,11 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
          * words of access or blocking come with it */
         if (says(sd, ph_policy_named))
                 return "policyviolation";
+        /* the domain named unknown, not a mailbox of it ("Domain does not
+         * exist"), unless a code names the mailbox */
+        if (!str_is(by_status, "userunknown") && !command_is(command, (const char *const[]){ "MAIL", NULL }) &&
+            says(sd, ph_hostunknown) && !says(sd, ph_networkerror) && !says(sd, ph_dns_trouble))
+                return "hostunknown";
         if (!str_is(by_status, "suspend")) {
                 if (empty_slot(sd) && says(sd, ph_userunknown))
                         return "filtered";
@@ -700,6 +705,11 @@ enum bounce_kind bounce_classify(const struct bounce_evidence *e, const char **r
                 r = "vacation";
         if (!r)
                 r = sd.n ? "onhold" : "undefined";
+        /* a delay warning names the delivery's time running out, unless
+         * its words name a narrower reason than trouble on the way */
+        if (e->delayed && reason_is(r, (const char *const[]){ "systemerror", "onhold",
+                                                               "undefined", NULL }))
+                r = "expired";
         /* the sending MTA's own filing of the receiver's reply: it saw
          * the whole dialogue, the report only quotes a line of it */
         if (e->mta_reason)

@@ -181,6 +181,21 @@ static void test_passing_trouble(void)
         JUDGED(NULL, 0, "", BOUNCE_TEMPORARY, "undefined");
         JUDGED(NULL, 0, "something happened", BOUNCE_TEMPORARY, "onhold");
         JUDGED("2.0.0", 250, "250 2.0.0 Ok", BOUNCE_UNKNOWN, "delivered");
+        /* the domain unknown, not a mailbox of it; but a lookup's trouble
+         * ("DNS Error ... NXDOMAIN" with a 4.x.x) stays a passing one */
+        JUDGED(NULL, 0, "kai@nowhere.example: Domain does not exist", BOUNCE_PERMANENT, "hostunknown");
+        JUDGED("4.0.0", 0, "DNS Error: DNS type 'mx' lookup of nowhere.example responded with code "
+               "NXDOMAIN Domain name not found: nowhere.example", BOUNCE_TEMPORARY, "networkerror");
+        /* a delay warning: the time to deliver running out, whatever
+         * vague words of trouble come with it */
+        struct bounce_evidence e = { .text = "Message will be retried for 2 more day(s). Technical details "
+                                             "of temporary failure: socket error", .delayed = true };
+        const char *r;
+        CHECK_INT(bounce_classify(&e, &r), BOUNCE_TEMPORARY);
+        CHECK_STR(r, "expired");
+        e.text = "Message will be retried. The recipient's mailbox is full";
+        CHECK_INT(bounce_classify(&e, &r), BOUNCE_TEMPORARY);
+        CHECK_STR(r, "mailboxfull");
 }
 
 static void test_relay_replies(void)
@@ -342,6 +357,16 @@ static void test_notice_shapes(void)
                "****** Message from the mail gateway ******\n"
                "Unable to deliver message to <kai@example.jp>. Please check if address is correct.\n",
                BOUNCE_PERMANENT, "userunknown", "kai@example.jp");
+        /* Gmail's warning: late, not lost, though it says "failure" */
+        PARSED("From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n"
+               "Subject: Delivery Status Notification (Delay)\n\n"
+               "This is an automatically generated Delivery Status Notification\n\n"
+               "THIS IS A WARNING MESSAGE ONLY.\n\nYOU DO NOT NEED TO RESEND YOUR MESSAGE.\n\n"
+               "Delivery to the following recipient has been delayed:\n\n     kai@example.jp\n\n"
+               "Message will be retried for 2 more day(s)\n\n"
+               "Technical details of temporary failure:\n"
+               "The recipient server did not accept our requests to connect.\n",
+               BOUNCE_TEMPORARY, "expired", "kai@example.jp");
         /* a person writing about a failure is no report */
         PARSED("From: friend@example.org\nSubject: your mail\n\n"
                "Your mail to x@example.net could not be delivered: 550 5.1.1 user unknown\n",
