@@ -147,16 +147,20 @@ static const char *const ph_toomanyconn[] = {
         "connection limit", "maximum connection limit", "connection rate limit",
         "too many simultaneous", "rate limit", "ratelimit", "rate-limit",
         "too many messages", "too many mails", "too many recipients", "too many errors from", "throttled", "throttling",
-        "max emails per hour", "sending rate", "trop de connexions",
+        "max emails per hour", "sending rate", "trop de connexions", "frequency limited",
+        "receiving mail at a rate",
         "numerous attempts to deliver", NULL };
+/* a refusal that names no cause: of us, but of what depends on the
+ * command it answered (in reply to MAIL FROM: our sender address) */
+static const char *const ph_access_denied[] = { "access denied", NULL };
 static const char *const ph_blocked[] = {
         "spamhaus", "spamcop", "barracuda", "dnsbl", "rbl", "blacklist", "black list", "blocklist",
         "block list", "blacklisted", "listed at", "listed on", "is listed", "are listed",
         "been listed", "ip reputation", "poor reputation", "sender reputation", "bad reputation",
-        "reverse dns", "reverse lookup", "ptr record", "rdns", "client host rejected",
+        "reverse dns", "reverse lookup", "ip name lookup", "ptr record", "rdns", "client host rejected",
         "refused to talk", "your ip", "sending ip", "your host", "connecting host",
         "connections from", "connection refused by", "dynamic ip", "dial-up", "dialup",
-        "residential", "unauthorized host", "not allowed to connect", "access denied",
+        "residential", "unauthorized host", "not allowed to connect",
         "smtp server of your isp", "mismatches client ip", "invalid ip for sending", "sending ips",
         "unverifyable sending", "unexpected volume", "user complaints", "purported responsible address",
         "bad spf", "spf record", "authentication information", "not authorized to send",
@@ -216,6 +220,10 @@ static const char *const ph_mailererror[] = {
         "mailer error", "mail program", "command failed", "program exited", "exit code",
         "exit status", "procmail", "maildrop", "permission denied", "x-unix", "unix-pipe",
         "command died", "couldn't create", NULL };
+/* a program on the receiving host that was to deliver the mail failed
+ * (a mailer error, whatever code the MTA put on it) */
+static const char *const ph_local_program[] = {
+        "procmail:", "maildrop:", "pipe to |", "unix-pipe", "x-unix;", NULL };
 static const char *const ph_vacation[] = {
         "away on vacation", "out of the office", "out of office", "i am away", "i will be away",
         "traveling for work", "auto-reply", "automatic reply", NULL };
@@ -299,7 +307,7 @@ static const struct text_rule text_rules[] = {
         { "rejected", ph_rejected }, { "userunknown", ph_userunknown },
         { "hostunknown", ph_hostunknown }, { "notaccept", ph_notaccept },
         { "filtered", ph_filtered }, { "toomanyconn", ph_toomanyconn },
-        { "blocked", ph_blocked }, { "spamdetected", ph_spamdetected },
+        { "blocked", ph_blocked }, { "blocked", ph_access_denied }, { "spamdetected", ph_spamdetected },
         { "securityerror", ph_securityerror }, { "policyviolation", ph_policyviolation },
         { "contenterror", ph_contenterror }, { "mailererror", ph_mailererror },
         { "systemfull", ph_systemfull }, { "networkerror", ph_networkerror },
@@ -461,6 +469,10 @@ static const char *said_command(const struct said *sd)
                 /* Exim's "after MAIL FROM:<a@b>", its address left out by the flattening */
                 { "server after mail", "MAIL" }, { "smtp command data", "DATA" }, { "smtp command: data", "DATA" },
                 { "smtp command rcpt", "RCPT" }, { "smtp command: rcpt", "RCPT" },
+                /* qmail's fixed words for each step of the dialogue */
+                { "does not like recipient", "RCPT" }, { "but sender was rejected", "MAIL" },
+                { "but my name was rejected", "HELO" }, { "but greeting failed", "CONN" },
+                { "failed after i sent the message", "DATA" }, { "failed on data command", "DATA" },
         };
         const char *t = sd->text, *end = sd->text + sd->n;
         /* a transcript: the last command before the first refusal */
@@ -547,6 +559,8 @@ static const char *const mailbox_exists[] = {
 static const char *first_pass(const struct said *sd, const char *by_status, const char *command, bool coded,
                               bool address_code, bool notice_quote)
 {
+        if (says(sd, ph_local_program))
+                return "mailererror";
         if (str_is(by_status, "mailboxfull") || says(sd, ph_mailboxfull))
                 return "mailboxfull";
         if (str_is(by_status, "mesgtoobig") ||
@@ -566,6 +580,9 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
          * something narrower; said in words, only at RCPT (refused after
          * the data, the address was taken: a filter refused the mail) */
         if (says(sd, ph_list_refusal))
+                return "rejected";
+        /* access denied to what MAIL FROM named: our sender address */
+        if (str_is(command, "MAIL") && says(sd, ph_access_denied) && !says(sd, ph_blocked))
                 return "rejected";
         /* greylisting: the receiver's policy against senders it does not
          * know yet, whatever words it uses for the recipient */
@@ -594,6 +611,7 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
                         static const struct text_rule vetoes[] = {
                                 { "norelaying", ph_norelaying }, { "rejected", ph_rejected },
                                 { "toomanyconn", ph_toomanyconn }, { "blocked", ph_blocked },
+                                { "blocked", ph_access_denied },
                                 { "hasmoved", ph_hasmoved }, { "notaccept", ph_notaccept },
                                 { "filtered", ph_filtered },
                         };
@@ -638,7 +656,7 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
                 return "spamdetected";
         if (str_is(by_status, "toomanyconn") || says(sd, ph_toomanyconn))
                 return "toomanyconn";
-        if (str_is(by_status, "blocked") || says(sd, ph_blocked))
+        if (str_is(by_status, "blocked") || says(sd, ph_blocked) || says(sd, ph_access_denied))
                 return "blocked";
         return NULL;
 }
@@ -649,8 +667,8 @@ static const char *second_pass(const struct said *sd, const struct bounce_eviden
 {
         static const struct text_rule order[] = {
                 { "mailboxfull", ph_mailboxfull }, { "spamdetected", ph_spamdetected },
-                { "policyviolation", ph_policyviolation }, { "virusdetected", ph_virusdetected },
-                { "norelaying", ph_norelaying }, { "securityerror", ph_securityerror },
+                { "securityerror", ph_securityerror }, { "policyviolation", ph_policyviolation },
+                { "virusdetected", ph_virusdetected }, { "norelaying", ph_norelaying },
                 { "systemerror", ph_systemerror }, { "networkerror", ph_networkerror },
                 { "suspend", ph_suspend }, { "expired", ph_expired },
                 { "contenterror", ph_contenterror }, { "systemfull", ph_systemfull },

@@ -53,6 +53,19 @@ static void test_refusals_of_us(void)
         JUDGED("4.7.1", 450, "450 4.7.1 <x@example.org>: Recipient address rejected: Greylisted, try "
                "again later", BOUNCE_SENDER, "blocked");
         JUDGED(NULL, 554, "554 mx.example.org ESMTP not accepting connections", BOUNCE_SENDER, "blocked");
+        /* the cause named wins over the verb of the refusal ("not allowed") */
+        JUDGED(NULL, 550, "550 Unauthenticated senders not allowed", BOUNCE_SENDER, "securityerror");
+        JUDGED(NULL, 550, "550 Ip frequency limited [Blocked IP 192.0.2.22]", BOUNCE_SENDER, "toomanyconn");
+        JUDGED("5.2.1", 550, "550-5.2.1 The user you are trying to contact is receiving mail at a rate that "
+               "prevents additional messages from being delivered", BOUNCE_SENDER, "toomanyconn");
+        /* "Access denied" in reply to MAIL FROM: our sender address, unless
+         * the words name our host */
+        JUDGED("5.7.1", 550, "550 5.7.1 Access denied (in reply to MAIL FROM command)", BOUNCE_SENDER,
+               "rejected");
+        JUDGED("4.7.1", 450, ">>> MAIL From:<b@news.example.org>\n<<< 450 4.7.1 Access denied. IP name "
+               "lookup failed [192.0.2.222]", BOUNCE_SENDER, "blocked");
+        JUDGED("5.7.1", 550, "Connected to 192.0.2.225 but sender was rejected.\nRemote host said: 550 5.7.1 "
+               "<b@news.example.org>... Access denied", BOUNCE_SENDER, "rejected");
         /* Postfix's access table refusing the recipient: policy, no dead
          * address; and an address that reads like a reason is no reason */
         JUDGED("5.7.1", 550, "550 5.7.1 <policy@example.org>: Recipient address rejected: Access denied",
@@ -181,6 +194,11 @@ static void test_passing_trouble(void)
         JUDGED(NULL, 0, "", BOUNCE_TEMPORARY, "undefined");
         JUDGED(NULL, 0, "something happened", BOUNCE_TEMPORARY, "onhold");
         JUDGED("2.0.0", 250, "250 2.0.0 Ok", BOUNCE_UNKNOWN, "delivered");
+        /* the program that was to deliver it failed, whatever the code */
+        JUDGED("5.2.0", 550, "procmail: Lock failure on \"/var/mail/kai.lock\"", BOUNCE_TEMPORARY,
+               "mailererror");
+        JUDGED("5.1.1", 550, "procmail: Couldn't create \"/var/spool/mail/kai\"", BOUNCE_TEMPORARY,
+               "mailererror");
         /* the domain unknown, not a mailbox of it; but a lookup's trouble
          * ("DNS Error ... NXDOMAIN" with a 4.x.x) stays a passing one */
         JUDGED(NULL, 0, "kai@nowhere.example: Domain does not exist", BOUNCE_PERMANENT, "hostunknown");
