@@ -86,9 +86,23 @@ static void test_dead_addresses(void)
         JUDGED("5.1.6", 551, "551 User has moved; please try <y@example.net>", BOUNCE_PERMANENT,
                "hasmoved");
         JUDGED("5.1.10", 556, "556 5.1.10 Recipient address has null MX", BOUNCE_PERMANENT, "notaccept");
-        /* the same words with a temporary code: not dead yet */
-        JUDGED("4.1.1", 450, "450 4.1.1 <x@example.org>: Recipient address rejected: User unknown",
-               BOUNCE_TEMPORARY, "userunknown");
+        /* the same words with a temporary code: not dead yet while the
+         * MTA keeps trying; dead when it gave up after days of them */
+        struct bounce_evidence e = { .status = "4.1.1", .reply = 450, .delayed = true,
+                                     .text = "450 4.1.1 <x@example.org>: Recipient address rejected: "
+                                             "User unknown" };
+        const char *r;
+        CHECK_INT(bounce_classify(&e, &r), BOUNCE_TEMPORARY);
+        CHECK_STR(r, "userunknown");
+        e.delayed = false;
+        e.failed = true;
+        CHECK_INT(bounce_classify(&e, &r), BOUNCE_PERMANENT);
+        CHECK_STR(r, "userunknown");
+        /* but a null MX only with a permanent code */
+        e.status = "4.1.10";
+        e.text = "450 4.1.10 Recipient address has null MX";
+        CHECK_INT(bounce_classify(&e, &r), BOUNCE_TEMPORARY);
+        CHECK_STR(r, "notaccept");
         /* refused after the data: the address was taken at RCPT, a filter
          * refused the mail */
         JUDGED(NULL, 550, "550 Unknown user x@example.org (in reply to end of DATA command)",

@@ -695,8 +695,8 @@ static void test_dsn_mta_category(void)
         snprintf(buf, sizeof(buf), "%sX-PowerMTA-BounceCategory: other\n", group);
         bi = dsn_groups(buf);
         CHECK_STR(bi.reason, "filtered");
-        /* the category does not make a temporary code permanent */
-        bi = dsn_groups("Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 4.2.1\n"
+        /* nor does it make a warning (the MTA keeps trying) permanent */
+        bi = dsn_groups("Final-Recipient: rfc822; a@example.net\nAction: delayed\nStatus: 4.2.1\n"
                         "Diagnostic-Code: smtp;450 4.2.1 try later\nX-PowerMTA-BounceCategory: bad-mailbox\n");
         CHECK_INT(bi.kind, BOUNCE_TEMPORARY);
         CHECK_STR(bi.reason, "userunknown");
