@@ -88,6 +88,7 @@ static const char *const ph_userunknown[] = {
         "unknown e-mail address", "no mail box", "mailbox is unavailable", "not found in",
         "address rejected: undeliverable", "recipient address rejected: user",
         "recipient address rejected: unknown", "recipient address rejected: invalid",
+
         "recipient name is not recognized", "is not recognized", "not recognized as",
         "sorry, no mailbox", "user reject", "no such local user", "unknown account",
         "recipient rejected: user",
@@ -153,6 +154,11 @@ static const char *const ph_toomanyconn[] = {
 /* a refusal that names no cause: of us, but of what depends on the
  * command it answered (in reply to MAIL FROM: our sender address) */
 static const char *const ph_access_denied[] = { "access denied", NULL };
+/* "Access denied" of the recipient address: Postfix's recipient access
+ * table, Exchange Online's directory check (5.4.1); it will not take our
+ * mail, whoever sends it */
+static const char *const ph_recipient_denied[] = {
+        "recipient address rejected: access denied", NULL };
 static const char *const ph_blocked[] = {
         "spamhaus", "spamcop", "barracuda", "dnsbl", "rbl", "blacklist", "black list", "blocklist",
         "block list", "blacklisted", "listed at", "listed on", "is listed", "are listed",
@@ -598,6 +604,9 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
             says(sd, ph_hostunknown) && !says(sd, ph_networkerror) && !says(sd, ph_dns_trouble))
                 return "hostunknown";
         if (!str_is(by_status, "suspend")) {
+                if (!command_is(command, (const char *const[]){ "MAIL", "DATA", NULL }) &&
+                    says(sd, ph_recipient_denied))
+                        return "userunknown";
                 if (empty_slot(sd) && says(sd, ph_userunknown))
                         return "filtered";
                 /* refused in reply to DATA, the address had been taken at

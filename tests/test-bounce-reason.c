@@ -66,10 +66,16 @@ static void test_refusals_of_us(void)
                "lookup failed [192.0.2.222]", BOUNCE_SENDER, "blocked");
         JUDGED("5.7.1", 550, "Connected to 192.0.2.225 but sender was rejected.\nRemote host said: 550 5.7.1 "
                "<b@news.example.org>... Access denied", BOUNCE_SENDER, "rejected");
-        /* Postfix's access table refusing the recipient: policy, no dead
-         * address; and an address that reads like a reason is no reason */
+        /* "Access denied" names no cause: what the refusal names was
+         * denied, here the recipient address (Postfix's recipient access
+         * table); the client host or the sender address is us */
         JUDGED("5.7.1", 550, "550 5.7.1 <policy@example.org>: Recipient address rejected: Access denied",
+               BOUNCE_PERMANENT, "userunknown");
+        JUDGED("5.7.1", 554, "554 5.7.1 <unknown[192.0.2.1]>: Client host rejected: Access denied",
                BOUNCE_SENDER, "blocked");
+        JUDGED("5.7.1", 554, "554 5.7.1 <b@news.example.org>: Sender address rejected: Access denied",
+               BOUNCE_SENDER, "rejected");
+        /* an address that reads like a reason is no reason */
         JUDGED(NULL, 550, "550 <quota@example.org>: Recipient address rejected: User unknown",
                BOUNCE_PERMANENT, "userunknown");
 }
