@@ -138,19 +138,16 @@ def test_corpus_agreement(daemon_factory, smtp, workdir):
     print("reports naming another recipient than Sisimai's placeholder (left alone):", other_recipient)
 
     assert not bad_exit, bad_exit
-    # what the classifier reaches today, as a floor no change may fall
-    # below (a regression fails here); the issue's targets are above it
-    assert got["permanent"] >= 0.94 * total["permanent"], (got, total)
-    assert len(temp_suppressed) <= 0.05 * total["temporary"], temp_suppressed
+    # the targets of issue 25 that are reached, as they stand: a change that
+    # falls below one fails here
+    assert got["permanent"] >= 0.97 * total["permanent"], (got, total)
     assert got["complaint"] == total["complaint"], (got, total)
     assert got["none"] == total["none"], (got, total)
-    assert all_reasons[0] >= 0.76 * all_reasons[1], all_reasons
-    targets = [
-        got["permanent"] >= 0.97 * total["permanent"],
-        len(temp_suppressed) <= 0.02 * total["temporary"],
-        got["complaint"] == total["complaint"],
-        got["none"] == total["none"],
-        all_reasons[0] >= 0.80 * all_reasons[1],
-    ]
-    if not all(targets):
-        pytest.xfail("below the targets of issue 25 (see the figures printed above)")
+    assert all_reasons[0] >= 0.80 * all_reasons[1], all_reasons
+    # the one that is not: at most 2 % of the temporary and sender mails
+    # suppressed.  Today's figure is the floor (README, "Bounce classes",
+    # says which mails and why)
+    assert len(temp_suppressed) <= 18, temp_suppressed
+    if len(temp_suppressed) > 0.02 * total["temporary"]:
+        pytest.xfail("%d of %d temporary or sender mails suppressed, above the 2 %% of issue 25"
+                     % (len(temp_suppressed), total["temporary"]))
