@@ -751,11 +751,12 @@ enum bounce_kind bounce_classify(const struct bounce_evidence *e, const char **r
          * gave up without quoting any */
         if (reason_is(r, dead_reasons) && !code_class && !e->failed)
                 code_class = '4';
-        /* the MTA gave up after the receiver kept answering that the
-         * address is dead, if with a temporary code: dead all the same
-         * (a notaccept only with a permanent code) */
-        if (code_class == '4' && e->failed && !e->delayed && !str_is(r, "notaccept") &&
-            reason_is(r, dead_reasons))
+        /* the MTA gave up after the receiver kept answering with a code
+         * of the address (4.1.1, 4.1.2) that it is dead: dead all the same
+         * (not on words alone: "450 mailbox unavailable" is RFC 5321's
+         * busy mailbox; a notaccept only with a permanent code) */
+        if (code_class == '4' && e->failed && !e->delayed && address_code(status) &&
+            !str_is(r, "notaccept") && reason_is(r, dead_reasons))
                 code_class = '5';
         *reason = r;
         return bounce_reason_class(r, code_class, e->delayed);

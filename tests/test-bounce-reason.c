@@ -104,6 +104,10 @@ static void test_dead_addresses(void)
         e.failed = true;
         CHECK_INT(bounce_classify(&e, &r), BOUNCE_PERMANENT);
         CHECK_STR(r, "userunknown");
+        /* not on words alone: 450 "mailbox unavailable" is a busy mailbox */
+        e.status = "4.0.0";
+        e.text = "450 Requested mail action not taken: mailbox unavailable";
+        CHECK_INT(bounce_classify(&e, &r), BOUNCE_TEMPORARY);
         /* but a null MX only with a permanent code */
         e.status = "4.1.10";
         e.text = "450 4.1.10 Recipient address has null MX";
