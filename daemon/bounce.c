@@ -188,6 +188,7 @@ enum bounce_kind bounce_relay_reply(long code, const char *reply, const char *rc
                 .text = reply,
                 .failed = code >= 500,
                 .delayed = code < 500,
+                .relay = true,
         };
         /* a 5xx without an enhanced code: its text alone would be a
          * guess, so no address is called dead on it */

@@ -741,6 +741,11 @@ enum bounce_kind bounce_classify(const struct bounce_evidence *e, const char **r
          * the whole dialogue, the report only quotes a line of it */
         if (e->mta_reason)
                 r = e->mta_reason;
+        /* our own relay denying a recipient by its access table: our
+         * admin's policy (the relay takes any address of the world), not
+         * the address's death */
+        if (e->relay && str_is(r, "userunknown") && says(&sd, ph_recipient_denied))
+                r = "blocked";
         /* refused in reply to MAIL FROM, before any recipient was named:
          * our sender was, never the address, whatever the words */
         if (str_is(command, "MAIL") && (reason_is(r, dead_reasons) || str_is(r, "filtered")))

@@ -16,6 +16,8 @@ struct bounce_evidence {
         bool delayed;           /* Action: delayed, or a notice that the MTA keeps trying */
         bool failed;            /* Action: failed, or plainly a failure notice */
         const char *mta_reason; /* the reason the sending MTA filed it under; NULL */
+        bool relay;             /* our relay's own reply while sending: its access
+                                 * table is our admin's policy, not the recipient's */
         bool notice;            /* a plain notice (no DSN fields): a bare reply it quotes
                                  * without the command answered is a filter's word */
 };

@@ -944,6 +944,10 @@ static void test_relay_reply(void)
                 /* a 5xx about us, the message or the relay: the mail fails, the address stays */
                 { 554, "554 5.7.1 <ann@example.net>: Relay access denied", BOUNCE_SENDER, "5.7.1" },
                 { 550, "550 5.7.1 Service unavailable; client host blocked", BOUNCE_SENDER, "5.7.1" },
+                /* our relay's access table: our admin's policy, not the
+                 * address (a remote MTA's report saying so is) */
+                { 550, "550 5.7.1 <ann@example.net>: Recipient address rejected: Access denied", BOUNCE_SENDER,
+                  "5.7.1" },
                 { 552, "552 5.2.2 mailbox full", BOUNCE_TEMPORARY, "5.2.2" },
                 { 554, "554 5.6.0 content rejected", BOUNCE_SENDER, "5.6.0" },
                 { 550, "550 5.1.8 <b+1-x@news.example.org>: Sender address rejected: Domain"
