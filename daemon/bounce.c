@@ -338,6 +338,7 @@ int bounce_parse(const char *msg, size_t len, const char *return_path, const str
                 if (strcmp(t, "not-spam") != 0) {
                         out->kind = BOUNCE_COMPLAINT;
                         out->reason = "feedback";
+                        out->auth_report = !strcmp(t, "auth-failure");
                 }
                 recipient_set(out->recipient, sc->arf_rep.rcpt[0] ? sc->arf_rep.rcpt : sc->orig_rep.to);
                 char d[96];

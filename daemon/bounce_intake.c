@@ -83,8 +83,12 @@ int bounce_intake(struct store *st, const struct conf *c, const char *msg, size_
         /* A complaint is about the mail its VERP address names, whatever
          * address the report shows: feedback loops redact or rewrite the
          * complainant's address ("redacted@...", the address a mail was
-         * forwarded to), and only who got that mail holds its tag. */
-        if (out->mail_id && bi->kind == BOUNCE_COMPLAINT && strcasecmp(bi->recipient, sent_to) != 0) {
+         * forwarded to).  The tag travels with the mail (a forwarded copy
+         * carries it too), so an authentication-failure report (RFC 6591),
+         * which a forwarding hop's receiver sends about its own
+         * recipient, is not taken for the mail's recipient's wish. */
+        if (out->mail_id && bi->kind == BOUNCE_COMPLAINT && !bi->auth_report &&
+            strcasecmp(bi->recipient, sent_to) != 0) {
                 if (!explain)
                         log_info("bounce: complaint names %s, counted for the recipient of mail %lld",
                                  bi->recipient, (long long)out->mail_id);

@@ -93,9 +93,6 @@ static const char *const ph_userunknown[] = {
         "sorry, no mailbox", "user reject", "no such local user", "unknown account",
         "recipient rejected: user",
         "invalid final delivery",
-        /* the reporting MTA asking to check the address it could not deliver to */
-        "check if address is correct", "check if the address is correct", "check the e-mail address",
-        "check the email address", "check the recipient's email address",
         "存在しません", "ディレクトリのリストにありません", "ディレクトリには見つかりません",
         "宛先不明", NULL };
 static const char *const ph_filtered[] = {
@@ -155,8 +152,11 @@ static const char *const ph_toomanyconn[] = {
  * command it answered (in reply to MAIL FROM: our sender address) */
 static const char *const ph_access_denied[] = { "access denied", NULL };
 /* "Access denied" of the recipient address: Postfix's recipient access
- * table, Exchange Online's directory check (5.4.1); it will not take our
- * mail, whoever sends it */
+ * table, Exchange Online's directory check (5.4.1); that address will not
+ * take our mail (unless other words name a refusal of us) */
+/* Postfix's verify(8) not done yet: no answer about the address at all */
+static const char *const ph_verifying[] = {
+        "unverified address", "address verification in progress", NULL };
 static const char *const ph_recipient_denied[] = {
         "recipient address rejected: access denied", NULL };
 static const char *const ph_blocked[] = {
@@ -226,6 +226,11 @@ static const char *const ph_mailererror[] = {
         "mailer error", "mail program", "command failed", "program exited", "exit code",
         "exit status", "procmail", "maildrop", "permission denied", "x-unix", "unix-pipe",
         "command died", "couldn't create", NULL };
+/* the reporting MTA asking to check the address it could not deliver
+ * to: an unknown user where no other words name a reason */
+static const char *const ph_check_address[] = {
+        "check if address is correct", "check if the address is correct", "check the e-mail address",
+        "check the email address", "check the recipient's email address", NULL };
 /* a program on the receiving host that was to deliver the mail failed
  * (a mailer error, whatever code the MTA put on it) */
 static const char *const ph_local_program[] = {
@@ -598,14 +603,18 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
          * words of access or blocking come with it */
         if (says(sd, ph_policy_named))
                 return "policyviolation";
+        /* a code of our sender's address (x.1.7, x.1.8), whatever the words */
+        if (str_is(by_status, "rejected"))
+                return "rejected";
         /* the domain named unknown, not a mailbox of it ("Domain does not
          * exist"), unless a code names the mailbox */
-        if (!str_is(by_status, "userunknown") && !command_is(command, (const char *const[]){ "MAIL", NULL }) &&
-            says(sd, ph_hostunknown) && !says(sd, ph_networkerror) && !says(sd, ph_dns_trouble))
+        if (!str_is(by_status, "userunknown") && says(sd, ph_hostunknown) &&
+            !says(sd, ph_rejected) && !says(sd, ph_networkerror) && !says(sd, ph_dns_trouble))
                 return "hostunknown";
         if (!str_is(by_status, "suspend")) {
                 if (!command_is(command, (const char *const[]){ "MAIL", "DATA", NULL }) &&
-                    says(sd, ph_recipient_denied))
+                    says(sd, ph_recipient_denied) && !says(sd, ph_blocked) && !says(sd, ph_spamdetected) &&
+                    !says(sd, ph_policy_named))
                         return "userunknown";
                 if (empty_slot(sd) && says(sd, ph_userunknown))
                         return "filtered";
@@ -632,6 +641,8 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
                         return "userunknown";
                 } else if ((str_is(command, "RCPT") ||
                             (!command && (address_code || (notice_quote ? !coded : !reason_is(by_status, mailbox_exists))))) &&
+                           /* not where the words name our sender */
+                           !says(sd, ph_rejected) &&
                            (says(sd, ph_userunknown) ||
                             /* Postfix's bare refusal of a recipient, at RCPT */
                             (str_is(command, "RCPT") && !reason_is(by_status, mailbox_exists) &&
@@ -648,8 +659,6 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
                         return "filtered";
                 }
         }
-        if (str_is(by_status, "rejected"))
-                return "rejected";
         if ((str_is(command, "MAIL") || (str_is(command, "DATA") && !str_is(by_status, "userunknown")) ||
              !by_status || reason_is(by_status, (const char *const[]){ "onhold", "securityerror",
                                                                        "systemerror", NULL })) &&
@@ -667,6 +676,9 @@ static const char *first_pass(const struct said *sd, const char *by_status, cons
                 return "toomanyconn";
         if (str_is(by_status, "blocked") || says(sd, ph_blocked) || says(sd, ph_access_denied))
                 return "blocked";
+        if (!by_status && !command_is(command, (const char *const[]){ "MAIL", "DATA", NULL }) &&
+            says(sd, ph_check_address) && !bounce_reason_text(sd->text))
+                return "userunknown";
         return NULL;
 }
 
@@ -738,8 +750,9 @@ enum bounce_kind bounce_classify(const struct bounce_evidence *e, const char **r
                                                                "undefined", NULL }))
                 r = "expired";
         /* the sending MTA's own filing of the receiver's reply: it saw
-         * the whole dialogue, the report only quotes a line of it */
-        if (e->mta_reason)
+         * the whole dialogue, the report only quotes a line of it; but it
+         * never makes a refusal of us a dead address */
+        if (e->mta_reason && !(reason_is(e->mta_reason, dead_reasons) && reason_is(r, sender_reasons)))
                 r = e->mta_reason;
         /* our own relay denying a recipient by its access table: our
          * admin's policy (the relay takes any address of the world), not
@@ -750,6 +763,7 @@ enum bounce_kind bounce_classify(const struct bounce_evidence *e, const char **r
          * our sender was, never the address, whatever the words */
         if (str_is(command, "MAIL") && (reason_is(r, dead_reasons) || str_is(r, "filtered")))
                 r = says(&sd, ph_blocked) ? "blocked" : "rejected";
+        bool verifying = says(&sd, ph_verifying);
         free(sd.text);
         free(ctx.text);
         /* a dead-address reason needs a permanent code, or a notice that
@@ -757,11 +771,13 @@ enum bounce_kind bounce_classify(const struct bounce_evidence *e, const char **r
         if (reason_is(r, dead_reasons) && !code_class && !e->failed)
                 code_class = '4';
         /* the MTA gave up after the receiver kept answering with a code
-         * of the address (4.1.1, 4.1.2) that it is dead: dead all the same
-         * (not on words alone: "450 mailbox unavailable" is RFC 5321's
-         * busy mailbox; a notaccept only with a permanent code) */
-        if (code_class == '4' && e->failed && !e->delayed && address_code(status) &&
-            !str_is(r, "notaccept") && reason_is(r, dead_reasons))
+         * of the address (4.1.1 no such mailbox, 4.1.2 no such domain)
+         * that it is dead: dead all the same.  Not on words alone ("450
+         * mailbox unavailable" is RFC 5321's busy mailbox), not while the
+         * receiver had yet to verify it; a notaccept only with a 5xx. */
+        if (code_class == '4' && e->failed && status &&
+            (!strcmp(status, "4.1.1") || !strcmp(status, "4.1.2")) && reason_is(r, dead_reasons) &&
+            !str_is(r, "notaccept") && !verifying)
                 code_class = '5';
         *reason = r;
         return bounce_reason_class(r, code_class, e->delayed);

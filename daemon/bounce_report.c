@@ -59,8 +59,9 @@ static const char *typed_addr(const char *v)
 
 /* PowerMTA files every failure under a category of its own and says it
  * in X-PowerMTA-BounceCategory: the verdict of the MTA that had the
- * receiver's reply, in Sisimai's words.  "other" and unknown categories
- * name nothing. */
+ * receiver's reply, named here by the reason of Sisimai's vocabulary it
+ * stands for (our own mapping of PowerMTA's documented categories).
+ * "other" and unknown categories name nothing. */
 static const char *powermta_reason(const char *category)
 {
         static const struct {

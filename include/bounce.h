@@ -58,6 +58,9 @@ struct bounce_info {
          * auto-replied, X-Autoreply, X-Autorespond, Precedence: auto_reply,
          * or an out-of-office subject): ignored, counted apart */
         bool autoreply;
+        /* kind BOUNCE_COMPLAINT from an ARF auth-failure report (RFC 6591):
+         * about the mail's authentication, not a person's wish */
+        bool auth_report;
         /* a DSN naming several recipients: each as it was judged (the
          * fields above are the one that says most); 0 otherwise */
         size_t n_rcpts;

@@ -75,6 +75,19 @@ static void test_refusals_of_us(void)
                BOUNCE_SENDER, "blocked");
         JUDGED("5.7.1", 554, "554 5.7.1 <b@news.example.org>: Sender address rejected: Access denied",
                BOUNCE_SENDER, "rejected");
+        /* ... but not with words of a refusal of us */
+        JUDGED("5.7.1", 554, "554 5.7.1 <x@example.org>: Recipient address rejected: Access denied; client "
+               "listed at zen.spamhaus.org", BOUNCE_SENDER, "blocked");
+        /* our sender's domain unknown is about us, not the recipient's domain */
+        JUDGED(NULL, 550, "550 <b@news.example.org>: Sender address rejected: Domain not found (in reply to "
+               "RCPT TO command)", BOUNCE_SENDER, "rejected");
+        JUDGED("5.1.8", 553, "553 5.1.8 Sender domain news.example.org does not exist", BOUNCE_SENDER,
+               "rejected");
+        /* a plea to check the address is no reason where words name one */
+        JUDGED(NULL, 550, "550 Message rejected as spam. Please check the email address.", BOUNCE_SENDER,
+               "spamdetected");
+        JUDGED(NULL, 550, "Unable to deliver message. Please check the email address.", BOUNCE_PERMANENT,
+               "userunknown");
         /* an address that reads like a reason is no reason */
         JUDGED(NULL, 550, "550 <quota@example.org>: Recipient address rejected: User unknown",
                BOUNCE_PERMANENT, "userunknown");
@@ -104,6 +117,14 @@ static void test_dead_addresses(void)
         e.failed = true;
         CHECK_INT(bounce_classify(&e, &r), BOUNCE_PERMANENT);
         CHECK_STR(r, "userunknown");
+        /* nor while the receiver had yet to verify the address, nor with
+         * another code of the address subject */
+        e.text = "450 4.1.1 <x@example.org>: Recipient address rejected: unverified address: Address "
+                 "verification in progress";
+        CHECK_INT(bounce_classify(&e, &r), BOUNCE_TEMPORARY);
+        e.status = "4.1.3";
+        e.text = "450 4.1.3 <x@example.org>: User unknown";
+        CHECK_INT(bounce_classify(&e, &r), BOUNCE_TEMPORARY);
         /* not on words alone: 450 "mailbox unavailable" is a busy mailbox */
         e.status = "4.0.0";
         e.text = "450 Requested mail action not taken: mailbox unavailable";
@@ -218,6 +239,7 @@ static void test_passing_trouble(void)
         JUDGED(NULL, 0, "", BOUNCE_TEMPORARY, "undefined");
         JUDGED(NULL, 0, "something happened", BOUNCE_TEMPORARY, "onhold");
         JUDGED("2.0.0", 250, "250 2.0.0 Ok", BOUNCE_UNKNOWN, "delivered");
+        JUDGED(NULL, 0, "Network error on destination MXs", BOUNCE_TEMPORARY, "networkerror");
         /* the program that was to deliver it failed, whatever the code */
         JUDGED("5.2.0", 550, "procmail: Lock failure on \"/var/mail/kai.lock\"", BOUNCE_TEMPORARY,
                "mailererror");

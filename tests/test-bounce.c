@@ -692,6 +692,12 @@ static void test_dsn_mta_category(void)
         bi = dsn_groups(buf);
         CHECK_INT(bi.kind, BOUNCE_SENDER);
         CHECK_STR(bi.reason, "spamdetected");
+        /* a dead-address category never makes a refusal of us one */
+        bi = dsn_groups("Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 5.7.1\n"
+                        "Diagnostic-Code: smtp;550 5.7.1 Service unavailable; client [192.0.2.1] blocked "
+                        "using zen.spamhaus.org\nX-PowerMTA-BounceCategory: bad-mailbox\n");
+        CHECK_INT(bi.kind, BOUNCE_SENDER);
+        CHECK_STR(bi.reason, "blocked");
         snprintf(buf, sizeof(buf), "%sX-PowerMTA-BounceCategory: other\n", group);
         bi = dsn_groups(buf);
         CHECK_STR(bi.reason, "filtered");

@@ -977,6 +977,21 @@ def test_complaint_with_a_redacted_recipient_counts_for_the_mail(daemon_factory,
     assert states[("bert@example.net", "default")] == "confirmed"
 
 
+def test_auth_failure_report_naming_another_recipient_is_refused(daemon_factory, smtp, workdir):
+    # an RFC 6591 report is about a copy's authentication, sent by the
+    # receiver of whoever got that copy (a forwarding hop's recipient):
+    # the tag it carries does not make it ada's wish
+    d, issue, ids, mails = newsletter_to_readers(daemon_factory, smtp, workdir)
+    data = mails["ada@example.org"].data.replace(b"To: ada@example.org", b"To: ada.fwd@example.net")
+    report = arf(b"Return-Path: <" + verp(d, ids["ada@example.org"]).encode() + b">\r\n" + data)
+    report = report.replace("Feedback-Type: abuse\n", "Feedback-Type: auth-failure\nAuth-Failure: dkim\n")
+    report = report.replace("Reported-Domain: example.org\n",
+                            "Reported-Domain: example.org\nOriginal-Rcpt-To: ada.fwd@example.net\n")
+    before = dump_but_refusals(d)
+    check_refused(d, report, before, 1)
+    assert subscription_states(d)[("ada@example.org", "default")] == "confirmed"
+
+
 def test_refused_reports_are_counted_across_a_restart(daemon_factory, smtp, workdir):
     d, issue, ids, _ = newsletter_to_readers(daemon_factory, smtp, workdir)
     for n in range(1, 4):
