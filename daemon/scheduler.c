@@ -565,6 +565,11 @@ static int record_outcome(struct sched *s, struct mail_job *j, const struct outb
         /* the reply may name the recipient: only at debug level */
         if (state == MS_SENT)
                 log_debug("mail %lld: sent (%s)", (long long)j->id, j->reply);
+        else if (j->data_sent && j->code < 400)
+                /* it is sent again: a copy may arrive twice (README, "Delivery") */
+                log_info("mail %lld: %s, the relay's answer to its data was lost; "
+                         "if the relay had taken the mail, it arrives twice",
+                         (long long)j->id, mail_state_name(state));
         else
                 log_info("mail %lld: %s, SMTP code %ld", (long long)j->id, mail_state_name(state), j->code);
         log_debug("mail %lld: %s", (long long)j->id, j->reply);

@@ -358,8 +358,11 @@ static bool transfer(struct sender *s, CURL *h, const struct relay *r, struct ma
                 if (t.last_reply[0] && code >= 400)
                         snprintf(j->reply, sizeof(j->reply), "%s", t.last_reply);
                 else
-                        snprintf(j->reply, sizeof(j->reply), "%s: %.200s", curl_easy_strerror(rc),
-                                 errbuf[0] ? errbuf : "no reply");
+                        /* after the data, silence or a hang-up leaves open
+                         * whether the relay took the mail (RFC 1047) */
+                        snprintf(j->reply, sizeof(j->reply), "%s%s: %.200s",
+                                 t.gated ? "no answer to the data: " : "",
+                                 curl_easy_strerror(rc), errbuf[0] ? errbuf : "no reply");
                 /* 552 to RCPT: too many recipients, or a full mailbox
                  * reported early; RFC 5321 4.5.3.1.10 has the client treat
                  * it as temporary */

@@ -472,6 +472,55 @@ class SilentAfterDataRelay(LoopbackListener):
             return
 
 
+class HangUpAfterDataRelay(LoopbackListener):
+    """A relay that takes every message to the end of its data but, for the
+    first `hang_ups` of them, closes the connection instead of answering
+    the final ".": the client cannot know whether the relay has the mail
+    (RFC 1047).  Later messages get "250".  `messages` counts every message
+    whose data arrived in full."""
+
+    def __init__(self, hang_ups=1):
+        self.hang_ups = hang_ups
+        self.messages = 0
+        super().__init__()
+
+    def on_accept(self, conn):
+        super().on_accept(conn)
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            f = conn.makefile("rb")
+            conn.sendall(b"220 hangup.test ESMTP\r\n")
+            while True:
+                line = f.readline(4096)
+                if not line:
+                    return
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    conn.sendall(b"250 hangup.test\r\n")
+                elif verb == b"DATA":
+                    conn.sendall(b"354 go ahead\r\n")
+                    while line not in (b".\r\n", b""):
+                        line = f.readline(65536)
+                    if not line:
+                        return
+                    with self.lock:
+                        self.messages += 1
+                        hang_up = self.messages <= self.hang_ups
+                    if hang_up:
+                        conn.shutdown(socket.SHUT_RDWR)
+                        return
+                    conn.sendall(b"250 2.0.0 queued\r\n")
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 ok\r\n")
+        except OSError:
+            return
+
+
 class Postfix:
     """A private Postfix instance as the relay (`postfix -c DIR`): its own
     main.cf and master.cf, queue and data directories in a directory of its

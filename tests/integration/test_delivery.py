@@ -7,8 +7,8 @@ import time
 import pytest
 
 from ctlhelpers import ctl_json
-from nlhelpers import (BlackHoleRelay, CaptureSMTP, SilentAfterDataRelay, check_answer,
-                       free_port, wait_until)
+from nlhelpers import (BlackHoleRelay, CaptureSMTP, HangUpAfterDataRelay,
+                       SilentAfterDataRelay, check_answer, free_port, wait_until)
 
 
 def only_row(rows):
@@ -285,6 +285,30 @@ def test_relay_silent_after_the_data_times_out_and_defers(daemon_factory):
                                      timeout=15, what="the silent transfer to time out"))
         assert row["attempts"] == 1
         assert "imeout" in row["reply"] or "timed out" in row["reply"], row["reply"]
+    finally:
+        relay.close()
+
+
+def test_relay_hanging_up_after_the_data_defers_and_says_a_copy_may_come_twice(
+        daemon_factory):
+    """A relay that hangs up instead of answering the final "." may have
+    taken the mail (RFC 1047): it is deferred and sent again, so it can
+    arrive twice, and the log and the stored reply say why."""
+    relay = HangUpAfterDataRelay(hang_ups=1)
+    try:
+        d = daemon_factory({"smtp": {"retry_initial": "1s", "retry_max": "1s"}},
+                           smtp_url=relay.url)
+        check_answer(d.subscribe("lost@example.org"), "pending")
+        row = only_row(d.wait_outbox(lambda rows: rows and rows[0]["attempts"] >= 1
+                                     and rows[0]["state"] == "deferred", timeout=15,
+                                     what="the mail whose answer was lost to be deferred"))
+        assert row["reply"].startswith("no answer to the data: "), row["reply"]
+        row = only_row(d.wait_outbox(lambda rows: rows and rows[0]["state"] == "sent",
+                                     timeout=15, what="the mail to be sent again"))
+        assert row["attempts"] == 2
+        assert relay.messages == 2
+        assert "answer to its data was lost" in d.stderr()
+        assert "arrives twice" in d.stderr()
     finally:
         relay.close()
 

@@ -3,6 +3,7 @@ port, see nlhelpers.Postfix): what the README promises about delivery holds
 with an MTA that closes idle connections, refuses bare HELO names and is
 stopped and started while mail goes out."""
 import os
+import re
 import shutil
 import time
 
@@ -53,8 +54,11 @@ def test_connections_the_relay_closed_when_idle_defer_nothing(daemon_factory, po
 
 def test_postfix_stopped_and_started_during_a_send(daemon_factory, postfix_factory, workdir):
     """Postfix goes down in the middle of an issue and comes back: every
-    subscriber gets the issue exactly once (mails it had taken stay in its
-    queue; those it did not are deferred and sent after it is back)."""
+    subscriber gets the issue (mails it had taken stay in its queue; those
+    it did not are deferred and sent after it is back), and only once,
+    except a mail whose data reached Postfix as it stopped: Postfix may
+    have queued it without its answer reaching us (RFC 1047), so it is sent
+    again and may arrive twice; the daemon's log names each such mail."""
     need_ctl()
     pf = postfix_factory()
     d = daemon_factory({"smtp": {"rate": "10", "retry_initial": "1s", "retry_max": "1s"}},
@@ -76,7 +80,17 @@ def test_postfix_stopped_and_started_during_a_send(daemon_factory, postfix_facto
                 what="every mail of the issue sent")
     wait_until(lambda: pf.queue_empty() and sum(pf.delivered().values()) >= len(addresses),
                timeout=30, what="Postfix to deliver what it queued")
-    assert pf.delivered() == {a: 1 for a in addresses}
+    delivered = pf.delivered()
+    lost = set(int(m) for m in re.findall(
+        r"mail (\d+): deferred, the relay's answer to its data was lost", d.stderr()))
+    may_be_twice = set(row[0] for row in d.query(
+        "SELECT b.email, o.id FROM outbox o JOIN subscription s ON s.id = o.subscription_id"
+        " JOIN subscriber b ON b.id = s.subscriber_id WHERE o.issue_id = ?", (issue,))
+        if row[1] in lost)
+    assert set(delivered) == set(addresses)
+    assert {a: n for a, n in delivered.items() if n != 1 and a not in may_be_twice} == {}, \
+        (delivered, may_be_twice)
+    assert all(delivered[a] <= 2 for a in may_be_twice), delivered
     st = status(d, issue)
     assert (st["failed"], st["deferred"], st["queued"]) == (0, 0, 0), st
     # the outage was felt: the relay was found down and probed until it
