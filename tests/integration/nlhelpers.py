@@ -427,10 +427,11 @@ class BlackHoleRelay(LoopbackListener):
                    what="%d connections to the silent relay" % n)
 
 
-class SilentAfterDataRelay(LoopbackListener):
-    """A relay that talks SMTP up to the end of a message's data and then
-    never answers again: the client waits for the reply to its final "."
-    until its own timeout.  `data_ended` is set once a message has arrived."""
+class AfterDataRelay(LoopbackListener):
+    """A relay that talks SMTP up to the end of a message's data, counts the
+    message in `messages` and sets `data_ended`, and then does what
+    `after_data(conn, f, n)` says for the n-th message: return True to go
+    on with the session (having answered), False to end it."""
 
     def __init__(self):
         self.data_ended = threading.Event()
@@ -441,64 +442,20 @@ class SilentAfterDataRelay(LoopbackListener):
         super().on_accept(conn)
         threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
+    def after_data(self, conn, f, n):
+        raise NotImplementedError
+
     def _serve(self, conn):
         try:
             f = conn.makefile("rb")
-            conn.sendall(b"220 silent.test ESMTP\r\n")
+            conn.sendall(b"220 relay.test ESMTP\r\n")
             while True:
                 line = f.readline(4096)
                 if not line:
                     return
                 verb = line[:4].upper()
                 if verb in (b"EHLO", b"HELO"):
-                    conn.sendall(b"250 silent.test\r\n")
-                elif verb == b"DATA":
-                    conn.sendall(b"354 go ahead\r\n")
-                    while line not in (b".\r\n", b""):
-                        line = f.readline(65536)
-                    with self.lock:
-                        self.messages += 1
-                    self.data_ended.set()
-                    # and not a word more: read until the client gives up
-                    while f.readline(4096):
-                        pass
-                    return
-                elif verb == b"QUIT":
-                    conn.sendall(b"221 bye\r\n")
-                    return
-                else:
-                    conn.sendall(b"250 ok\r\n")
-        except OSError:
-            return
-
-
-class HangUpAfterDataRelay(LoopbackListener):
-    """A relay that takes every message to the end of its data but, for the
-    first `hang_ups` of them, closes the connection instead of answering
-    the final ".": the client cannot know whether the relay has the mail
-    (RFC 1047).  Later messages get "250".  `messages` counts every message
-    whose data arrived in full."""
-
-    def __init__(self, hang_ups=1):
-        self.hang_ups = hang_ups
-        self.messages = 0
-        super().__init__()
-
-    def on_accept(self, conn):
-        super().on_accept(conn)
-        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        try:
-            f = conn.makefile("rb")
-            conn.sendall(b"220 hangup.test ESMTP\r\n")
-            while True:
-                line = f.readline(4096)
-                if not line:
-                    return
-                verb = line[:4].upper()
-                if verb in (b"EHLO", b"HELO"):
-                    conn.sendall(b"250 hangup.test\r\n")
+                    conn.sendall(b"250 relay.test\r\n")
                 elif verb == b"DATA":
                     conn.sendall(b"354 go ahead\r\n")
                     while line not in (b".\r\n", b""):
@@ -507,11 +464,10 @@ class HangUpAfterDataRelay(LoopbackListener):
                         return
                     with self.lock:
                         self.messages += 1
-                        hang_up = self.messages <= self.hang_ups
-                    if hang_up:
-                        conn.shutdown(socket.SHUT_RDWR)
+                        n = self.messages
+                    self.data_ended.set()
+                    if not self.after_data(conn, f, n):
                         return
-                    conn.sendall(b"250 2.0.0 queued\r\n")
                 elif verb == b"QUIT":
                     conn.sendall(b"221 bye\r\n")
                     return
@@ -519,6 +475,33 @@ class HangUpAfterDataRelay(LoopbackListener):
                     conn.sendall(b"250 ok\r\n")
         except OSError:
             return
+
+
+class SilentAfterDataRelay(AfterDataRelay):
+    """After the data, never a word more: the client waits for the reply
+    to its final "." until its own timeout."""
+
+    def after_data(self, conn, f, n):
+        while f.readline(4096):     # until the client gives up
+            pass
+        return False
+
+
+class HangUpAfterDataRelay(AfterDataRelay):
+    """For the first `hang_ups` messages, closes the connection instead of
+    answering the final ".": the client cannot know whether the relay has
+    the mail (RFC 1047).  Later messages get "250"."""
+
+    def __init__(self, hang_ups=1):
+        self.hang_ups = hang_ups
+        super().__init__()
+
+    def after_data(self, conn, f, n):
+        if n <= self.hang_ups:
+            conn.shutdown(socket.SHUT_RDWR)
+            return False
+        conn.sendall(b"250 2.0.0 queued\r\n")
+        return True
 
 
 class Postfix:
