@@ -292,6 +292,7 @@ class CaptureSMTP:
 
     def wait_for(self, n, timeout=10.0):
         """Wait until at least n mails arrived; return all mails so far."""
+        timeout *= SLOW
         deadline = time.monotonic() + timeout
         with self.cond:
             while len(self.mails) < n:
@@ -304,6 +305,7 @@ class CaptureSMTP:
 
     def wait_for_rcpt(self, rcpt, n=1, timeout=10.0):
         """Wait until n mails to rcpt arrived; return those mails."""
+        timeout *= SLOW
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from ctlhelpers import ctl_json
-from nlhelpers import (BlackHoleRelay, CaptureSMTP, HangUpAfterDataRelay,
+from nlhelpers import (SLOW, BlackHoleRelay, CaptureSMTP, HangUpAfterDataRelay,
                        SilentAfterDataRelay, check_answer, free_port, wait_until)
 
 
@@ -254,7 +254,9 @@ def test_one_refused_recipient_does_not_hold_up_others(daemon_factory, sink_fact
 def test_hung_relay_times_out_and_defers(daemon_factory):
     hole = BlackHoleRelay()
     try:
-        d = daemon_factory({"smtp": {"timeout": "3s"}}, smtp_url=hole.url)
+        # 5 s: the transfer is still hanging after the requests below, also
+        # under valgrind
+        d = daemon_factory({"smtp": {"timeout": "5s"}}, smtp_url=hole.url)
         check_answer(d.subscribe("hung@example.org"), "pending")
         hole.wait_connected(1)
         # the socket front stays responsive while the sender waits
@@ -262,7 +264,7 @@ def test_hung_relay_times_out_and_defers(daemon_factory):
             t0 = time.monotonic()
             check_answer(d.request({"op": "ping"}), "ok")
             check_answer(d.subscribe("hung@example.org"), "pending")
-            assert time.monotonic() - t0 < 1.5
+            assert time.monotonic() - t0 < 1.5 * SLOW
         assert only_row(d.outbox())["state"] == "sending"
         row = only_row(d.wait_outbox(lambda rows: rows and rows[0]["state"] == "deferred",
                                      timeout=10, what="the hung transfer to time out"))
@@ -296,7 +298,9 @@ def test_relay_hanging_up_after_the_data_defers_and_says_a_copy_may_come_twice(
     arrive twice, and the log and the stored reply say why."""
     relay = HangUpAfterDataRelay(hang_ups=1)
     try:
-        d = daemon_factory({"smtp": {"retry_initial": "1s", "retry_max": "1s"}},
+        # 2 s: the deferred state lasts at least 1 s (retry times are whole
+        # seconds), long enough for the poll below not to miss it
+        d = daemon_factory({"smtp": {"retry_initial": "2s", "retry_max": "2s"}},
                            smtp_url=relay.url)
         check_answer(d.subscribe("lost@example.org"), "pending")
         row = only_row(d.wait_outbox(lambda rows: rows and rows[0]["attempts"] >= 1
